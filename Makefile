@@ -1,0 +1,88 @@
+# airpy — every workflow is a target here; `make help` lists them.
+# `make run` and `make test` set everything up themselves on a fresh machine
+# (Python 3.11 and Go are the only prerequisites).
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+GRPCURL_VERSION := v1.9.4
+GRPC_HEALTH_PROBE_VERSION := v0.4.62
+
+TOOLS := $(CURDIR)/.tools
+UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/uv/bin/uv)
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+GO_PLUGINS := $(TOOLS)/bin/protoc-gen-go $(TOOLS)/bin/protoc-gen-go-grpc
+
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help setup run test check lint fmt typecheck proto proto-lint go-test pytest bench clean tools
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(TOOLS)/uv/bin/uv:
+	python3 -m venv $(TOOLS)/uv
+	$(TOOLS)/uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --quiet
+	touch $@
+
+setup: $(VENV)/.synced ## create .venv from uv.lock
+
+$(TOOLS)/bin/protoc-gen-go:
+	GOBIN=$(TOOLS)/bin go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+$(TOOLS)/bin/protoc-gen-go-grpc:
+	GOBIN=$(TOOLS)/bin go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+$(TOOLS)/bin/grpcurl:
+	GOBIN=$(TOOLS)/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+$(TOOLS)/bin/grpc_health_probe:
+	GOBIN=$(TOOLS)/bin go install github.com/grpc-ecosystem/grpc-health-probe@$(GRPC_HEALTH_PROBE_VERSION)
+	mv $(TOOLS)/bin/grpc-health-probe $@
+
+tools: $(GO_PLUGINS) $(TOOLS)/bin/grpcurl $(TOOLS)/bin/grpc_health_probe ## install the pinned Go tools into .tools/bin
+
+run: setup ## start airpy (embedded Redis + workers) on PY_LISTEN, with a sample dataset
+	$(VENV)/bin/airpy sample
+	exec $(VENV)/bin/airpy serve
+
+proto: setup $(GO_PLUGINS) ## regenerate generated/python and generated/go from proto/
+	$(PY) proto/generate.py --out generated --plugins $(TOOLS)/bin
+
+proto-lint: setup ## buf lint on proto/
+	cd proto && $(VENV)/bin/buf lint
+
+lint: setup ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: setup ## format and auto-fix with ruff
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: setup ## mypy --strict on airpy/
+	$(VENV)/bin/mypy
+
+pytest: setup tools ## the Python test suite
+	PATH="$(TOOLS)/bin:$$PATH" $(VENV)/bin/pytest -q
+
+go-test: setup tools ## the Go client test (generated Go stubs + arrow-go against a real server)
+	cd tests/go && AIRPY_BIN=$(VENV)/bin/airpy go test -count=1 ./...
+
+test: lint typecheck proto-lint pytest go-test ## everything: lint, types, buf lint, pytest, Go test
+
+check: test ## what CI runs
+
+bench: setup ## benchmarks with ratios against anchors measured in the same run
+	$(PY) -m benchmarks
+
+clean: ## remove the venv, tools and local state
+	rm -rf $(VENV) $(TOOLS) .airpy .pytest_cache .mypy_cache .ruff_cache

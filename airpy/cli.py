@@ -1,0 +1,106 @@
+"""The `airpy` command: serve | worker | token | sample."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from airpy import __version__, logs
+from airpy.auth import DEFAULT_SUBJECT, mint
+from airpy.config import QUEUES, Settings, SettingsError
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        print(f"airpy: bad setting: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from airpy.supervisor import serve
+
+    settings = _settings()
+    logs.configure("server", settings.log_format, settings.log_level)
+    asyncio.run(serve(settings, port_file=args.port_file))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from airpy.jobs.worker import die_with_parent, run_worker
+    from airpy.tasks import HANDLERS
+
+    settings = _settings()
+    logs.configure(f"worker-{args.queue}", settings.log_format, settings.log_level)
+    if not settings.redis_url:
+        print("airpy worker: REDIS_URL must point at the Redis the server uses", file=sys.stderr)
+        return 2
+    parent = os.environ.get("AIRPY_PARENT_PID", "")
+    if parent.isdigit():  # started by `airpy serve`: stop when it is gone
+        die_with_parent(signal.SIGTERM, int(parent))
+    run_worker(settings, args.queue, HANDLERS, name=args.name, burst=args.burst)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if settings.auth_disabled:
+        print("airpy token: authentication is disabled (PY_AUTH_DISABLED)", file=sys.stderr)
+    if not settings.auth_secret:
+        print("airpy token: no PY_AUTH_SECRET to sign with", file=sys.stderr)
+        return 2
+    print(mint(settings.auth_secret, args.subject, args.ttl_s, settings.auth_audience))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from airpy.sample import write_sample
+
+    settings = _settings()
+    root = write_sample(settings.base_path, force=args.force)
+    print(f"sample dataset in {root}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="airpy", description="airpy: gRPC data-science service for a Go backend"
+    )
+    top.add_argument("--version", action="version", version=f"airpy {__version__}")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser(
+        "serve", help="run the server with its workers (and embedded Redis without REDIS_URL)"
+    )
+    serve.add_argument("--port-file", type=Path, help="write the bound port here once listening")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run one more worker against REDIS_URL")
+    worker.add_argument("--queue", choices=QUEUES, required=True)
+    worker.add_argument("--name", help="worker name (default host.pid.queue)")
+    worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    worker.set_defaults(func=cmd_worker)
+
+    token = sub.add_parser("token", help="print a bearer token (JWT) for grpcurl and debugging")
+    token.add_argument("--subject", default=DEFAULT_SUBJECT, help=f"JWT subject (default {DEFAULT_SUBJECT})")
+    token.add_argument("--ttl-s", type=int, default=12 * 3600, help="lifetime in seconds (default 12 h)")
+    token.set_defaults(func=cmd_token)
+
+    sample = sub.add_parser("sample", help="write the sample dataset under PY_BASE_PATH/sample")
+    sample.add_argument("--force", action="store_true", help="rewrite it when it exists")
+    sample.set_defaults(func=cmd_sample)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,419 @@
+"""Settings: one frozen value built once from the environment.
+
+Nothing else in airpy reads `os.environ`. Every variable is declared once in
+`SPECS` (name, default, meaning, parser); the README's configuration table is
+checked against it by a test. A bad value stops start-up with a `SettingsError`
+naming the variable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_ALLOWED_EXT = (
+    ".csv",
+    ".tsv",
+    ".parquet",
+    ".jsonl",
+    ".ndjson",
+    ".arrow",
+    ".feather",
+    ".csv.gz",
+    ".tsv.gz",
+    ".jsonl.gz",
+    ".ndjson.gz",
+    ".csv.zst",
+    ".tsv.zst",
+    ".jsonl.zst",
+    ".ndjson.zst",
+)
+
+# Queues, fastest work first. One worker process serves exactly one queue.
+QUEUES = ("interactive", "batch")
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the variable."""
+
+
+def _int(lo: int, hi: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected an integer, got {raw!r}") from None
+        if value < lo or (hi is not None and value > hi):
+            bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+            raise ValueError(f"must be {bound}, got {value}")
+        return value
+
+    return parse
+
+
+def _float(lo: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected a number, got {raw!r}") from None
+        if value < lo:
+            raise ValueError(f"must be at least {lo}, got {value}")
+        return value
+
+    return parse
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _str(raw: str) -> str:
+    return raw.strip()
+
+
+def _path(raw: str) -> Path:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return Path(raw.strip()).expanduser()
+
+
+def _listen(raw: str) -> str:
+    host, sep, port = raw.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected HOST:PORT, got {raw!r}")
+    return raw.strip()
+
+
+def _extensions(raw: str) -> tuple[str, ...]:
+    items = [e.strip().lower() for e in raw.replace(";", ",").split(",") if e.strip()]
+    if not items:
+        raise ValueError("must list at least one extension")
+    for ext in items:
+        if not ext.startswith(".") or "/" in ext:
+            raise ValueError(f"extensions start with a dot, got {ext!r}")
+    return tuple(items)
+
+
+def _redis_url(raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"expected redis://, rediss:// or unix:// URL, got {value!r}")
+    return value
+
+
+def _log_format(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"auto", "json", "text"}:
+        raise ValueError(f"expected auto, json or text, got {raw!r}")
+    return value
+
+
+def _log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError(f"expected DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One environment variable: the Settings attribute it fills, its default and meaning."""
+
+    env: str
+    attr: str
+    default: str
+    meaning: str
+    parse: Callable[[str], Any]
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec(
+        "PY_AUTH_SECRET",
+        "auth_secret",
+        "",
+        "HS256 key for bearer JWTs; unset in embedded mode = random 32 bytes kept in PY_DATA_DIR; "
+        "required (≥ 32 bytes) when REDIS_URL is set",
+        _str,
+    ),
+    Spec(
+        "PY_AUTH_PREVIOUS_SECRET",
+        "auth_previous_secret",
+        "",
+        "a second HS256 key still accepted, for rotating PY_AUTH_SECRET without downtime",
+        _str,
+    ),
+    Spec(
+        "PY_AUTH_DISABLED",
+        "auth_disabled",
+        "false",
+        "serve without authentication (explicit opt-in; logs a warning)",
+        _bool,
+    ),
+    Spec("PY_AUTH_AUDIENCE", "auth_audience", "", "required `aud` claim, when set", _str),
+    Spec("PY_MAX_ROWS_JSON", "max_rows_json", "50000", "most rows returned as JSON", _int(1)),
+    Spec("PY_INFER_ROWS", "infer_rows", "20000", "rows sampled per file by InferSchema", _int(1)),
+    Spec("PY_BASE_PATH", "base_path", "./data", "root of all datasets", _path),
+    Spec("PY_MEMORY_MB", "memory_mb", "2048", "memory per job (DuckDB limit and caps)", _int(64)),
+    Spec(
+        "PY_WORKERS", "workers", "2", "worker processes started by `airpy serve` (0 = server only)", _int(0)
+    ),
+    Spec("REDIS_URL", "redis_url", "", "external Redis; unset = embedded Redis", _redis_url),
+    Spec("PY_LISTEN", "listen", "127.0.0.1:50051", "gRPC address (port 0 picks a free port)", _listen),
+    Spec("PY_DATA_DIR", "data_dir", "./.airpy", "embedded Redis files, results store, secret", _path),
+    Spec("PY_JOB_TTL_S", "job_ttl_s", "86400", "job record and frame lifetime", _int(60)),
+    Spec("PY_JOB_TIMEOUT_S", "job_timeout_s", "90", "default per-job time limit", _int(1)),
+    Spec(
+        "PY_MAX_JOB_TIMEOUT_S",
+        "max_job_timeout_s",
+        "3600",
+        "largest time limit a request may ask for",
+        _int(1),
+    ),
+    Spec(
+        "PY_ALLOWED_EXT",
+        "allowed_ext",
+        ",".join(DEFAULT_ALLOWED_EXT),
+        "extension allowlist (comma-separated)",
+        _extensions,
+    ),
+    Spec(
+        "PY_RESULTS_DIR",
+        "results_dir",
+        "",
+        "results store shared by server and workers; unset = PY_DATA_DIR/results",
+        _str,
+    ),
+    Spec(
+        "PY_JOB_MAX_ATTEMPTS",
+        "job_max_attempts",
+        "2",
+        "runs of a job, counting retries after a lost worker or a transient error",
+        _int(1, 10),
+    ),
+    Spec(
+        "PY_LEASE_S",
+        "lease_s",
+        "10",
+        "a running job whose worker has not renewed its lease for this long is lost",
+        _float(0.5),
+    ),
+    Spec("PY_REAPER_PERIOD_S", "reaper_period_s", "2", "how often lost jobs are looked for", _float(0.1)),
+    Spec(
+        "PY_CANCEL_GRACE_S",
+        "cancel_grace_s",
+        "5",
+        "time a cancelled or timed-out job gets to stop before its process is killed",
+        _float(0.1),
+    ),
+    Spec("PY_QUEUE_TIMEOUT_S", "queue_timeout_s", "3600", "a job queued longer fails with TIMEOUT", _int(1)),
+    Spec(
+        "PY_MAX_QUEUED_JOBS", "max_queued_jobs", "1000", "queued jobs per caller before RESOURCE_CAP", _int(1)
+    ),
+    Spec(
+        "PY_GETJOB_MAX_BYTES",
+        "getjob_max_bytes",
+        "1048576",
+        "byte cap of a GetJob reply; longer lists are truncated with a flag",
+        _int(4096, 3 * 1024 * 1024),
+    ),
+    Spec(
+        "PY_FETCH_CHUNK_BYTES",
+        "fetch_chunk_bytes",
+        "262144",
+        "bytes per FetchResult message",
+        _int(1024, 3 * 1024 * 1024),
+    ),
+    Spec(
+        "PY_MAX_MESSAGE_BYTES",
+        "max_message_bytes",
+        "8388608",
+        "largest gRPC message received or sent",
+        _int(64 * 1024),
+    ),
+    Spec("PY_MAX_UPLOAD_BYTES", "max_upload_bytes", "1073741824", "largest UploadFrame stream", _int(1024)),
+    Spec("PY_PREVIEW_MAX_ROWS", "preview_max_rows", "1000", "most rows Preview returns", _int(1)),
+    Spec("PY_DISCOVER_MAX_FILES", "discover_max_files", "100000", "most files one Discover lists", _int(1)),
+    Spec(
+        "PY_SHUTDOWN_GRACE_S",
+        "shutdown_grace_s",
+        "10",
+        "time running calls and streams get to finish on SIGTERM",
+        _float(0),
+    ),
+    Spec("PY_TLS_CERT", "tls_cert", "", "server certificate (PEM) to serve TLS", _str),
+    Spec("PY_TLS_KEY", "tls_key", "", "server private key (PEM)", _str),
+    Spec(
+        "PY_TLS_CLIENT_CA",
+        "tls_client_ca",
+        "",
+        "CA (PEM) that client certificates must chain to (mutual TLS)",
+        _str,
+    ),
+    Spec("PY_LOG_FORMAT", "log_format", "auto", "json, text, or auto (text on a terminal)", _log_format),
+    Spec("PY_LOG_LEVEL", "log_level", "INFO", "DEBUG, INFO, WARNING or ERROR", _log_level),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, read once by `from_env`."""
+
+    auth_secret: str
+    auth_previous_secret: str
+    auth_disabled: bool
+    auth_audience: str
+    max_rows_json: int
+    infer_rows: int
+    base_path: Path
+    memory_mb: int
+    workers: int
+    redis_url: str | None
+    listen: str
+    data_dir: Path
+    job_ttl_s: int
+    job_timeout_s: int
+    max_job_timeout_s: int
+    allowed_ext: tuple[str, ...]
+    results_dir: str
+    job_max_attempts: int
+    lease_s: float
+    reaper_period_s: float
+    cancel_grace_s: float
+    queue_timeout_s: int
+    max_queued_jobs: int
+    getjob_max_bytes: int
+    fetch_chunk_bytes: int
+    max_message_bytes: int
+    max_upload_bytes: int
+    preview_max_rows: int
+    discover_max_files: int
+    shutdown_grace_s: float
+    tls_cert: str
+    tls_key: str
+    tls_client_ca: str
+    log_format: str
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build the settings from `env` (default: the process environment).
+
+        Raises SettingsError naming the first variable with a bad value. In embedded
+        mode without PY_AUTH_SECRET, the secret is read from (or created in) PY_DATA_DIR.
+        """
+        source = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for spec in SPECS:
+            raw = source.get(spec.env)
+            if raw is None:
+                raw = spec.default
+            try:
+                values[spec.attr] = spec.parse(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{spec.env}: {exc}") from None
+        settings = cls(**values)
+        settings._check()
+        if not settings.auth_secret and settings.embedded and not settings.auth_disabled:
+            settings = _replace(settings, auth_secret=_embedded_secret(settings.data_dir))
+        return settings
+
+    def _check(self) -> None:
+        if self.redis_url and not self.auth_disabled and len(self.auth_secret.encode()) < 32:
+            raise SettingsError(
+                "PY_AUTH_SECRET: required and at least 32 bytes long when REDIS_URL is set "
+                "(or set PY_AUTH_DISABLED=true to serve without authentication)"
+            )
+        if self.auth_secret and len(self.auth_secret.encode()) < 32:
+            raise SettingsError("PY_AUTH_SECRET: must be at least 32 bytes long")
+        if self.auth_previous_secret and len(self.auth_previous_secret.encode()) < 32:
+            raise SettingsError("PY_AUTH_PREVIOUS_SECRET: must be at least 32 bytes long")
+        if self.job_timeout_s > self.max_job_timeout_s:
+            raise SettingsError("PY_JOB_TIMEOUT_S: must not exceed PY_MAX_JOB_TIMEOUT_S")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise SettingsError("PY_TLS_KEY: PY_TLS_CERT and PY_TLS_KEY go together")
+        if self.tls_client_ca and not self.tls_cert:
+            raise SettingsError("PY_TLS_CLIENT_CA: mutual TLS needs PY_TLS_CERT and PY_TLS_KEY")
+        for env, value in (("PY_TLS_CERT", self.tls_cert), ("PY_TLS_KEY", self.tls_key)):
+            if value and not Path(value).is_file():
+                raise SettingsError(f"{env}: no such file: {value}")
+        if self.tls_client_ca and not Path(self.tls_client_ca).is_file():
+            raise SettingsError(f"PY_TLS_CLIENT_CA: no such file: {self.tls_client_ca}")
+
+    @property
+    def embedded(self) -> bool:
+        """True when airpy starts its own Redis (no REDIS_URL)."""
+        return self.redis_url is None
+
+    @property
+    def results_path(self) -> Path:
+        return Path(self.results_dir).expanduser() if self.results_dir else self.data_dir / "results"
+
+    @property
+    def embedded_redis_dir(self) -> Path:
+        return self.data_dir / "redis"
+
+    @property
+    def embedded_redis_socket(self) -> Path:
+        """Unix socket of the embedded Redis, kept short enough for the 107-byte socket path limit."""
+        preferred = (self.embedded_redis_dir / "redis.sock").resolve()
+        if len(str(preferred)) < 100:
+            return preferred
+        digest = hashlib.sha256(str(preferred).encode()).hexdigest()[:16]
+        return Path("/tmp") / f"airpy-{digest}.sock"  # noqa: S108 - fixed, per-data-dir name
+
+    @property
+    def listen_host(self) -> str:
+        return self.listen.rpartition(":")[0]
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some attributes changed (tests, and the resolved embedded Redis URL)."""
+        return _replace(self, **changes)
+
+
+def _replace(settings: Settings, **changes: Any) -> Settings:
+    values = {f.name: getattr(settings, f.name) for f in fields(settings)}
+    values.update(changes)
+    return Settings(**values)
+
+
+def _embedded_secret(data_dir: Path) -> str:
+    """The embedded mode's HS256 key: 32 random bytes (hex) kept in data_dir/secret, mode 0600."""
+    path = data_dir / "secret"
+    try:
+        existing = path.read_text().strip()
+    except FileNotFoundError:
+        existing = ""
+    except OSError as exc:
+        raise SettingsError(f"PY_DATA_DIR: cannot read {path}: {exc.strerror}") from None
+    if len(existing) >= 32:
+        return existing
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_hex(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()  # another process created it first
+    except OSError as exc:
+        raise SettingsError(f"PY_DATA_DIR: cannot write {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return secret

@@ -1,0 +1,1 @@
+"""Files: base-path security, formats, discovery (and later readers, profiles, previews)."""

@@ -1,0 +1,207 @@
+"""Discover: list the files of a dataset root with format, size, time and row estimates."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from airpy.data.formats import Compression, FileFormat
+from airpy.data.paths import BasePath, Target
+from airpy.data.rowcount import RowCountError, count_rows
+from airpy.errors import ValidationError
+from airpy.progress import Progress
+
+# Per-file `file_found` steps are reported for the first files only; the rest are counted.
+_FILE_STEPS = 20
+
+
+@dataclass(frozen=True)
+class DiscoverSpec:
+    uri: str
+    recurse: bool = False
+    max_files: int = 0
+    patterns: tuple[str, ...] = ()
+    estimate_rows: bool = True
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    path: str
+    format: FileFormat
+    compression: Compression
+    size_bytes: int
+    modified_s: float
+    estimated_rows: int
+    rows_exact: bool
+    partitions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """A file that was listed but could not be read for its row estimate."""
+
+    path: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Discovery:
+    root: str
+    files: list[FoundFile]
+    total_size_bytes: int
+    skipped_files: int
+    max_files_reached: bool
+    problems: list[FileProblem]
+
+
+FILES_SCHEMA = pa.schema(
+    [
+        pa.field("path", pa.string(), nullable=False),
+        pa.field("format", pa.string(), nullable=False),
+        pa.field("compression", pa.string(), nullable=False),
+        pa.field("size_bytes", pa.int64(), nullable=False),
+        pa.field("modified", pa.timestamp("ms", tz="UTC"), nullable=False),
+        pa.field("estimated_rows", pa.int64(), nullable=False),
+        pa.field("rows_exact", pa.bool_(), nullable=False),
+        pa.field("partitions", pa.map_(pa.string(), pa.string()), nullable=False),
+    ]
+)
+
+
+def validate(spec: DiscoverSpec, limit: int) -> None:
+    """Checks that need no file system (request time). Raises ValidationError."""
+    if spec.max_files > limit:
+        raise ValidationError.for_field("max_files", f"must be at most {limit} (PY_DISCOVER_MAX_FILES)")
+    for i, pattern in enumerate(spec.patterns):
+        if not pattern or "\x00" in pattern or len(pattern) > 1024:
+            raise ValidationError.for_field(
+                f"patterns[{i}]", "must be a non-empty glob of at most 1024 characters"
+            )
+        if pattern.startswith("/") or ".." in pattern.split("/"):
+            raise ValidationError.for_field(f"patterns[{i}]", "must be relative and must not contain ..")
+
+
+def discover(base: BasePath, target: Target, spec: DiscoverSpec, limit: int, progress: Progress) -> Discovery:
+    """Walk `target` (resolved by `BasePath.resolve`) and describe every allowed file."""
+    max_files = spec.max_files or limit
+    progress.step("scanning_directory", f"scanning {target.rel or '.'}", 0.0)
+    found: list[tuple[Path, str]] = []
+    skipped = 0
+    reached = False
+    for real in _walk(base, target, spec.recurse or _deep_pattern(target.pattern)):
+        progress.check()
+        rel = real.relative_to(base.root).as_posix()
+        if not _matches(rel, target, spec.patterns):
+            continue
+        if base.kind(real.name) is None:
+            skipped += 1
+            continue
+        if len(found) >= max_files:
+            reached = True
+            break
+        found.append((real, rel))
+        if len(found) <= _FILE_STEPS:
+            progress.step("file_found", rel)
+    progress.step("files_found", f"{len(found)} files found", 0.3)
+
+    files: list[FoundFile] = []
+    problems: list[FileProblem] = []
+    for i, (real, rel) in enumerate(found):
+        progress.step("estimating_rows", rel, 0.3 + 0.7 * i / max(len(found), 1))
+        info, problem = _describe(base, real, rel, spec.estimate_rows)
+        if info is not None:
+            files.append(info)
+        if problem is not None:
+            problems.append(problem)
+    total = sum(f.size_bytes for f in files)
+    progress.step("discovery_complete", f"{len(files)} files, {total} bytes", 1.0)
+    return Discovery(target.rel, files, total, skipped, reached, problems)
+
+
+def files_table(files: list[FoundFile]) -> pa.Table:
+    """The frame "files": one row per discovered file."""
+    return pa.table(
+        {
+            "path": [f.path for f in files],
+            "format": [f.format.value for f in files],
+            "compression": [f.compression.value for f in files],
+            "size_bytes": [f.size_bytes for f in files],
+            "modified": [int(f.modified_s * 1000) for f in files],
+            "estimated_rows": [f.estimated_rows for f in files],
+            "rows_exact": [f.rows_exact for f in files],
+            "partitions": [list(f.partitions.items()) for f in files],
+        },
+        schema=FILES_SCHEMA,
+    )
+
+
+def _describe(
+    base: BasePath, real: Path, rel: str, estimate: bool
+) -> tuple[FoundFile | None, FileProblem | None]:
+    kind = base.kind(real.name)
+    try:
+        stat = real.stat()
+    except OSError as exc:  # deleted or unreadable since the walk
+        return None, FileProblem(rel, f"cannot stat: {exc.strerror}")
+    assert kind is not None
+    rows, exact, problem = 0, False, None
+    if estimate:
+        try:
+            count = count_rows(real, kind, stat.st_size)
+            rows, exact = count.rows, count.exact
+        except RowCountError as exc:
+            problem = FileProblem(rel, f"unreadable {kind.format.value} file: {exc}")
+    partitions = dict(p.split("=", 1) for p in rel.split("/")[:-1] if "=" in p and not p.startswith("="))
+    info = FoundFile(rel, kind.format, kind.compression, stat.st_size, stat.st_mtime, rows, exact, partitions)
+    return info, problem
+
+
+def _walk(base: BasePath, target: Target, recurse: bool) -> Iterator[Path]:
+    """Files below the target in name order, as listed (not dereferenced).
+
+    Symlinks are followed only while they stay inside the base path.
+    """
+    if not target.is_dir:
+        yield target.path
+        return
+    seen: set[Path] = set()
+
+    def visit(folder: Path) -> Iterator[Path]:
+        real_folder = Path(os.path.realpath(folder))
+        if real_folder in seen:  # a symlink loop
+            return
+        seen.add(real_folder)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            real = Path(os.path.realpath(entry.path))
+            if not base.contains(real):
+                continue
+            if real.is_dir():
+                if recurse:
+                    yield from visit(Path(entry.path))
+            elif real.is_file():
+                yield Path(entry.path)
+
+    yield from visit(target.path)
+
+
+def _deep_pattern(pattern: str | None) -> bool:
+    return pattern is not None and ("/" in pattern or "**" in pattern)
+
+
+def _matches(rel: str, target: Target, patterns: tuple[str, ...]) -> bool:
+    below = rel[len(target.rel) :].lstrip("/") if target.rel else rel
+    if target.pattern is not None and not fnmatch.fnmatchcase(below, target.pattern):
+        return False
+    if not patterns:
+        return True
+    name = below.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(below, p) or fnmatch.fnmatchcase(name, p) for p in patterns)

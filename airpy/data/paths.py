@@ -1,0 +1,127 @@
+"""Base-path security: every path a caller names is resolved here, or refused.
+
+Accepted: paths relative to PY_BASE_PATH, absolute paths inside it, and file://
+URIs inside it (percent-decoded once). Refused with VALIDATION_ERROR: anything
+that resolves outside the base (`..`, other absolute paths, symlinks that
+escape), NUL bytes, backslashes, other URL schemes, over-long paths, and files
+whose extension is not allowed. Real paths are compared, so a symlink inside the
+base that points outside is refused too.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from airpy.data.formats import FileKind, kind_of
+from airpy.errors import NotFoundError, ValidationError
+
+MAX_PATH_CHARS = 4096
+_GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved dataset: one file, one folder, or a glob below a folder."""
+
+    #: Real path of the file or folder (for a glob, the folder before its first wildcard).
+    path: Path
+    #: The same, relative to the base path with "/" separators ("" is the base itself).
+    rel: str
+    #: Glob relative to `path`, for globs.
+    pattern: str | None
+    is_dir: bool
+
+
+class BasePath:
+    """PY_BASE_PATH and the extension allowlist."""
+
+    def __init__(self, root: Path, allowed_ext: tuple[str, ...]) -> None:
+        self.given = Path(os.path.abspath(root))
+        self.root = Path(os.path.realpath(root))
+        self.allowed_ext = allowed_ext
+
+    def contains(self, real: Path) -> bool:
+        return real == self.root or real.is_relative_to(self.root)
+
+    def relative(self, real: Path) -> str:
+        rel = real.relative_to(self.root).as_posix()
+        return "" if rel == "." else rel
+
+    def kind(self, name: str) -> FileKind | None:
+        return kind_of(name, self.allowed_ext)
+
+    def resolve(self, raw: str, field: str, *, allow_root: bool = False) -> Target:
+        """Resolve a caller's path, file:// URI or glob. Raises ValidationError or NotFoundError."""
+        path = self._decode(raw, field)
+        rel = self._lexical_relative(path, field)
+        if rel == "" and not allow_root:
+            raise ValidationError.for_field(field, "names the base path itself; name a file, folder or glob")
+        parts = [p for p in rel.split("/") if p]
+        glob_at = next((i for i, p in enumerate(parts) if _GLOB_CHARS & set(p)), None)
+        fixed = parts if glob_at is None else parts[:glob_at]
+        real = Path(os.path.realpath(self.root.joinpath(*fixed)))
+        if not self.contains(real):
+            raise ValidationError.for_field(field, "resolves outside the base path", check="symlink_escape")
+        if glob_at is not None:
+            if not real.is_dir():
+                raise NotFoundError(
+                    f"{field}: no such folder: {'/'.join(fixed) or '.'}", metadata={"field": field}
+                )
+            return Target(real, self.relative(real), "/".join(parts[glob_at:]), is_dir=True)
+        if real.is_dir():
+            return Target(real, self.relative(real), None, is_dir=True)
+        if not real.is_file():
+            raise NotFoundError(
+                f"{field}: no such file or folder: {rel}", metadata={"field": field, "path": rel}
+            )
+        if self.kind(real.name) is None:
+            raise ValidationError.for_field(
+                field,
+                f"the extension of {real.name!r} is not allowed (allowed: {' '.join(self.allowed_ext)})",
+                check="extension",
+            )
+        return Target(real, self.relative(real), None, is_dir=False)
+
+    def admit(self, candidate: Path) -> Path | None:
+        """The real path of a file found inside a dataset, or None when it leaves the base."""
+        real = Path(os.path.realpath(candidate))
+        return real if self.contains(real) and real.is_file() else None
+
+    def _decode(self, raw: str, field: str) -> str:
+        if "\x00" in raw:
+            raise ValidationError.for_field(field, "contains a NUL byte")
+        if len(raw) > MAX_PATH_CHARS:
+            raise ValidationError.for_field(field, f"is longer than {MAX_PATH_CHARS} characters")
+        if "\\" in raw:
+            raise ValidationError.for_field(field, "contains a backslash; separate folders with /")
+        if raw.lower().startswith("file:"):
+            parts = urlsplit(raw)
+            if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
+                raise ValidationError.for_field(
+                    field, "file:// URIs name a local path only (file:///data/x.csv)"
+                )
+            decoded = unquote(parts.path)
+            if "\x00" in decoded or "\\" in decoded:
+                raise ValidationError.for_field(field, "contains a NUL byte or backslash once decoded")
+            return decoded
+        if "://" in raw:
+            raise ValidationError.for_field(
+                field, "only paths under the base path and file:// URIs are accepted"
+            )
+        return raw
+
+    def _lexical_relative(self, path: str, field: str) -> str:
+        if os.path.isabs(path):
+            norm = Path(os.path.normpath(path))
+            for base in (self.given, self.root):
+                if norm == base or norm.is_relative_to(base):
+                    rel = norm.relative_to(base).as_posix()
+                    return "" if rel == "." else rel
+            raise ValidationError.for_field(field, "is outside the base path", check="outside_base")
+        norm_rel = os.path.normpath(path) if path.strip() else "."
+        if norm_rel == ".." or norm_rel.startswith("../"):
+            raise ValidationError.for_field(field, "escapes the base path", check="traversal")
+        return "" if norm_rel == "." else Path(norm_rel).as_posix()

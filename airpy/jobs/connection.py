@@ -1,0 +1,44 @@
+"""Redis connections: one place that knows how airpy talks to Redis."""
+
+from __future__ import annotations
+
+import redis
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+# Ride out a Redis restart (embedded Redis is restarted by `airpy serve`) instead of
+# failing every call made in the few hundred milliseconds it takes.
+_RETRIES = 6
+
+
+def connect(url: str) -> redis.Redis:
+    """A sync client (bytes in, bytes out) that retries briefly on connection errors."""
+    return redis.Redis.from_url(
+        url,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), _RETRIES),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        health_check_interval=15,
+        socket_connect_timeout=5,
+        max_connections=256,
+        **_tcp_options(url),
+    )
+
+
+def connect_async(url: str, max_connections: int = 2048) -> aioredis.Redis:
+    """An asyncio client for blocking reads (WatchJob's XREAD BLOCK): one connection per open read."""
+    return aioredis.Redis.from_url(
+        url,
+        retry=AsyncRetry(ExponentialBackoff(cap=1.0, base=0.05), _RETRIES),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        health_check_interval=15,
+        socket_connect_timeout=5,
+        max_connections=max_connections,
+        **_tcp_options(url),
+    )
+
+
+def _tcp_options(url: str) -> dict[str, bool]:
+    # Unix-socket connections take no keepalive option.
+    return {} if url.startswith("unix://") else {"socket_keepalive": True}

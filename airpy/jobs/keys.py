@@ -1,0 +1,47 @@
+"""Every Redis key airpy owns is built here (RQ's own keys are RQ's).
+
+airpy:token                       counter, INCR gives the next token
+airpy:job:{token}                 hash, the job record (TTL = PY_JOB_TTL_S)
+airpy:job:{token}:events          stream, ids "{seq}-0" (same TTL)
+airpy:job:{token}:lease           string, renewed by the running attempt (TTL = PY_LEASE_S)
+airpy:jobs:all                    zset token -> created_ms, for the sweeper and counts
+airpy:jobs:status:{status}        zset token -> created_ms, per status
+airpy:jobs:subject:{subject}      zset token -> token, for ListJobs
+airpy:jobs:queued:{subject}       zset token -> created_ms, the caller's queued jobs (cap)
+"""
+
+from __future__ import annotations
+
+PREFIX = "airpy:"
+TOKEN_COUNTER = f"{PREFIX}token"
+ALL_JOBS = f"{PREFIX}jobs:all"
+STATUS_INDEX_PREFIX = f"{PREFIX}jobs:status:"
+
+
+def job(token: int) -> str:
+    return f"{PREFIX}job:{token}"
+
+
+def events(token: int) -> str:
+    return f"{PREFIX}job:{token}:events"
+
+
+def lease(token: int) -> str:
+    return f"{PREFIX}job:{token}:lease"
+
+
+def status_index(status: str) -> str:
+    return f"{STATUS_INDEX_PREFIX}{status}"
+
+
+def subject_index(subject: str) -> str:
+    return f"{PREFIX}jobs:subject:{subject}"
+
+
+def queued_index(subject: str) -> str:
+    return f"{PREFIX}jobs:queued:{subject}"
+
+
+def rq_job_id(token: int, attempt: int) -> str:
+    """RQ's id for one attempt of a job: a retry is a new RQ job, so a stale one is recognisable."""
+    return f"airpy-{token}-{attempt}"

@@ -1,0 +1,197 @@
+"""The job state machine: submit, claim, report, complete, fail, retry, cancel.
+
+    queued ──claim──> running ──complete──> completed
+      │  ^              │ │
+      │  └──retry───────┘ └──fail / timeout / lost (retries spent)──> failed
+      └──cancel / queue timeout──> cancelled / failed     running ──cancel──> cancelled
+
+Every transition is one event appended by `EventLog` (atomic with the record
+change), guarded by the attempt number so a stale run cannot write.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+import redis
+
+from airpy.errors import AirpyError, CancelledByCaller, ResourceCapError
+from airpy.jobs import keys
+from airpy.jobs.events import Appended, Change, EventLog, Refused
+from airpy.jobs.model import JobRecord, JobStatus, StepName
+from airpy.jobs.queueing import Dispatcher
+from airpy.jobs.records import JobRecords, NewJob
+from airpy.jobs.tokens import TokenIssuer
+from airpy.results import FrameMeta, frames_to_json
+
+log = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class RetryOutcome(StrEnum):
+    RETRIED = "retried"
+    FAILED = "failed"
+    IGNORED = "ignored"  # the job already ended or moved on to another attempt
+
+
+@dataclass(frozen=True)
+class Timing:
+    lease_s: float
+    ttl_s: int
+    retry_backoff_s: float = 1.0
+
+
+class Lifecycle:
+    """Every change of a job's state goes through here."""
+
+    def __init__(
+        self,
+        conn: redis.Redis,
+        dispatcher: Dispatcher,
+        timing: Timing,
+        tokens: TokenIssuer | None = None,
+    ) -> None:
+        self.conn = conn
+        self.records = JobRecords(conn)
+        self.events = EventLog(conn)
+        self.dispatcher = dispatcher
+        self.timing = timing
+        self._tokens = tokens
+
+    # ------------------------------------------------------------------ server side
+
+    def submit(self, new: NewJob, *, max_queued: int) -> JobRecord:
+        """Issue a token, store the job and queue its first attempt.
+
+        Raises ResourceCapError when the caller has max_queued jobs waiting, and
+        UnavailableError when Redis is down (nothing is queued then).
+        """
+        if self.records.queued_count(new.subject) >= max_queued:
+            raise ResourceCapError(
+                f"{max_queued} jobs of this caller are already queued",
+                metadata={"limit": "PY_MAX_QUEUED_JOBS", "max_queued_jobs": max_queued},
+            )
+        token = self.issue_token()
+        self.records.create(token, new, now_ms())
+        if new.status is JobStatus.QUEUED:
+            try:
+                self.dispatcher.enqueue(new.queue, token, 1, new.timeout_s)
+            except AirpyError as exc:
+                self.fail(token, 1, exc)
+                raise
+        record = self.records.get(token)
+        assert record is not None
+        return record
+
+    def issue_token(self) -> int:
+        assert self._tokens is not None, "only the server issues tokens"
+        return self._tokens.issue()
+
+    def cancel(self, token: int) -> None:
+        """Cancel a queued or running job (the running attempt notices and stops)."""
+        record = self.records.get(token, full=False)
+        if record is None or record.status.terminal:
+            return
+        change = Change(
+            step=StepName.CANCELLED,
+            message="cancelled by the caller",
+            status=JobStatus.CANCELLED,
+            error=CancelledByCaller("the job was cancelled by the caller").detail(),
+        )
+        if (
+            isinstance(self.events.append(token, change, now_ms()), Appended)
+            and record.status is JobStatus.QUEUED
+        ):
+            self.dispatcher.withdraw(token, record.attempt)
+
+    # ------------------------------------------------------------------ worker side
+
+    def claim(self, token: int, attempt: int, worker: str) -> JobRecord | None:
+        """Mark the attempt running; None when it must not run (cancelled, stale, started twice)."""
+        change = Change(
+            step=StepName.STARTED,
+            message=f"attempt {attempt} started on {worker}",
+            status=JobStatus.RUNNING,
+            guard_attempt=attempt,
+            expect_status=JobStatus.QUEUED,
+            lease_ms=int(self.timing.lease_s * 1000),
+        )
+        outcome = self.events.append(token, change, now_ms())
+        if not isinstance(outcome, Appended):
+            log.info("job %s attempt %s not run: %s", token, attempt, outcome.name.lower())
+            return None
+        return self.records.get(token)
+
+    def report(self, token: int, attempt: int, step: str, message: str, progress: float | None) -> bool:
+        """A progress step; False when the attempt should stop (job ended or moved on)."""
+        change = Change(step=step, message=message, progress=progress, guard_attempt=attempt)
+        outcome = self.events.append(token, change, now_ms())
+        return isinstance(outcome, Appended) or outcome is Refused.CAPPED
+
+    def renew_lease(self, token: int, attempt: int) -> bool:
+        """Renew the attempt's lease; False when the attempt should stop."""
+        try:
+            with self.conn.pipeline(transaction=False) as pipe:
+                pipe.hmget(keys.job(token), ["status", "attempt"])
+                pipe.set(keys.lease(token), attempt, px=int(self.timing.lease_s * 1000))
+                (status, current), _ = pipe.execute()
+        except redis.RedisError:
+            log.warning("job %s: lease renewal failed (Redis unreachable); retrying", token)
+            return True
+        return status == b"running" and current is not None and int(current) == attempt
+
+    def complete(self, token: int, attempt: int, result: bytes, frames: dict[str, FrameMeta]) -> bool:
+        """Mark the attempt completed with its result; False when it was no longer current."""
+        change = Change(
+            step=StepName.COMPLETED,
+            message="job completed",
+            progress=1.0,
+            status=JobStatus.COMPLETED,
+            guard_attempt=attempt,
+            fields={"result": result, "frames": frames_to_json(frames)},
+        )
+        return isinstance(self.events.append(token, change, now_ms()), Appended)
+
+    def fail(self, token: int, attempt: int, error: AirpyError) -> bool:
+        """Mark the job failed with error; False when it had already ended or moved on."""
+        change = Change(
+            step=StepName.FAILED,
+            message=error.message,
+            status=JobStatus.FAILED,
+            error=error.detail(),
+            guard_attempt=attempt,
+        )
+        return isinstance(self.events.append(token, change, now_ms()), Appended)
+
+    def retry_or_fail(self, token: int, attempt: int, error: AirpyError) -> RetryOutcome:
+        """After a lost worker or a transient error: queue the next attempt, or fail when spent."""
+        record = self.records.get(token, full=False)
+        if record is None or record.status.terminal or record.attempt != attempt:
+            return RetryOutcome.IGNORED
+        if attempt >= record.max_attempts:
+            return RetryOutcome.FAILED if self.fail(token, attempt, error) else RetryOutcome.IGNORED
+        change = Change(
+            step=StepName.RETRYING,
+            message=f"attempt {attempt} ended ({error.message}); retrying",
+            status=JobStatus.QUEUED,
+            guard_attempt=attempt,
+            fields={"attempt": attempt + 1},
+        )
+        if not isinstance(self.events.append(token, change, now_ms()), Appended):
+            return RetryOutcome.IGNORED
+        delay = self.timing.retry_backoff_s * (2 ** (attempt - 1)) if error.transient else 0.0
+        try:
+            self.dispatcher.enqueue(record.queue, token, attempt + 1, record.timeout_s, delay_s=delay)
+        except AirpyError as exc:
+            self.fail(token, attempt + 1, exc)
+            return RetryOutcome.FAILED
+        log.warning(
+            "job %s: attempt %s ended (%s); attempt %s queued", token, attempt, error.message, attempt + 1
+        )
+        return RetryOutcome.RETRIED

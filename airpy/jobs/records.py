@@ -1,0 +1,242 @@
+"""Job records: the hash airpy:job:{token} and the indexes that find it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import redis
+
+from airpy.errors import UnavailableError
+from airpy.jobs import keys
+from airpy.jobs.model import (
+    JobKind,
+    JobRecord,
+    JobStatus,
+    StepName,
+    error_from_json,
+)
+from airpy.results import frames_from_json
+
+_SUMMARY_FIELDS = (
+    "kind",
+    "status",
+    "subject",
+    "datasource_id",
+    "queue",
+    "created_ms",
+    "updated_ms",
+    "started_ms",
+    "ended_ms",
+    "attempt",
+    "max_attempts",
+    "timeout_s",
+    "seq",
+    "progress",
+    "error",
+    "frames",
+)
+_ALL_FIELDS = (*_SUMMARY_FIELDS, "request", "result")
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What a job-starting call stores before anything is queued."""
+
+    kind: JobKind
+    subject: str
+    datasource_id: str
+    queue: str
+    timeout_s: int
+    max_attempts: int
+    request: bytes
+    ttl_s: int
+    # The first event: queued, or running for jobs the server completes itself (uploads).
+    status: JobStatus = JobStatus.QUEUED
+    step: str = StepName.QUEUED
+    message: str = "job queued"
+
+
+class JobRecords:
+    """Reads and creates job records (sync; server threads and workers)."""
+
+    def __init__(self, conn: redis.Redis) -> None:
+        self._conn = conn
+
+    def create(self, token: int, new: NewJob, now_ms: int) -> None:
+        """Write the record, its first event and its index entries in one transaction."""
+        job_key, events_key = keys.job(token), keys.events(token)
+        try:
+            with self._conn.pipeline(transaction=True) as pipe:
+                pipe.hset(
+                    job_key,
+                    mapping={
+                        "kind": new.kind.value,
+                        "status": new.status.value,
+                        "subject": new.subject,
+                        "datasource_id": new.datasource_id,
+                        "queue": new.queue,
+                        "created_ms": now_ms,
+                        "updated_ms": now_ms,
+                        "attempt": 1,
+                        "max_attempts": new.max_attempts,
+                        "timeout_s": new.timeout_s,
+                        "seq": 1,
+                        "progress": 0,
+                        "request": new.request,
+                    },
+                )
+                if new.status is JobStatus.RUNNING:
+                    pipe.hset(job_key, "started_ms", now_ms)
+                pipe.expire(job_key, new.ttl_s)
+                pipe.xadd(
+                    events_key,
+                    {
+                        "status": new.status.value,
+                        "step": new.step,
+                        "message": new.message,
+                        "ts": now_ms,
+                        "duration_ms": 0,
+                        "progress": "",
+                        "terminal": "0",
+                        "error": "",
+                        "attempt": 1,
+                    },
+                    id="1-0",
+                )
+                pipe.expire(events_key, new.ttl_s)
+                pipe.zadd(keys.ALL_JOBS, {str(token): now_ms})
+                pipe.zadd(keys.status_index(new.status.value), {str(token): now_ms})
+                pipe.zadd(keys.subject_index(new.subject), {str(token): token})
+                if new.status is JobStatus.QUEUED:
+                    pipe.zadd(keys.queued_index(new.subject), {str(token): now_ms})
+                pipe.execute()
+        except redis.RedisError as exc:
+            raise UnavailableError("Redis is unavailable") from exc
+
+    def get(self, token: int, *, full: bool = True) -> JobRecord | None:
+        """The record, or None when there is no such (or an expired) job."""
+        names = _ALL_FIELDS if full else _SUMMARY_FIELDS
+        try:
+            values = self._conn.hmget(keys.job(token), names)
+        except redis.RedisError as exc:
+            raise UnavailableError("Redis is unavailable") from exc
+        return _parse(token, dict(zip(names, values, strict=True)))
+
+    def get_many(self, tokens: Sequence[int]) -> list[JobRecord | None]:
+        """Summary records (no request/result) of several jobs in one round trip."""
+        try:
+            with self._conn.pipeline(transaction=False) as pipe:
+                for token in tokens:
+                    pipe.hmget(keys.job(token), _SUMMARY_FIELDS)
+                replies = pipe.execute()
+        except redis.RedisError as exc:
+            raise UnavailableError("Redis is unavailable") from exc
+        return [
+            _parse(token, dict(zip(_SUMMARY_FIELDS, values, strict=True)))
+            for token, values in zip(tokens, replies, strict=True)
+        ]
+
+    def tokens_of(self, subject: str, before: int | None, count: int) -> list[int]:
+        """The subject's tokens, newest first, below `before` (the index is scored by token)."""
+        upper = f"({before}" if before else "+inf"
+        try:
+            members = self._conn.zrevrangebyscore(
+                keys.subject_index(subject), upper, "-inf", start=0, num=count
+            )
+        except redis.RedisError as exc:
+            raise UnavailableError("Redis is unavailable") from exc
+        return [int(m) for m in cast(list[bytes], members)]
+
+    def tokens_with_status(self, status: JobStatus) -> list[int]:
+        try:
+            members = self._conn.zrange(keys.status_index(status.value), 0, -1)
+            return [int(m) for m in cast(list[bytes], members)]
+        except redis.RedisError as exc:
+            raise UnavailableError("Redis is unavailable") from exc
+
+    def queued_count(self, subject: str) -> int:
+        try:
+            return int(self._conn.zcard(keys.queued_index(subject)))
+        except redis.RedisError as exc:
+            raise UnavailableError("Redis is unavailable") from exc
+
+    def counts_by_status(self) -> dict[str, int]:
+        try:
+            with self._conn.pipeline(transaction=False) as pipe:
+                for status in JobStatus:
+                    pipe.zcard(keys.status_index(status.value))
+                counts = pipe.execute()
+        except redis.RedisError as exc:
+            raise UnavailableError("Redis is unavailable") from exc
+        return {status.value: int(n) for status, n in zip(JobStatus, counts, strict=True)}
+
+    def expired_before(self, created_before_ms: int, limit: int = 1000) -> list[int]:
+        """Tokens created before the cut-off whose record is gone (expired)."""
+        try:
+            found = self._conn.zrangebyscore(keys.ALL_JOBS, "-inf", created_before_ms, 0, limit)
+            candidates = [int(m) for m in cast(list[bytes], found)]
+            with self._conn.pipeline(transaction=False) as pipe:
+                for token in candidates:
+                    pipe.exists(keys.job(token))
+                alive = pipe.execute()
+        except redis.RedisError as exc:
+            raise UnavailableError("Redis is unavailable") from exc
+        return [t for t, exists in zip(candidates, alive, strict=True) if not exists]
+
+    def forget(self, tokens: Iterable[int], subjects: Iterable[str] = ()) -> None:
+        """Drop expired tokens from every index."""
+        members = [str(t) for t in tokens]
+        if not members:
+            return
+        try:
+            with self._conn.pipeline(transaction=False) as pipe:
+                pipe.zrem(keys.ALL_JOBS, *members)
+                for status in JobStatus:
+                    pipe.zrem(keys.status_index(status.value), *members)
+                for subject in subjects:
+                    pipe.zrem(keys.subject_index(subject), *members)
+                    pipe.zrem(keys.queued_index(subject), *members)
+                pipe.execute()
+        except redis.RedisError as exc:
+            raise UnavailableError("Redis is unavailable") from exc
+
+
+def _text(raw: object, default: str = "") -> str:
+    if raw is None:
+        return default
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def _opt_int(raw: object) -> int | None:
+    value = _text(raw)
+    return int(value) if value else None
+
+
+def _parse(token: int, data: dict[str, object]) -> JobRecord | None:
+    if data.get("status") is None or data.get("kind") is None:
+        return None
+    request = data.get("request")
+    result = data.get("result")
+    return JobRecord(
+        token=token,
+        kind=JobKind(_text(data["kind"])),
+        status=JobStatus(_text(data["status"])),
+        subject=_text(data.get("subject")),
+        datasource_id=_text(data.get("datasource_id")),
+        queue=_text(data.get("queue")),
+        created_ms=int(_text(data.get("created_ms"), "0")),
+        updated_ms=int(_text(data.get("updated_ms"), "0")),
+        started_ms=_opt_int(data.get("started_ms")),
+        ended_ms=_opt_int(data.get("ended_ms")),
+        attempt=int(_text(data.get("attempt"), "1")),
+        max_attempts=int(_text(data.get("max_attempts"), "1")),
+        timeout_s=int(_text(data.get("timeout_s"), "0")),
+        last_seq=int(_text(data.get("seq"), "0")),
+        progress=float(_text(data.get("progress"), "0") or 0),
+        request=request if isinstance(request, bytes) else b"",
+        result=result if isinstance(result, bytes) else b"",
+        error=error_from_json(_text(data.get("error"))),
+        frames=frames_from_json(_text(data.get("frames"))),
+    )

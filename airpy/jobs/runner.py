@@ -1,0 +1,246 @@
+"""Running one attempt of a job inside an RQ work-horse.
+
+The runner claims the attempt, starts a watchdog thread, calls the kind's handler
+and records the outcome. The watchdog is airpy's own time limit and cancel
+switch: RQ's SIGALRM cannot stop native code such as DuckDB, so on a timeout,
+a cancel or a lost claim the watchdog calls the handler's interrupt hooks
+(DuckDB `interrupt()`), raises JobInterrupted in the job's thread, and kills the
+work-horse if the job has not stopped within PY_CANCEL_GRACE_S.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+
+from airpy.errors import AirpyError, TimeoutFailure
+from airpy.jobs.lifecycle import Lifecycle, RetryOutcome
+from airpy.jobs.model import JobKind, JobRecord
+from airpy.progress import JobInterrupted
+from airpy.results import AttemptFrames, ResultsStore
+
+log = logging.getLogger(__name__)
+
+# Exit status of a work-horse the watchdog had to kill.
+EXIT_WATCHDOG = 75
+# Same-step progress events closer together than this are not recorded.
+_STEP_THROTTLE_S = 0.25
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a handler gets: the job, a Progress to report through and the frames to write."""
+
+    record: JobRecord
+    attempt: int
+    progress: JobProgress
+    frames: AttemptFrames
+
+    @property
+    def token(self) -> int:
+        return self.record.token
+
+
+Handler = Callable[[JobContext], bytes]
+
+
+class JobFailedError(Exception):
+    """Raised to RQ after a job failed, so the RQ job lands in the failed registry (dead letter)."""
+
+
+class Interrupter:
+    """Stops the job's thread once: hooks first (native code), then an async JobInterrupted."""
+
+    def __init__(self, thread_id: int) -> None:
+        self._thread_id = thread_id
+        self._lock = threading.Lock()
+        self._hooks: list[Callable[[], None]] = []
+        self._armed = True
+        self.fired = threading.Event()
+        self.reason = ""
+
+    def fire(self, reason: str) -> None:
+        with self._lock:
+            if self.fired.is_set() or not self._armed:
+                return
+            self.reason = reason
+            self.fired.set()
+            hooks = list(self._hooks)
+            for hook in hooks:
+                try:
+                    hook()
+                except Exception:
+                    log.exception("interrupt hook failed")
+            # Python code that never calls Progress.check() is stopped here.
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(self._thread_id), ctypes.py_object(JobInterrupted)
+            )
+
+    def disarm(self) -> None:
+        """The job's code has returned: no async exception may land after this."""
+        with self._lock:
+            self._armed = False
+
+    @contextmanager
+    def hooked(self, hook: Callable[[], None]) -> Iterator[None]:
+        with self._lock:
+            self._hooks.append(hook)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._hooks.remove(hook)
+
+
+class JobProgress:
+    """Progress that appends job events and raises JobInterrupted once the job must stop."""
+
+    def __init__(self, lifecycle: Lifecycle, token: int, attempt: int, interrupter: Interrupter) -> None:
+        self._lifecycle = lifecycle
+        self._token = token
+        self._attempt = attempt
+        self._interrupter = interrupter
+        self._last_step = ""
+        self._last_at = 0.0
+
+    def step(self, step: str, message: str = "", progress: float | None = None) -> None:
+        self.check()
+        now = time.monotonic()
+        if step == self._last_step and now - self._last_at < _STEP_THROTTLE_S and (progress or 0) < 1:
+            return
+        self._last_step, self._last_at = step, now
+        if not self._lifecycle.report(self._token, self._attempt, step, message, progress):
+            self._interrupter.fire("the job ended elsewhere")
+        self.check()
+
+    def check(self) -> None:
+        if self._interrupter.fired.is_set():
+            raise JobInterrupted(self._interrupter.reason)
+
+    def interruptible(self, hook: Callable[[], None]) -> AbstractContextManager[None]:
+        return self._interrupter.hooked(hook)
+
+
+class Watchdog(threading.Thread):
+    """Renews the attempt's lease, enforces its deadline and notices cancellation."""
+
+    def __init__(
+        self,
+        lifecycle: Lifecycle,
+        record: JobRecord,
+        attempt: int,
+        interrupter: Interrupter,
+        grace_s: float,
+    ) -> None:
+        super().__init__(name=f"airpy-watchdog-{record.token}", daemon=True)
+        self._lifecycle = lifecycle
+        self._record = record
+        self._attempt = attempt
+        self._interrupter = interrupter
+        self._grace_s = grace_s
+        self._deadline = time.monotonic() + record.timeout_s
+        self._tick = min(0.25, lifecycle.timing.lease_s / 4)
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        token = self._record.token
+        while not self._stopped.wait(self._tick):
+            if time.monotonic() >= self._deadline:
+                error = TimeoutFailure(
+                    f"the job ran past its time limit of {self._record.timeout_s} s",
+                    metadata={"timeout_s": self._record.timeout_s, "limit": "timeout_s"},
+                )
+                self._lifecycle.fail(token, self._attempt, error)
+                self._interrupt("timeout")
+                return
+            if not self._lifecycle.renew_lease(token, self._attempt):
+                self._interrupt("the job was cancelled or ended elsewhere")
+                return
+
+    def _interrupt(self, reason: str) -> None:
+        log.info("job %s attempt %s: stopping (%s)", self._record.token, self._attempt, reason)
+        self._interrupter.fire(reason)
+        if not self._stopped.wait(self._grace_s):
+            log.error(
+                "job %s did not stop within %.1f s of being interrupted; killing its process",
+                self._record.token,
+                self._grace_s,
+            )
+            os._exit(EXIT_WATCHDOG)
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+class JobRunner:
+    """Runs attempts with the handlers of the entry points (`airpy.tasks`)."""
+
+    def __init__(
+        self,
+        lifecycle: Lifecycle,
+        results: ResultsStore,
+        handlers: Mapping[JobKind, Handler],
+        *,
+        grace_s: float,
+        worker_name: str,
+    ) -> None:
+        self._lifecycle = lifecycle
+        self._results = results
+        self._handlers = handlers
+        self._grace_s = grace_s
+        self._worker_name = worker_name
+
+    def run(self, token: int, attempt: int) -> None:
+        """Run one attempt. Raises JobFailedError after recording a failure (for RQ's registry)."""
+        record = self._lifecycle.claim(token, attempt, self._worker_name)
+        if record is None:
+            return
+        frames = self._results.attempt(token, attempt)
+        interrupter = Interrupter(threading.get_ident())
+        progress = JobProgress(self._lifecycle, token, attempt, interrupter)
+        watchdog = Watchdog(self._lifecycle, record, attempt, interrupter, self._grace_s)
+        watchdog.start()
+        failure: AirpyError | None = None
+        try:
+            result = self._handler(record)(JobContext(record, attempt, progress, frames))
+            interrupter.disarm()
+            if not self._lifecycle.complete(token, attempt, result, frames.committed):
+                self._results.discard_attempt(token, attempt)
+        except JobInterrupted:
+            interrupter.disarm()
+            self._results.discard_attempt(token, attempt)
+        except AirpyError as exc:
+            interrupter.disarm()
+            failure = exc
+        except Exception as exc:
+            interrupter.disarm()
+            log.exception("job %s attempt %s raised", token, attempt)
+            failure = AirpyError("the job failed with an internal error")
+            failure.__cause__ = exc
+        finally:
+            watchdog.stop()
+        if failure is not None:
+            self._results.discard_attempt(token, attempt)
+            self._record_failure(token, attempt, failure)
+
+    def _handler(self, record: JobRecord) -> Handler:
+        handler = self._handlers.get(record.kind)
+        if handler is None:
+            raise AirpyError(f"this worker has no handler for jobs of kind {record.kind.value}")
+        return handler
+
+    def _record_failure(self, token: int, attempt: int, error: AirpyError) -> None:
+        if error.transient:
+            outcome = self._lifecycle.retry_or_fail(token, attempt, error)
+        else:
+            outcome = (
+                RetryOutcome.FAILED if self._lifecycle.fail(token, attempt, error) else RetryOutcome.IGNORED
+            )
+        if outcome is RetryOutcome.FAILED:
+            raise JobFailedError(f"job {token} failed: {error.reason}: {error.message}") from error

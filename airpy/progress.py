@@ -1,0 +1,47 @@
+"""The small protocol domain code reports progress through.
+
+Domain functions take a `Progress` and call `step()` as they go. They never
+import the job system: a worker passes one that appends job events and stops
+the work when the job is cancelled or timed out; sync calls pass `NullProgress`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
+
+
+class JobInterrupted(BaseException):
+    """The job was cancelled, timed out or lost: stop now.
+
+    A BaseException so that `except Exception` in domain code does not swallow it.
+    """
+
+
+class Progress(Protocol):
+    def step(self, step: str, message: str = "", progress: float | None = None) -> None:
+        """Report a step (seed names: scanning_directory, reading_file …). May raise JobInterrupted."""
+
+    def check(self) -> None:
+        """Raise JobInterrupted when the work should stop; cheap, call it in loops."""
+
+    def interruptible(self, hook: Callable[[], None]) -> AbstractContextManager[None]:
+        """While inside, `hook` may be called from another thread to abort native work (DuckDB interrupt)."""
+
+
+class NullProgress:
+    """Progress for synchronous calls: records nothing, never interrupts."""
+
+    def step(self, step: str, message: str = "", progress: float | None = None) -> None:
+        return None
+
+    def check(self) -> None:
+        return None
+
+    @contextmanager
+    def _noop(self) -> Iterator[None]:
+        yield
+
+    def interruptible(self, hook: Callable[[], None]) -> AbstractContextManager[None]:
+        return self._noop()

@@ -1,0 +1,209 @@
+"""The RPC boundary: every airpy RPC passes through `AirpyHandler`, and only here.
+
+For each call it takes or makes the request id, authenticates, decodes the
+request, runs the servicer method and turns any exception into a gRPC status
+with rich details (google.rpc.Status with ErrorInfo, BadRequest and RequestInfo),
+so no call ever ends UNKNOWN or shows a traceback. Handlers are registered with
+a pass-through deserializer because grpc.aio answers undecodable bytes with
+UNKNOWN before any handler runs; decoding here makes them INVALID_ARGUMENT.
+
+A servicer is a plain object with one async method per RPC, named as in the
+proto: `async def GetJob(self, request, call) -> GetJobResponse` (unary) or an
+async generator (server streaming); client streaming methods get an async
+iterator of decoded requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import message_factory
+from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+from google.protobuf.message import DecodeError, Message
+from google.rpc import error_details_pb2, status_pb2
+
+from airpy.auth import Authenticator
+from airpy.errors import ERROR_DOMAIN, AirpyError, ErrorDetail, ValidationError
+
+log = logging.getLogger("airpy.rpc")
+
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a servicer method knows about its call."""
+
+    method: str
+    subject: str
+    request_id: str
+    context: grpc.aio.ServicerContext[Any, Any]
+
+
+def status_details(detail: ErrorDetail, request_id: str) -> status_pb2.Status:
+    """The google.rpc.Status a failed call carries in grpc-status-details-bin."""
+    status = status_pb2.Status(code=detail.status_code.value[0], message=detail.message)
+    status.details.add().Pack(
+        error_details_pb2.ErrorInfo(reason=detail.reason, domain=ERROR_DOMAIN, metadata=detail.metadata)
+    )
+    if detail.field_violations:
+        status.details.add().Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                    for v in detail.field_violations
+                ]
+            )
+        )
+    status.details.add().Pack(error_details_pb2.RequestInfo(request_id=request_id))
+    return status
+
+
+def to_airpy_error(exc: BaseException, request_id: str) -> AirpyError:
+    """Any exception as an AirpyError; unexpected ones become INTERNAL without internals."""
+    if isinstance(exc, AirpyError):
+        return exc
+    log.error("unexpected error", exc_info=exc, extra={"request_id": request_id})
+    return AirpyError(f"internal error; quote request id {request_id} when reporting it")
+
+
+class AirpyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
+    """Routes one service's methods to a servicer through the boundary above."""
+
+    def __init__(self, service: ServiceDescriptor, servicer: object, auth: Authenticator) -> None:
+        self._auth = auth
+        self._handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+        for method in service.methods:
+            impl = getattr(servicer, method.name)
+            path = f"/{service.full_name}/{method.name}"
+            self._handlers[path] = self._method_handler(method, path, impl)
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        return self._handlers.get(handler_call_details.method)
+
+    def _method_handler(
+        self, method: MethodDescriptor, path: str, impl: Callable[..., Any]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        request_cls = message_factory.GetMessageClass(method.input_type)
+        serialize: Callable[[Message], bytes] = _serialize
+        if method.client_streaming and not method.server_streaming:
+
+            async def stream_unary(requests: AsyncIterator[bytes], context: Any) -> Message:
+                call, started = self._begin(path, context)
+                try:
+                    call = self._authenticate(call)
+                    return await impl(_decoded(requests, request_cls), call)  # type: ignore[no-any-return]
+                except BaseException as exc:
+                    await self._fail(call, exc, started)
+                    raise
+                finally:
+                    self._log_end(call, started)
+
+            return grpc.stream_unary_rpc_method_handler(stream_unary, response_serializer=serialize)
+
+        if method.server_streaming:
+
+            async def unary_stream(raw: bytes, context: Any) -> AsyncIterator[Message]:
+                call, started = self._begin(path, context)
+                try:
+                    call = self._authenticate(call)
+                    async for response in impl(_decode(request_cls, raw), call):
+                        yield response
+                except BaseException as exc:
+                    await self._fail(call, exc, started)
+                    raise
+                finally:
+                    self._log_end(call, started)
+
+            return grpc.unary_stream_rpc_method_handler(unary_stream, response_serializer=serialize)
+
+        async def unary_unary(raw: bytes, context: Any) -> Message:
+            call, started = self._begin(path, context)
+            try:
+                call = self._authenticate(call)
+                return await impl(_decode(request_cls, raw), call)  # type: ignore[no-any-return]
+            except BaseException as exc:
+                await self._fail(call, exc, started)
+                raise
+            finally:
+                self._log_end(call, started)
+
+        return grpc.unary_unary_rpc_method_handler(unary_unary, response_serializer=serialize)
+
+    def _begin(self, path: str, context: Any) -> tuple[Call, float]:
+        metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+        given = metadata.get(REQUEST_ID_HEADER, "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
+        call = Call(method=path, subject="", request_id=request_id, context=context)
+        return call, time.monotonic()
+
+    def _authenticate(self, call: Call) -> Call:
+        metadata = {k: v for k, v in (call.context.invocation_metadata() or ()) if isinstance(v, str)}
+        subject = self._auth.subject(metadata.get("authorization"))
+        return Call(call.method, subject, call.request_id, call.context)
+
+    async def _fail(self, call: Call, exc: BaseException, started: float) -> None:
+        """Abort the call with a rich status (re-raises grpc's own abort and cancellations)."""
+        if isinstance(exc, asyncio.CancelledError | grpc.aio.AbortError | GeneratorExit):
+            return
+        detail = to_airpy_error(exc, call.request_id).detail()
+        log.info(
+            "call failed",
+            extra={
+                "method": call.method,
+                "request_id": call.request_id,
+                "status": detail.code,
+                "reason": detail.reason,
+                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
+        status = status_details(detail, call.request_id)
+        await call.context.abort(
+            detail.status_code,
+            detail.message,
+            trailing_metadata=(
+                ("grpc-status-details-bin", status.SerializeToString()),
+                (REQUEST_ID_HEADER, call.request_id),
+            ),
+        )
+
+    def _log_end(self, call: Call, started: float) -> None:
+        log.debug(
+            "call ended",
+            extra={
+                "method": call.method,
+                "request_id": call.request_id,
+                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
+
+
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()
+
+
+def _decode(request_cls: type[Message], raw: bytes) -> Message:
+    try:
+        return request_cls.FromString(raw)
+    except DecodeError as exc:
+        raise ValidationError(
+            f"the request is not a valid {request_cls.DESCRIPTOR.full_name} message",
+            metadata={"message": request_cls.DESCRIPTOR.full_name},
+        ) from exc
+
+
+async def _decoded(raw: AsyncIterator[bytes], request_cls: type[Message]) -> AsyncIterator[Message]:
+    async for chunk in raw:
+        yield _decode(request_cls, chunk)

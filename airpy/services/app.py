@@ -1,0 +1,52 @@
+"""What every servicer shares: settings, Redis, the job system, the results store."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
+
+import redis
+import redis.asyncio as aioredis
+
+from airpy.config import Settings
+from airpy.data.paths import BasePath
+from airpy.errors import NotFoundError, ValidationError
+from airpy.jobs.lifecycle import Lifecycle
+from airpy.jobs.model import JobRecord
+from airpy.jobs.tokens import TokenIssuer
+from airpy.results import ResultsStore
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass
+class App:
+    settings: Settings
+    base: BasePath
+    conn: redis.Redis
+    aconn: aioredis.Redis
+    lifecycle: Lifecycle
+    tokens: TokenIssuer
+    results: ResultsStore
+    executor: ThreadPoolExecutor
+    started_ms: int
+    redis_mode: str
+
+    async def blocking(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a blocking call (sync Redis, files) off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+
+    async def owned(self, token: int, subject: str, *, full: bool = False) -> JobRecord:
+        """The caller's job; NOT_FOUND for unknown, expired and other subjects' tokens alike."""
+        if token == 0:
+            raise ValidationError.for_field("token", "is required")
+        record = await self.blocking(self.lifecycle.records.get, token, full=full)
+        if record is None or record.subject != subject:
+            raise NotFoundError(f"no job with token {token}", metadata={"token": token})
+        return record

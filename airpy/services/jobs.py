@@ -1,0 +1,217 @@
+"""airpy.v1.JobService: job status, progress subscriptions, frames, cancellation, listing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from airpy.errors import JobStateError, NotFoundError, Reason, ValidationError
+from airpy.jobs import keys
+from airpy.jobs.events import follow
+from airpy.jobs.model import JobKind, JobRecord, JobStatus
+from airpy.results import DEFAULT_FRAME, FRAME_NAME
+from airpy.rpc import Call
+from airpy.services import convert
+from airpy.services.app import App
+from airpy.v1 import job_pb2, job_service_pb2
+
+# GetJob lists at most this many of the newest steps (and is byte-capped besides).
+MAX_STEPS = 1000
+# WatchJob wakes up this often to notice an expired job or a closed call.
+_WATCH_BLOCK_MS = 5000
+MAX_PAGE_SIZE = 500
+_LIST_SCAN_LIMIT = 5000
+
+
+class JobService:
+    def __init__(self, app: App) -> None:
+        self._app = app
+
+    async def GetJob(
+        self, request: job_service_pb2.GetJobRequest, call: Call
+    ) -> job_service_pb2.GetJobResponse:
+        app = self._app
+        record = await app.owned(request.token, call.subject, full=True)
+        events = await app.blocking(app.lifecycle.events.read_last, record.token, MAX_STEPS)
+        job = convert.job_pb(record, events, with_result=True)
+        job.steps_truncated = bool(events) and events[0].seq > 1
+        return job_service_pb2.GetJobResponse(job=convert.fit_job(job, app.settings.getjob_max_bytes))
+
+    async def WatchJob(
+        self, request: job_service_pb2.WatchJobRequest, call: Call
+    ) -> AsyncIterator[job_service_pb2.WatchJobResponse]:
+        app = self._app
+        record = await app.owned(request.token, call.subject)
+        after = request.from_seq
+        if record.status.terminal and after >= record.last_seq:
+            return  # nothing after the end
+        while True:
+            events = await follow(app.aconn, record.token, after, _WATCH_BLOCK_MS)
+            if not events:
+                current = await app.blocking(app.lifecycle.records.get, record.token, full=False)
+                if current is None:
+                    raise NotFoundError(f"job {record.token} expired", metadata={"token": record.token})
+                if current.status.terminal and after >= current.last_seq:
+                    return
+                continue
+            for event in events:
+                yield job_service_pb2.WatchJobResponse(event=convert.event_pb(event))
+                after = event.seq
+                if event.terminal:
+                    return
+
+    async def FetchResult(
+        self, request: job_service_pb2.FetchResultRequest, call: Call
+    ) -> AsyncIterator[job_service_pb2.FetchResultResponse]:
+        app = self._app
+        frame = request.frame or DEFAULT_FRAME
+        if not FRAME_NAME.match(frame):
+            raise ValidationError.for_field("frame", "is not a frame name (lowercase letters, digits, _)")
+        record = await app.owned(request.token, call.subject)
+        _require_finished(record, frame)
+        meta = record.frames.get(frame)
+        if meta is None:
+            raise NotFoundError(
+                f"job {record.token} has no frame {frame!r} (frames: {', '.join(record.frames) or 'none'})",
+                metadata={"frame": frame, "frames": ",".join(record.frames)},
+            )
+        if request.offset > meta.bytes:
+            raise ValidationError.for_field("offset", f"is beyond the end of the frame ({meta.bytes} bytes)")
+        handle = await app.blocking(app.results.open, record.token, meta)
+        try:
+            await call.context.send_initial_metadata(
+                (("x-arrow-rows", str(meta.rows)), ("x-arrow-bytes", str(meta.bytes)))
+            )
+            offset = request.offset
+            handle.seek(offset)
+            chunk = app.settings.fetch_chunk_bytes
+            while offset < meta.bytes:
+                # Frames are local files, usually in the page cache: a read costs less than a thread hop.
+                data = handle.read(min(chunk, meta.bytes - offset))
+                if not data:
+                    raise NotFoundError(f"frame {frame!r} of job {record.token} was truncated on disk")
+                yield job_service_pb2.FetchResultResponse(
+                    arrow_ipc=data, offset=offset, total_bytes=meta.bytes, rows=meta.rows
+                )
+                offset += len(data)
+        finally:
+            handle.close()
+
+    async def CancelJob(
+        self, request: job_service_pb2.CancelJobRequest, call: Call
+    ) -> job_service_pb2.CancelJobResponse:
+        app = self._app
+        record = await app.owned(request.token, call.subject)
+        await app.blocking(app.lifecycle.cancel, record.token)
+        current = await app.blocking(app.lifecycle.records.get, record.token, full=False)
+        return job_service_pb2.CancelJobResponse(job=convert.job_pb(current or record))
+
+    async def ListJobs(
+        self, request: job_service_pb2.ListJobsRequest, call: Call
+    ) -> job_service_pb2.ListJobsResponse:
+        app = self._app
+        page_size = request.page_size or 50
+        if page_size > MAX_PAGE_SIZE:
+            raise ValidationError.for_field("page_size", f"must be at most {MAX_PAGE_SIZE}")
+        before = _page_token(request.page_token)
+        statuses = _statuses(request)
+        kind = _kind(request.kind)
+        dead = await app.blocking(app.lifecycle.dispatcher.dead_letter_ids) if request.dead_letter else None
+        jobs, next_token = await app.blocking(
+            self._page, call.subject, before, page_size, statuses, kind, request.datasource_id, dead
+        )
+        return job_service_pb2.ListJobsResponse(jobs=jobs, next_page_token=next_token)
+
+    def _page(
+        self,
+        subject: str,
+        before: int | None,
+        page_size: int,
+        statuses: set[JobStatus],
+        kind: JobKind | None,
+        source: str,
+        dead: set[str] | None,
+    ) -> tuple[list[job_pb2.Job], str]:
+        records = self._app.lifecycle.records
+        jobs: list[job_pb2.Job] = []
+        scanned = 0
+        while scanned < _LIST_SCAN_LIMIT:
+            tokens = records.tokens_of(subject, before, max(page_size * 2, 100))
+            if not tokens:
+                return jobs, ""
+            gone = []
+            for token, record in zip(tokens, records.get_many(tokens), strict=True):
+                scanned += 1
+                before = token
+                if record is None:
+                    gone.append(token)
+                elif _wanted(record, statuses, kind, source, dead):
+                    jobs.append(convert.job_pb(record))
+                    if len(jobs) == page_size:
+                        records.forget(gone, [subject])
+                        return jobs, str(token)
+            records.forget(gone, [subject])
+        return jobs, str(before)
+
+
+def _require_finished(record: JobRecord, frame: str) -> None:
+    metadata = {"token": record.token, "frame": frame, "status": record.status.value}
+    if record.status is JobStatus.FAILED:
+        reason = record.error.reason if record.error else "unknown"
+        raise JobStateError(
+            f"job {record.token} failed ({reason}); it has no frames",
+            metadata=metadata,
+            reason=Reason.JOB_FAILED,
+        )
+    if record.status is JobStatus.CANCELLED:
+        raise JobStateError(
+            f"job {record.token} was cancelled; it has no frames",
+            metadata=metadata,
+            reason=Reason.JOB_CANCELLED,
+        )
+    if not record.status.terminal:
+        raise JobStateError(
+            f"job {record.token} is {record.status.value}; its frames are not ready yet",
+            metadata=metadata,
+            reason=Reason.JOB_NOT_READY,
+        )
+
+
+def _page_token(raw: str) -> int | None:
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ValidationError.for_field("page_token", "is not a token from a previous ListJobs reply")
+    return int(raw)
+
+
+def _statuses(request: job_service_pb2.ListJobsRequest) -> set[JobStatus]:
+    result = set()
+    for i, value in enumerate(request.statuses):
+        status = convert.STATUS_FROM_PB.get(value)
+        if status is None:
+            raise ValidationError.for_field(f"statuses[{i}]", "is not a job status")
+        result.add(status)
+    if request.dead_letter:
+        result = {JobStatus.FAILED}
+    return result
+
+
+def _kind(value: int) -> JobKind | None:
+    if value == job_pb2.JOB_KIND_UNSPECIFIED:
+        return None
+    kind = convert.KIND_FROM_PB.get(value)
+    if kind is None:
+        raise ValidationError.for_field("kind", "is not a job kind")
+    return kind
+
+
+def _wanted(
+    record: JobRecord, statuses: set[JobStatus], kind: JobKind | None, source: str, dead: set[str] | None
+) -> bool:
+    if statuses and record.status not in statuses:
+        return False
+    if kind is not None and record.kind is not kind:
+        return False
+    if source and record.datasource_id != source:
+        return False
+    return dead is None or keys.rq_job_id(record.token, record.attempt) in dead

@@ -1,0 +1,51 @@
+"""Starting a job: validate what is common to every job-starting RPC, store, queue."""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+
+from airpy.errors import ValidationError
+from airpy.jobs.model import JobKind
+from airpy.jobs.queueing import QUEUE_FOR_KIND
+from airpy.jobs.records import NewJob
+from airpy.rpc import Call
+from airpy.services import convert
+from airpy.services.app import App
+from airpy.v1 import common_pb2, job_pb2
+
+MAX_DATASOURCE_ID = 256
+
+
+def datasource_id(raw: str) -> str:
+    if len(raw) > MAX_DATASOURCE_ID or "\x00" in raw:
+        raise ValidationError.for_field("datasource_id", f"must be at most {MAX_DATASOURCE_ID} characters")
+    return raw
+
+
+def timeout_s(app: App, options: common_pb2.JobOptions) -> int:
+    settings = app.settings
+    if options.timeout_s > settings.max_job_timeout_s:
+        raise ValidationError.for_field(
+            "job.timeout_s",
+            f"must be at most {settings.max_job_timeout_s} (PY_MAX_JOB_TIMEOUT_S)",
+            limit="PY_MAX_JOB_TIMEOUT_S",
+        )
+    return options.timeout_s or settings.job_timeout_s
+
+
+async def start_job(
+    app: App, call: Call, kind: JobKind, source: str, request: Message, options: common_pb2.JobOptions
+) -> tuple[int, job_pb2.Job]:
+    """Store the job and queue its first attempt; returns its token and Job message."""
+    new = NewJob(
+        kind=kind,
+        subject=call.subject,
+        datasource_id=datasource_id(source),
+        queue=QUEUE_FOR_KIND[kind],
+        timeout_s=timeout_s(app, options),
+        max_attempts=app.settings.job_max_attempts,
+        request=request.SerializeToString(),
+        ttl_s=app.settings.job_ttl_s,
+    )
+    record = await app.blocking(app.lifecycle.submit, new, max_queued=app.settings.max_queued_jobs)
+    return record.token, convert.job_pb(record)

@@ -1,0 +1,181 @@
+"""`airpy serve`: the server, its workers and (embedded mode) its Redis, as one process tree.
+
+Start order: Redis (embedded mode), the gRPC server, PY_WORKERS workers spread
+over the queues (at least one per queue). A worker or the embedded Redis that
+dies is restarted. SIGTERM/SIGINT stop in reverse: the server stops accepting
+calls and lets running ones finish within PY_SHUTDOWN_GRACE_S, workers get a
+warm shutdown, Redis shuts down last (fsyncing its AOF), and the token
+high-water mark records the exact last token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from airpy.config import QUEUES, Settings
+from airpy.embedded_redis import EmbeddedRedis
+from airpy.server import Server, create_server
+
+log = logging.getLogger(__name__)
+
+_MONITOR_PERIOD_S = 0.5
+_RESTART_BACKOFF_S = 1.0
+
+
+def worker_queues(count: int) -> list[str]:
+    """PY_WORKERS spread over the queues round-robin, at least one per queue (0 = none)."""
+    if count <= 0:
+        return []
+    return [QUEUES[i % len(QUEUES)] for i in range(max(count, len(QUEUES)))]
+
+
+@dataclass
+class WorkerProcess:
+    queue: str
+    index: int
+    process: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    restarts: int = 0
+
+
+@dataclass
+class WorkerPool:
+    """Worker processes started by `airpy serve`, each in its own process group."""
+
+    settings: Settings
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.workers = [WorkerProcess(q, i) for i, q in enumerate(worker_queues(self.settings.workers))]
+        for worker in self.workers:
+            self._spawn(worker)
+
+    def _spawn(self, worker: WorkerProcess) -> None:
+        env = dict(os.environ)
+        env.update(
+            {
+                "REDIS_URL": self.settings.redis_url or "",
+                "PY_AUTH_SECRET": self.settings.auth_secret,
+                "AIRPY_PARENT_PID": str(os.getpid()),
+            }
+        )
+        worker.process = subprocess.Popen(
+            [sys.executable, "-m", "airpy", "worker", "--queue", worker.queue],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        worker.started = time.monotonic()
+        log.info("worker %s for queue %s started (pid %s)", worker.index, worker.queue, worker.process.pid)
+
+    def restart_dead(self) -> None:
+        for worker in self.workers:
+            process = worker.process
+            if process is None or process.poll() is None:
+                continue
+            if time.monotonic() - worker.started < _RESTART_BACKOFF_S * min(2**worker.restarts, 30):
+                continue
+            log.warning(
+                "worker %s (queue %s) exited with %s; restarting",
+                worker.index,
+                worker.queue,
+                process.returncode,
+            )
+            worker.restarts += 1
+            self._spawn(worker)
+
+    def stop(self, grace_s: float) -> None:
+        """Warm shutdown (the running job finishes), then SIGKILL the process group after grace_s."""
+        running = [w.process for w in self.workers if w.process is not None and w.process.poll() is None]
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for process in running:
+            try:
+                process.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                log.warning("worker pid %s did not stop in %.0f s; killing it", process.pid, grace_s)
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(5)
+
+
+async def serve(settings: Settings, *, port_file: Path | None = None) -> None:
+    """Run until SIGTERM or SIGINT."""
+    redis_server: EmbeddedRedis | None = None
+    token_mark: Path | None = None
+    if settings.embedded:
+        redis_server = EmbeddedRedis.for_settings(settings)
+        await asyncio.to_thread(redis_server.start)
+        settings = settings.with_overrides(redis_url=redis_server.url)
+        token_mark = settings.data_dir / "tokens.hwm"
+    settings.base_path.mkdir(parents=True, exist_ok=True)
+    server, port = await create_server(settings, token_mark=token_mark)
+    await server.start()
+    pool = WorkerPool(settings)
+    pool.start()
+    _announce(settings, port, redis_server, port_file)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), _MONITOR_PERIOD_S)
+            if stop.is_set():
+                break
+            if redis_server is not None and not redis_server.alive():
+                log.error("embedded Redis died; restarting it")
+                await asyncio.to_thread(redis_server.start)
+                await server.app.blocking(server.app.tokens.lift)
+            pool.restart_dead()
+    finally:
+        log.info("shutting down")
+        await _shutdown(settings, server, pool, redis_server)
+
+
+async def _shutdown(
+    settings: Settings, server: Server, pool: WorkerPool, redis_server: EmbeddedRedis | None
+) -> None:
+    tokens = server.app.tokens
+    await server.stop()
+    await asyncio.to_thread(pool.stop, settings.shutdown_grace_s)
+    last = await asyncio.to_thread(tokens.last_handed_out)
+    if redis_server is not None:
+        await asyncio.to_thread(redis_server.stop)
+        if last is not None and not redis_server.alive():
+            tokens.close_clean(last)
+
+
+def _announce(
+    settings: Settings, port: int, redis_server: EmbeddedRedis | None, port_file: Path | None
+) -> None:
+    host = settings.listen_host
+    address = f"{host}:{port}"
+    if port_file is not None:
+        tmp = port_file.with_suffix(".tmp")
+        tmp.write_text(str(port))
+        tmp.replace(port_file)
+    redis_text = f"embedded Redis at {redis_server.url}" if redis_server else "external Redis"
+    workers = len(worker_queues(settings.workers))
+    plaintext = "" if settings.tls_cert else "-plaintext "
+    auth = "" if settings.auth_disabled else '-H "authorization: Bearer $(.venv/bin/airpy token)" '
+    print(
+        f"airpy is serving on {address} ({redis_text}, {workers} workers, base path {settings.base_path})\n"
+        f"try:  grpcurl {plaintext}{auth}{address} list",
+        flush=True,
+    )
