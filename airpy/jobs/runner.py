@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from airpy.errors import AirpyError, TimeoutFailure
 from airpy.jobs.lifecycle import Lifecycle, RetryOutcome
-from airpy.jobs.model import JobKind, JobRecord
+from airpy.jobs.model import JobKind, JobRecord, JobStatus
 from airpy.progress import JobInterrupted
 from airpy.results import AttemptFrames, ResultsStore
 
@@ -215,6 +215,7 @@ class JobRunner:
         except JobInterrupted:
             interrupter.disarm()
             self._results.discard_attempt(token, attempt)
+            self._raise_if_failed(token)
         except AirpyError as exc:
             interrupter.disarm()
             failure = exc
@@ -234,6 +235,13 @@ class JobRunner:
         if handler is None:
             raise AirpyError(f"this worker has no handler for jobs of kind {record.kind.value}")
         return handler
+
+    def _raise_if_failed(self, token: int) -> None:
+        """An interrupted job that ended failed (timeout) goes to RQ's failed registry too."""
+        record = self._lifecycle.records.get(token, full=False)
+        if record is not None and record.status is JobStatus.FAILED:
+            reason = record.error.reason if record.error else "failed"
+            raise JobFailedError(f"job {token} failed: {reason}")
 
     def _record_failure(self, token: int, attempt: int, error: AirpyError) -> None:
         if error.transient:

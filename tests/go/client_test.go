@@ -1,0 +1,259 @@
+// The Go caller's view of airpy: only the generated Go stubs, grpc-go and arrow-go,
+// against a real `airpy serve` (embedded Redis, real workers) started by TestMain.
+package gotest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	airpyv1 "github.com/airpy/airpy/generated/go/airpy/v1"
+)
+
+var (
+	address string
+	bearer  string
+)
+
+// bearerToken is a per-RPC credential: every call carries the JWT.
+type bearerToken string
+
+func (t bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(t)}, nil
+}
+
+func (bearerToken) RequireTransportSecurity() bool { return false }
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	bin := os.Getenv("AIRPY_BIN")
+	if bin == "" {
+		bin = "../../.venv/bin/airpy"
+	}
+	dir, err := os.MkdirTemp("", "airpy-go-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	env := append(os.Environ(),
+		"PY_LISTEN=127.0.0.1:0",
+		"PY_DATA_DIR="+filepath.Join(dir, "state"),
+		"PY_BASE_PATH="+filepath.Join(dir, "data"),
+		"PY_LOG_LEVEL=WARNING",
+		"PY_SHUTDOWN_GRACE_S=2",
+	)
+	sample := exec.Command(bin, "sample")
+	sample.Env = env
+	if out, err := sample.CombinedOutput(); err != nil {
+		panic(fmt.Sprintf("airpy sample: %v\n%s", err, out))
+	}
+	portFile := filepath.Join(dir, "port")
+	serve := exec.Command(bin, "serve", "--port-file", portFile)
+	serve.Env = env
+	serve.Stderr = os.Stderr
+	if err := serve.Start(); err != nil {
+		panic(err)
+	}
+	defer func() {
+		_ = serve.Process.Signal(syscall.SIGTERM)
+		_ = serve.Wait()
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		raw, err := os.ReadFile(portFile)
+		if err == nil {
+			port, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+			address = fmt.Sprintf("127.0.0.1:%d", port)
+			break
+		}
+		if time.Now().After(deadline) {
+			panic("airpy serve did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	token := exec.Command(bin, "token", "--subject", "go-test")
+	token.Env = env
+	out, err := token.Output()
+	if err != nil {
+		panic(err)
+	}
+	bearer = strings.TrimSpace(string(out))
+	return m.Run()
+}
+
+func dial(t *testing.T, withToken bool) *grpc.ClientConn {
+	t.Helper()
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if withToken {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearerToken(bearer)))
+	}
+	conn, err := grpc.NewClient(address, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func TestDiscoverWatchAndFetchFilesAsArrow(t *testing.T) {
+	conn := dial(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	data := airpyv1.NewDataServiceClient(conn)
+	jobs := airpyv1.NewJobServiceClient(conn)
+
+	started, err := data.Discover(ctx, &airpyv1.DiscoverRequest{Uri: "sample", Recurse: true, DatasourceId: "go"})
+	if err != nil {
+		t.Fatalf("Discover: %v", err)
+	}
+	token := started.GetToken()
+
+	// Follow the job to its end: events arrive in order, the last one is terminal.
+	stream, err := jobs.WatchJob(ctx, &airpyv1.WatchJobRequest{Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last *airpyv1.JobEvent
+	var seq uint64
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("WatchJob: %v", err)
+		}
+		seq++
+		if msg.GetEvent().GetSeq() != seq {
+			t.Fatalf("event %d has seq %d", seq, msg.GetEvent().GetSeq())
+		}
+		last = msg.GetEvent()
+	}
+	if last == nil || !last.GetTerminal() || last.GetStatus() != airpyv1.JobStatus_JOB_STATUS_COMPLETED {
+		t.Fatalf("last event %v", last)
+	}
+
+	job, err := jobs.GetJob(ctx, &airpyv1.GetJobRequest{Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	result := job.GetJob().GetDiscover()
+	if result.GetTotalFiles() != 4 || job.GetJob().GetDatasourceId() != "go" {
+		t.Fatalf("discover result %v", result)
+	}
+
+	// Stream the "files" frame into arrow-go's IPC reader through a pipe.
+	fetch, err := jobs.FetchResult(ctx, &airpyv1.FetchResultRequest{Token: token, Frame: "files"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, writer := io.Pipe()
+	go func() {
+		for {
+			msg, err := fetch.Recv()
+			if errors.Is(err, io.EOF) {
+				writer.Close()
+				return
+			}
+			if err != nil {
+				writer.CloseWithError(err)
+				return
+			}
+			if _, err := writer.Write(msg.GetArrowIpc()); err != nil {
+				return
+			}
+		}
+	}()
+	records, err := ipc.NewReader(reader)
+	if err != nil {
+		t.Fatalf("ipc.NewReader: %v", err)
+	}
+	defer records.Release()
+	paths := map[string]bool{}
+	var rows int64
+	for records.Next() {
+		record := records.RecordBatch()
+		rows += record.NumRows()
+		column := record.Column(int(record.Schema().FieldIndices("path")[0])).(*array.String)
+		for i := 0; i < column.Len(); i++ {
+			paths[column.Value(i)] = true
+		}
+	}
+	if err := records.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if rows != result.GetTotalFiles() || !paths["sample/readings.csv"] {
+		t.Fatalf("read %d rows, paths %v", rows, paths)
+	}
+	header, err := fetch.Header()
+	if err != nil || header.Get("x-arrow-rows")[0] != strconv.FormatInt(rows, 10) {
+		t.Fatalf("x-arrow-rows header %v (%v)", header, err)
+	}
+}
+
+func TestBadRequestIsInvalidArgumentWithDetails(t *testing.T) {
+	conn := dial(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := airpyv1.NewDataServiceClient(conn).Discover(ctx, &airpyv1.DiscoverRequest{Uri: "../etc"})
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.InvalidArgument {
+		t.Fatalf("want InvalidArgument, got %v", err)
+	}
+	var info *errdetails.ErrorInfo
+	var bad *errdetails.BadRequest
+	for _, detail := range st.Details() {
+		switch d := detail.(type) {
+		case *errdetails.ErrorInfo:
+			info = d
+		case *errdetails.BadRequest:
+			bad = d
+		}
+	}
+	if info == nil || info.GetReason() != "VALIDATION_ERROR" || info.GetDomain() != "airpy" {
+		t.Fatalf("ErrorInfo %v", info)
+	}
+	if bad == nil || bad.GetFieldViolations()[0].GetField() != "uri" {
+		t.Fatalf("BadRequest %v", bad)
+	}
+}
+
+func TestMissingCredentialsAreUnauthenticated(t *testing.T) {
+	conn := dial(t, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := airpyv1.NewJobServiceClient(conn).ListJobs(ctx, &airpyv1.ListJobsRequest{})
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("want Unauthenticated, got %v", err)
+	}
+}
+
+func TestUnimplementedRPCsSayUnimplemented(t *testing.T) {
+	conn := dial(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := airpyv1.NewQueryServiceClient(conn).Query(ctx, &airpyv1.QueryRequest{})
+	if status.Code(err) != codes.Unimplemented {
+		t.Fatalf("want Unimplemented, got %v", err)
+	}
+}

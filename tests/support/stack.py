@@ -1,0 +1,218 @@
+"""A running airpy: the server in a thread of the test process, workers as real processes.
+
+Each stack gets its own Redis database of the session's Redis, so stacks never
+see each other's jobs, RQ registries or workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import redis
+from airpy.v1 import (
+    analyze_service_pb2_grpc,
+    data_service_pb2_grpc,
+    info_service_pb2_grpc,
+    job_pb2,
+    job_service_pb2,
+    job_service_pb2_grpc,
+    query_service_pb2_grpc,
+)
+from rq import Worker
+
+from airpy.auth import mint
+from airpy.config import QUEUES, Settings
+from airpy.server import Server, create_server
+
+SECRET = "test-secret-" + "x" * 60
+REPO = Path(__file__).resolve().parents[2]
+TERMINAL = {job_pb2.JOB_STATUS_COMPLETED, job_pb2.JOB_STATUS_FAILED, job_pb2.JOB_STATUS_CANCELLED}
+
+
+def base_env(settings: Settings) -> dict[str, str]:
+    """The environment a worker process of this stack needs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PY_") and k != "REDIS_URL"}
+    env.update(
+        {
+            "REDIS_URL": settings.redis_url or "",
+            "PY_AUTH_SECRET": settings.auth_secret,
+            "PY_BASE_PATH": str(settings.base_path),
+            "PY_DATA_DIR": str(settings.data_dir),
+            "PY_LEASE_S": str(settings.lease_s),
+            "PY_CANCEL_GRACE_S": str(settings.cancel_grace_s),
+            "PY_JOB_TTL_S": str(settings.job_ttl_s),
+            "PY_LOG_FORMAT": "json",
+            "PY_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(REPO),
+        }
+    )
+    return env
+
+
+class ServerThread:
+    """create_server() run on an event loop in a background thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="airpy-test-server", daemon=True)
+        self.server: Server | None = None
+        self.port = 0
+
+    def start(self) -> None:
+        self.thread.start()
+        future = asyncio.run_coroutine_threadsafe(self._start(), self.loop)
+        self.server, self.port = future.result(30)
+
+    async def _start(self) -> tuple[Server, int]:
+        server, port = await create_server(self.settings)
+        await server.start()
+        return server, port
+
+    def run(self, coro: Any, timeout: float = 30) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.run(self.server.stop(0.5))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    server: ServerThread
+    channel: grpc.Channel
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    worker_module: str = "tests.support.worker"
+
+    @property
+    def base(self) -> Path:
+        return self.settings.base_path
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.settings.redis_url or "")
+
+    # -- clients
+
+    def metadata(self, subject: str = "alice") -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {mint(SECRET, subject, 3600)}")]
+
+    @property
+    def data(self) -> data_service_pb2_grpc.DataServiceStub:
+        return data_service_pb2_grpc.DataServiceStub(self.channel)
+
+    @property
+    def jobs(self) -> job_service_pb2_grpc.JobServiceStub:
+        return job_service_pb2_grpc.JobServiceStub(self.channel)
+
+    @property
+    def query(self) -> query_service_pb2_grpc.QueryServiceStub:
+        return query_service_pb2_grpc.QueryServiceStub(self.channel)
+
+    @property
+    def analyze(self) -> analyze_service_pb2_grpc.AnalyzeServiceStub:
+        return analyze_service_pb2_grpc.AnalyzeServiceStub(self.channel)
+
+    @property
+    def info(self) -> info_service_pb2_grpc.InfoServiceStub:
+        return info_service_pb2_grpc.InfoServiceStub(self.channel)
+
+    def get_job(self, token: int, subject: str = "alice") -> job_pb2.Job:
+        return self.jobs.GetJob(
+            job_service_pb2.GetJobRequest(token=token), metadata=self.metadata(subject)
+        ).job
+
+    def wait(
+        self, token: int, subject: str = "alice", timeout: float = 60, statuses: Iterable[int] = TERMINAL
+    ) -> job_pb2.Job:
+        """Poll GetJob until the job is in one of `statuses` (default: terminal)."""
+        wanted = set(statuses)
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get_job(token, subject)
+            if job.status in wanted:
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"job {token} still {job_pb2.JobStatus.Name(job.status)} after {timeout} s"
+                )
+            time.sleep(0.05)
+
+    def wait_step(self, token: int, step: str, subject: str = "alice", timeout: float = 30) -> job_pb2.Step:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for s in self.get_job(token, subject).steps:
+                if s.step == step:
+                    return s
+            time.sleep(0.05)
+        raise AssertionError(f"job {token} never reported step {step!r}")
+
+    # -- workers
+
+    def start_worker(
+        self, queue: str, env: dict[str, str] | None = None, name: str | None = None
+    ) -> subprocess.Popen[bytes]:
+        args = [sys.executable, "-m", self.worker_module, "--queue", queue]
+        if name:
+            args += ["--name", name]
+        process = subprocess.Popen(
+            args, env={**base_env(self.settings), **(env or {})}, cwd=REPO, start_new_session=True
+        )
+        self.workers.append(process)
+        return process
+
+    def wait_workers(self, queue: str, count: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        conn = self.redis
+        while time.monotonic() < deadline:
+            alive = [w for w in Worker.all(connection=conn) if queue in w.queue_names()]
+            if len(alive) >= count:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{count} workers for {queue} did not register within {timeout} s")
+
+    def stop_workers(self) -> None:
+        for process in self.workers:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+        self.workers.clear()
+
+    def stop(self) -> None:
+        self.channel.close()
+        self.stop_workers()
+        self.server.stop()
+
+
+def start_stack(
+    settings: Settings, *, workers: Iterable[str] = QUEUES, worker_env: dict[str, str] | None = None
+) -> Stack:
+    server = ServerThread(settings)
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    stack = Stack(settings, server, channel)
+    queues = list(workers)
+    for queue in queues:
+        stack.start_worker(queue, worker_env)
+    for queue in set(queues):
+        stack.wait_workers(queue, queues.count(queue))
+    return stack

@@ -1,0 +1,86 @@
+"""Settings: seed defaults, bad values named, the README table in step with the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from airpy.config import DEFAULT_ALLOWED_EXT, SPECS, Settings, SettingsError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_seed_defaults(tmp_path: Path) -> None:
+    settings = Settings.from_env({"PY_DATA_DIR": str(tmp_path)})
+    assert (settings.max_rows_json, settings.infer_rows, settings.memory_mb) == (50000, 20000, 2048)
+    assert (settings.workers, settings.job_timeout_s, settings.job_ttl_s) == (2, 90, 86400)
+    assert settings.listen == "127.0.0.1:50051"
+    assert settings.base_path == Path("./data")
+    assert settings.redis_url is None
+    assert settings.embedded
+    assert settings.allowed_ext == DEFAULT_ALLOWED_EXT
+
+
+def test_embedded_mode_keeps_a_random_secret_in_the_data_dir(tmp_path: Path) -> None:
+    first = Settings.from_env({"PY_DATA_DIR": str(tmp_path)})
+    again = Settings.from_env({"PY_DATA_DIR": str(tmp_path)})
+    assert len(first.auth_secret) == 64
+    assert first.auth_secret == again.auth_secret
+    assert (tmp_path / "secret").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"PY_MAX_ROWS_JSON": "lots"}, "PY_MAX_ROWS_JSON"),
+        ({"PY_WORKERS": "-1"}, "PY_WORKERS"),
+        ({"PY_LISTEN": "50051"}, "PY_LISTEN"),
+        ({"REDIS_URL": "http://x"}, "REDIS_URL"),
+        ({"REDIS_URL": "redis://x:6379"}, "PY_AUTH_SECRET"),
+        ({"REDIS_URL": "redis://x", "PY_AUTH_SECRET": "short"}, "PY_AUTH_SECRET"),
+        ({"PY_ALLOWED_EXT": "csv"}, "PY_ALLOWED_EXT"),
+        ({"PY_AUTH_DISABLED": "maybe"}, "PY_AUTH_DISABLED"),
+        ({"PY_JOB_TIMEOUT_S": "7200"}, "PY_JOB_TIMEOUT_S"),
+        ({"PY_TLS_CERT": "/nonexistent.pem", "PY_TLS_KEY": "/nonexistent.key"}, "PY_TLS_CERT"),
+        ({"PY_LOG_LEVEL": "loud"}, "PY_LOG_LEVEL"),
+    ],
+)
+def test_a_bad_value_stops_start_up_naming_the_variable(
+    tmp_path: Path, env: dict[str, str], named: str
+) -> None:
+    with pytest.raises(SettingsError, match=f"^{named}: "):
+        Settings.from_env({"PY_DATA_DIR": str(tmp_path), **env})
+
+
+def test_external_redis_with_a_long_secret_is_fine() -> None:
+    settings = Settings.from_env({"REDIS_URL": "redis://redis:6379/0", "PY_AUTH_SECRET": "k" * 32})
+    assert settings.redis_url == "redis://redis:6379/0"
+    assert not settings.embedded
+
+
+def readme_table() -> dict[str, str]:
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([A-Z_]+)` \| (.*?) \| .* \|$", section, flags=re.MULTILINE)
+    return dict(rows)
+
+
+def test_the_readme_table_lists_every_setting_with_its_default() -> None:
+    table = readme_table()
+    assert list(table) == [s.env for s in SPECS]
+    for spec in SPECS:
+        cell = table[spec.env]
+        if spec.env == "PY_ALLOWED_EXT":
+            assert all(ext in cell for ext in (".csv", ".parquet", ".jsonl", ".ndjson", ".arrow", ".feather"))
+        elif not spec.default:
+            assert cell.startswith("unset"), spec.env
+        else:
+            assert cell == f"`{spec.default}`", spec.env
+
+
+def test_settings_fields_and_specs_agree() -> None:
+    from dataclasses import fields
+
+    assert [f.name for f in fields(Settings)] == [s.attr for s in SPECS]

@@ -1,0 +1,77 @@
+"""The contract: stubs equal what `make proto` writes; airpy.v1 imports from a checkout and a wheel."""
+
+from __future__ import annotations
+
+import filecmp
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PLUGINS = REPO / ".tools" / "bin"
+
+
+def _generate():
+    spec = importlib.util.spec_from_file_location("proto_generate", REPO / "proto" / "generate.py")
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.generate
+
+
+def _files(root: Path) -> dict[str, Path]:
+    skip = {"go.mod", "go.sum"}
+    return {
+        str(p.relative_to(root)): p
+        for p in root.rglob("*")
+        if p.is_file() and p.name not in skip and "__pycache__" not in p.parts
+    }
+
+
+def test_checked_in_stubs_are_what_make_proto_writes(tmp_path: Path) -> None:
+    if not (PLUGINS / "protoc-gen-go").exists():
+        pytest.fail("the Go protoc plugins are missing: run `make tools` (make test does)")
+    _generate()(tmp_path, PLUGINS)
+    fresh, checked_in = _files(tmp_path), _files(REPO / "generated")
+    assert sorted(fresh) == sorted(checked_in), "run `make proto` and commit generated/"
+    stale = [name for name in fresh if not filecmp.cmp(fresh[name], checked_in[name], shallow=False)]
+    assert not stale, f"stale generated files {stale}: run `make proto` and commit generated/"
+
+
+def test_airpy_v1_resolves_to_the_generated_tree_in_a_checkout() -> None:
+    import airpy.v1.job_service_pb2 as stubs
+
+    assert Path(stubs.__file__).is_relative_to(REPO / "generated" / "python" / "airpy" / "v1")
+    assert stubs.DESCRIPTOR.package == "airpy.v1"
+
+
+def test_airpy_v1_imports_from_an_installed_wheel(tmp_path: Path) -> None:
+    uv = shutil.which("uv") or str(REPO / ".tools" / "uv" / "bin" / "uv")
+    subprocess.run(
+        [uv, "build", "--wheel", "--out-dir", str(tmp_path / "dist"), str(REPO)],
+        check=True,
+        capture_output=True,
+    )
+    wheel = next((tmp_path / "dist").glob("airpy-*.whl"))
+    venv = tmp_path / "venv"
+    subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+    env = {**os.environ, "VIRTUAL_ENV": str(venv)}
+    subprocess.run(
+        [uv, "pip", "install", "--quiet", "--offline", str(wheel)], check=True, env=env, capture_output=True
+    )
+    probe = (
+        "import airpy, airpy.v1.job_service_pb2 as s, airpy.server, airpy.tasks;"
+        "print(s.__file__); print(s.DESCRIPTOR.services_by_name['JobService'].full_name)"
+    )
+    result = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    location, service = result.stdout.split()
+    assert Path(location).is_relative_to(venv)
+    assert service == "airpy.v1.JobService"
