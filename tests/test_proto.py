@@ -51,27 +51,29 @@ def test_airpy_v1_resolves_to_the_generated_tree_in_a_checkout() -> None:
     assert stubs.DESCRIPTOR.package == "airpy.v1"
 
 
+def _run(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(args, capture_output=True, text=True, check=False, **kwargs)
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
 def test_airpy_v1_imports_from_an_installed_wheel(tmp_path: Path) -> None:
     uv = shutil.which("uv") or str(REPO / ".tools" / "uv" / "bin" / "uv")
-    subprocess.run(
-        [uv, "build", "--wheel", "--out-dir", str(tmp_path / "dist"), str(REPO)],
-        check=True,
-        capture_output=True,
-    )
+    _run(uv, "build", "--wheel", "--out-dir", str(tmp_path / "dist"), str(REPO))
     wheel = next((tmp_path / "dist").glob("airpy-*.whl"))
     venv = tmp_path / "venv"
-    subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+    _run(uv, "venv", "--quiet", "--python", sys.executable, str(venv))
     env = {**os.environ, "VIRTUAL_ENV": str(venv)}
-    subprocess.run(
-        [uv, "pip", "install", "--quiet", "--offline", str(wheel)], check=True, env=env, capture_output=True
-    )
+    # The runtime dependencies exactly as locked, then the wheel itself.
+    pins = tmp_path / "requirements.txt"
+    _run(uv, "export", "--frozen", "--no-dev", "--no-emit-project", "--quiet", "-o", str(pins), cwd=REPO)
+    _run(uv, "pip", "install", "--quiet", "-r", str(pins), env=env)
+    _run(uv, "pip", "install", "--quiet", "--no-deps", str(wheel), env=env)
     probe = (
         "import airpy, airpy.v1.job_service_pb2 as s, airpy.server, airpy.tasks;"
         "print(s.__file__); print(s.DESCRIPTOR.services_by_name['JobService'].full_name)"
     )
-    result = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True
-    )
+    result = _run(str(venv / "bin" / "python"), "-c", probe, cwd=tmp_path)
     location, service = result.stdout.split()
     assert Path(location).is_relative_to(venv)
     assert service == "airpy.v1.JobService"
