@@ -50,8 +50,9 @@ $(TOOLS)/bin/grpc_health_probe:
 
 tools: $(GO_PLUGINS) $(TOOLS)/bin/grpcurl $(TOOLS)/bin/grpc_health_probe ## install the pinned Go tools into .tools/bin
 
-run: setup ## start airpy (embedded Redis + workers) on PY_LISTEN, with a sample dataset
+run: setup $(TOOLS)/bin/grpcurl $(TOOLS)/bin/grpc_health_probe ## start airpy (embedded Redis + workers) on PY_LISTEN, with a sample dataset
 	$(VENV)/bin/airpy sample
+	@echo "grpcurl and grpc_health_probe are in .tools/bin (export PATH=\"$$PWD/.tools/bin:\$$PATH\")"
 	exec $(VENV)/bin/airpy serve
 
 proto: setup $(GO_PLUGINS) ## regenerate generated/python and generated/go from proto/

@@ -12,6 +12,7 @@ from pathlib import Path
 from airpy import __version__, logs
 from airpy.auth import DEFAULT_SUBJECT, mint
 from airpy.config import QUEUES, Settings, SettingsError
+from airpy.errors import AirpyError
 
 
 def _settings() -> Settings:
@@ -27,7 +28,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings()
     logs.configure("server", settings.log_format, settings.log_level)
-    asyncio.run(serve(settings, port_file=args.port_file))
+    try:
+        asyncio.run(serve(settings, port_file=args.port_file))
+    except (OSError, RuntimeError, AirpyError) as exc:
+        # Start-up failures (port in use, Redis not starting, unreadable data dir) as one line.
+        print(f"airpy serve: cannot start: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

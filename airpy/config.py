@@ -36,6 +36,8 @@ DEFAULT_ALLOWED_EXT = (
 
 # Queues, fastest work first. One worker process serves exactly one queue.
 QUEUES = ("interactive", "batch")
+# Job kinds, as named in settings (the job system's JobKind values).
+JOB_KINDS = ("discover", "infer_schema", "query", "analyze", "upload")
 
 
 class SettingsError(ValueError):
@@ -103,6 +105,17 @@ def _extensions(raw: str) -> tuple[str, ...]:
         if not ext.startswith(".") or "/" in ext:
             raise ValueError(f"extensions start with a dot, got {ext!r}")
     return tuple(items)
+
+
+def _kind_timeouts(raw: str) -> dict[str, int]:
+    result: dict[str, int] = {}
+    for item in (p.strip() for p in raw.split(",") if p.strip()):
+        kind, sep, seconds = item.partition("=")
+        kind = kind.strip()
+        if not sep or kind not in JOB_KINDS:
+            raise ValueError(f"expected kind=seconds with a kind from {', '.join(JOB_KINDS)}, got {item!r}")
+        result[kind] = _int(1)(seconds)
+    return result
 
 
 def _redis_url(raw: str) -> str | None:
@@ -173,7 +186,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("REDIS_URL", "redis_url", "", "external Redis; unset = embedded Redis", _redis_url),
     Spec("PY_LISTEN", "listen", "127.0.0.1:50051", "gRPC address (port 0 picks a free port)", _listen),
     Spec("PY_DATA_DIR", "data_dir", "./.airpy", "embedded Redis files, results store, secret", _path),
-    Spec("PY_JOB_TTL_S", "job_ttl_s", "86400", "job record and frame lifetime", _int(60)),
+    Spec("PY_JOB_TTL_S", "job_ttl_s", "86400", "job record and frame lifetime", _int(1)),
     Spec("PY_JOB_TIMEOUT_S", "job_timeout_s", "90", "default per-job time limit", _int(1)),
     Spec(
         "PY_MAX_JOB_TIMEOUT_S",
@@ -181,6 +194,13 @@ SPECS: tuple[Spec, ...] = (
         "3600",
         "largest time limit a request may ask for",
         _int(1),
+    ),
+    Spec(
+        "PY_KIND_TIMEOUTS_S",
+        "kind_timeouts_s",
+        "",
+        "per-kind default time limits, e.g. `infer_schema=600,analyze=300` (others: PY_JOB_TIMEOUT_S)",
+        _kind_timeouts,
     ),
     Spec(
         "PY_ALLOWED_EXT",
@@ -286,6 +306,7 @@ class Settings:
     job_ttl_s: int
     job_timeout_s: int
     max_job_timeout_s: int
+    kind_timeouts_s: dict[str, int]
     allowed_ext: tuple[str, ...]
     results_dir: str
     job_max_attempts: int
@@ -342,6 +363,8 @@ class Settings:
             raise SettingsError("PY_AUTH_PREVIOUS_SECRET: must be at least 32 bytes long")
         if self.job_timeout_s > self.max_job_timeout_s:
             raise SettingsError("PY_JOB_TIMEOUT_S: must not exceed PY_MAX_JOB_TIMEOUT_S")
+        if any(v > self.max_job_timeout_s for v in self.kind_timeouts_s.values()):
+            raise SettingsError("PY_KIND_TIMEOUTS_S: a limit exceeds PY_MAX_JOB_TIMEOUT_S")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise SettingsError("PY_TLS_KEY: PY_TLS_CERT and PY_TLS_KEY go together")
         if self.tls_client_ca and not self.tls_cert:
@@ -381,6 +404,10 @@ class Settings:
     @property
     def listen_port(self) -> int:
         return int(self.listen.rpartition(":")[2])
+
+    def default_timeout_s(self, kind: str) -> int:
+        """The time limit of a job of this kind when the request names none."""
+        return self.kind_timeouts_s.get(kind, self.job_timeout_s)
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some attributes changed (tests, and the resolved embedded Redis URL)."""

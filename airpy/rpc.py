@@ -21,7 +21,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -100,75 +100,73 @@ class AirpyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
         if method.client_streaming and not method.server_streaming:
 
             async def stream_unary(requests: AsyncIterator[bytes], context: Any) -> Message:
-                call, started = self._begin(path, context)
+                track = self._begin(path, context)
                 try:
-                    call = self._authenticate(call)
+                    call = self._authenticate(track)
                     return await impl(_decoded(requests, request_cls), call)  # type: ignore[no-any-return]
                 except BaseException as exc:
-                    await self._fail(call, exc, started)
+                    await self._fail(track, exc)
                     raise
                 finally:
-                    self._log_end(call, started)
+                    track.log_end()
 
             return grpc.stream_unary_rpc_method_handler(stream_unary, response_serializer=serialize)
 
         if method.server_streaming:
 
             async def unary_stream(raw: bytes, context: Any) -> AsyncIterator[Message]:
-                call, started = self._begin(path, context)
+                track = self._begin(path, context)
                 try:
-                    call = self._authenticate(call)
+                    call = self._authenticate(track)
                     async for response in impl(_decode(request_cls, raw), call):
+                        track.messages += 1
                         yield response
                 except BaseException as exc:
-                    await self._fail(call, exc, started)
+                    await self._fail(track, exc)
                     raise
                 finally:
-                    self._log_end(call, started)
+                    track.log_end()
 
             return grpc.unary_stream_rpc_method_handler(unary_stream, response_serializer=serialize)
 
         async def unary_unary(raw: bytes, context: Any) -> Message:
-            call, started = self._begin(path, context)
+            track = self._begin(path, context)
             try:
-                call = self._authenticate(call)
+                call = self._authenticate(track)
                 return await impl(_decode(request_cls, raw), call)  # type: ignore[no-any-return]
             except BaseException as exc:
-                await self._fail(call, exc, started)
+                await self._fail(track, exc)
                 raise
             finally:
-                self._log_end(call, started)
+                track.log_end()
 
         return grpc.unary_unary_rpc_method_handler(unary_unary, response_serializer=serialize)
 
-    def _begin(self, path: str, context: Any) -> tuple[Call, float]:
+    def _begin(self, path: str, context: Any) -> _Tracked:
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
         given = metadata.get(REQUEST_ID_HEADER, "")
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
-        call = Call(method=path, subject="", request_id=request_id, context=context)
-        return call, time.monotonic()
+        return _Tracked(Call(method=path, subject="", request_id=request_id, context=context))
 
-    def _authenticate(self, call: Call) -> Call:
+    def _authenticate(self, track: _Tracked) -> Call:
+        call = track.call
         metadata = {k: v for k, v in (call.context.invocation_metadata() or ()) if isinstance(v, str)}
-        subject = self._auth.subject(metadata.get("authorization"))
-        return Call(call.method, subject, call.request_id, call.context)
-
-    async def _fail(self, call: Call, exc: BaseException, started: float) -> None:
-        """Abort the call with a rich status (re-raises grpc's own abort and cancellations)."""
-        if isinstance(exc, asyncio.CancelledError | grpc.aio.AbortError | GeneratorExit):
-            return
-        detail = to_airpy_error(exc, call.request_id).detail()
-        log.info(
-            "call failed",
-            extra={
-                "method": call.method,
-                "request_id": call.request_id,
-                "status": detail.code,
-                "reason": detail.reason,
-                "duration_ms": round((time.monotonic() - started) * 1000, 1),
-            },
+        track.call = Call(
+            call.method, self._auth.subject(metadata.get("authorization")), call.request_id, call.context
         )
+        return track.call
+
+    async def _fail(self, track: _Tracked, exc: BaseException) -> None:
+        """Abort the call with a rich status (grpc's own aborts and cancellations pass through)."""
+        if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+            track.status = "CANCELLED"
+            return
+        if isinstance(exc, grpc.aio.AbortError):
+            return
+        call = track.call
+        detail = to_airpy_error(exc, call.request_id).detail()
+        track.status, track.reason = detail.code, detail.reason
         status = status_details(detail, call.request_id)
         await call.context.abort(
             detail.status_code,
@@ -179,15 +177,30 @@ class AirpyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
             ),
         )
 
-    def _log_end(self, call: Call, started: float) -> None:
-        log.debug(
-            "call ended",
-            extra={
-                "method": call.method,
-                "request_id": call.request_id,
-                "duration_ms": round((time.monotonic() - started) * 1000, 1),
-            },
-        )
+
+@dataclass
+class _Tracked:
+    """One call as the access log sees it."""
+
+    call: Call
+    started: float = field(default_factory=time.monotonic)
+    status: str = "OK"
+    reason: str = ""
+    messages: int = 0
+
+    def log_end(self) -> None:
+        extra: dict[str, object] = {
+            "method": self.call.method,
+            "request_id": self.call.request_id,
+            "subject": self.call.subject,
+            "status": self.status,
+            "duration_ms": round((time.monotonic() - self.started) * 1000, 1),
+        }
+        if self.reason:
+            extra["reason"] = self.reason
+        if self.messages:
+            extra["messages"] = self.messages
+        log.info("call", extra=extra)
 
 
 def _serialize(message: Message) -> bytes:

@@ -121,9 +121,14 @@ async def serve(settings: Settings, *, port_file: Path | None = None) -> None:
         await asyncio.to_thread(redis_server.start)
         settings = settings.with_overrides(redis_url=redis_server.url)
         token_mark = settings.data_dir / "tokens.hwm"
-    settings.base_path.mkdir(parents=True, exist_ok=True)
-    server, port = await create_server(settings, token_mark=token_mark)
-    await server.start()
+    try:
+        settings.base_path.mkdir(parents=True, exist_ok=True)
+        server, port = await create_server(settings, token_mark=token_mark)
+        await server.start()
+    except BaseException:
+        if redis_server is not None:
+            await asyncio.to_thread(redis_server.stop)
+        raise
     pool = WorkerPool(settings)
     pool.start()
     _announce(settings, port, redis_server, port_file)

@@ -45,6 +45,9 @@ def test_embedded_mode_keeps_a_random_secret_in_the_data_dir(tmp_path: Path) -> 
         ({"PY_JOB_TIMEOUT_S": "7200"}, "PY_JOB_TIMEOUT_S"),
         ({"PY_TLS_CERT": "/nonexistent.pem", "PY_TLS_KEY": "/nonexistent.key"}, "PY_TLS_CERT"),
         ({"PY_LOG_LEVEL": "loud"}, "PY_LOG_LEVEL"),
+        ({"PY_KIND_TIMEOUTS_S": "sleep=5"}, "PY_KIND_TIMEOUTS_S"),
+        ({"PY_KIND_TIMEOUTS_S": "query=0"}, "PY_KIND_TIMEOUTS_S"),
+        ({"PY_KIND_TIMEOUTS_S": "query=99999"}, "PY_KIND_TIMEOUTS_S"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(
@@ -84,3 +87,12 @@ def test_settings_fields_and_specs_agree() -> None:
     from dataclasses import fields
 
     assert [f.name for f in fields(Settings)] == [s.attr for s in SPECS]
+
+
+def test_per_kind_time_limits() -> None:
+    settings = Settings.from_env(
+        {"PY_AUTH_DISABLED": "1", "PY_KIND_TIMEOUTS_S": "infer_schema=600, query=30"}
+    )
+    assert settings.default_timeout_s("infer_schema") == 600
+    assert settings.default_timeout_s("query") == 30
+    assert settings.default_timeout_s("discover") == 90

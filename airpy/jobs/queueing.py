@@ -98,6 +98,17 @@ class Dispatcher:
         except redis.RedisError as exc:
             raise UnavailableError("Redis is unavailable") from exc
 
+    def rq_statuses(self, attempts: list[tuple[int, int]]) -> list[str | None]:
+        """rq_status of many attempts in one round trip."""
+        if not attempts:
+            return []
+        ids = [keys.rq_job_id(token, attempt) for token, attempt in attempts]
+        try:
+            jobs = Job.fetch_many(ids, connection=self._conn)
+            return [None if job is None else str(job.get_status(refresh=False)) for job in jobs]
+        except redis.RedisError as exc:
+            raise UnavailableError("Redis is unavailable") from exc
+
     def stats(self) -> list[QueueStats]:
         """Per queue: live workers, queued, started and failed (dead-letter) RQ jobs."""
         try:

@@ -33,6 +33,7 @@ _QUEUED_GRACE_MS = 10_000
 _ALIVE_RQ = {"queued", "started", "scheduled", "deferred"}
 # Upload temp files and job folders without a record are left alone this long.
 _ORPHAN_GRACE_S = 600
+_ORPHAN_SWEEP_PERIOD_S = 60
 
 
 @dataclass
@@ -51,15 +52,16 @@ class Reaper:
         self._results = results
         self._queue_timeout_ms = queue_timeout_s * 1000
         self._ttl_ms = ttl_s * 1000
-        self._last_sweep = 0.0
+        self._last_orphan_sweep = 0.0
 
     def run_once(self) -> ReapReport:
         report = ReapReport()
         self._running(report)
         self._queued(report)
-        if time.monotonic() - self._last_sweep > 30:
-            self._sweep(report)
-            self._last_sweep = time.monotonic()
+        self._sweep_expired(report)
+        if time.monotonic() - self._last_orphan_sweep > _ORPHAN_SWEEP_PERIOD_S:
+            self._sweep_orphans(report)
+            self._last_orphan_sweep = time.monotonic()
         return report
 
     def _running(self, report: ReapReport) -> None:
@@ -95,10 +97,16 @@ class Reaper:
     def _queued(self, report: ReapReport) -> None:
         records = self._lifecycle.records
         now = now_ms()
-        for token in records.tokens_with_status(JobStatus.QUEUED):
-            record = records.get(token, full=False)
-            if record is None or record.status is not JobStatus.QUEUED:
-                continue
+        # Only jobs queued for a while are checked, oldest first and a bounded number a round.
+        tokens = records.tokens_with_status(
+            JobStatus.QUEUED, created_before_ms=now - _QUEUED_GRACE_MS, limit=500
+        )
+        candidates = [r for r in records.get_many(tokens) if r is not None and r.status is JobStatus.QUEUED]
+        stale = [r for r in candidates if now - r.updated_ms >= _QUEUED_GRACE_MS]
+        statuses = self._lifecycle.dispatcher.rq_statuses([(r.token, r.attempt) for r in stale])
+        rq_status = {r.token: status for r, status in zip(stale, statuses, strict=True)}
+        for record in candidates:
+            token = record.token
             if now - record.created_ms > self._queue_timeout_ms:
                 expired = TimeoutFailure(
                     f"the job waited in the queue for more than {self._queue_timeout_ms // 1000} s",
@@ -108,26 +116,26 @@ class Reaper:
                     self._lifecycle.dispatcher.withdraw(token, record.attempt)
                     report.timed_out.append(token)
                 continue
-            if now - record.updated_ms < _QUEUED_GRACE_MS:
-                continue
-            rq_status = self._lifecycle.dispatcher.rq_status(token, record.attempt)
-            if rq_status in _ALIVE_RQ:
+            if token not in rq_status or rq_status[token] in _ALIVE_RQ:
                 continue
             error = WorkerLostError(
-                f"the queued job disappeared from its queue (RQ status: {rq_status or 'missing'})",
+                f"the queued job disappeared from its queue (RQ status: {rq_status[token] or 'missing'})",
                 metadata={"attempt": record.attempt, "queue": record.queue},
             )
             if self._lifecycle.retry_or_fail(token, record.attempt, error) is not RetryOutcome.IGNORED:
                 report.requeued.append(token)
 
-    def _sweep(self, report: ReapReport) -> None:
+    def _sweep_expired(self, report: ReapReport) -> None:
         records = self._lifecycle.records
         expired = records.expired_before(now_ms() - self._ttl_ms)
         for token in expired:
             self._results.delete_job(token)
         records.forget(expired)
         report.swept.extend(expired)
-        # Folders whose record is gone but that were never indexed (a crash mid-creation).
+
+    def _sweep_orphans(self, report: ReapReport) -> None:
+        """Folders whose record is gone but that were never indexed (a crash mid-creation)."""
+        records = self._lifecycle.records
         cutoff = time.time() - _ORPHAN_GRACE_S
         for token in self._results.job_folders():
             folder = self._results.folder(token)

@@ -149,12 +149,19 @@ class JobRecords:
             raise UnavailableError("Redis is unavailable") from exc
         return [int(m) for m in cast(list[bytes], members)]
 
-    def tokens_with_status(self, status: JobStatus) -> list[int]:
+    def tokens_with_status(
+        self, status: JobStatus, *, created_before_ms: int | None = None, limit: int | None = None
+    ) -> list[int]:
+        """Tokens in a status, oldest first (optionally only those created before a time)."""
+        upper = "+inf" if created_before_ms is None else created_before_ms
         try:
-            members = self._conn.zrange(keys.status_index(status.value), 0, -1)
-            return [int(m) for m in cast(list[bytes], members)]
+            if limit is None:
+                members = self._conn.zrangebyscore(keys.status_index(status.value), "-inf", upper)
+            else:
+                members = self._conn.zrangebyscore(keys.status_index(status.value), "-inf", upper, 0, limit)
         except redis.RedisError as exc:
             raise UnavailableError("Redis is unavailable") from exc
+        return [int(m) for m in cast(list[bytes], members)]
 
     def queued_count(self, subject: str) -> int:
         try:

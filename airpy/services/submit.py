@@ -22,7 +22,7 @@ def datasource_id(raw: str) -> str:
     return raw
 
 
-def timeout_s(app: App, options: common_pb2.JobOptions) -> int:
+def timeout_s(app: App, kind: JobKind, options: common_pb2.JobOptions) -> int:
     settings = app.settings
     if options.timeout_s > settings.max_job_timeout_s:
         raise ValidationError.for_field(
@@ -30,7 +30,7 @@ def timeout_s(app: App, options: common_pb2.JobOptions) -> int:
             f"must be at most {settings.max_job_timeout_s} (PY_MAX_JOB_TIMEOUT_S)",
             limit="PY_MAX_JOB_TIMEOUT_S",
         )
-    return options.timeout_s or settings.job_timeout_s
+    return options.timeout_s or settings.default_timeout_s(kind.value)
 
 
 async def start_job(
@@ -42,7 +42,7 @@ async def start_job(
         subject=call.subject,
         datasource_id=datasource_id(source),
         queue=QUEUE_FOR_KIND[kind],
-        timeout_s=timeout_s(app, options),
+        timeout_s=timeout_s(app, kind, options),
         max_attempts=app.settings.job_max_attempts,
         request=request.SerializeToString(),
         ttl_s=app.settings.job_ttl_s,

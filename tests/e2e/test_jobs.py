@@ -7,7 +7,7 @@ import time
 
 import grpc
 import pytest
-from airpy.v1 import common_pb2, data_pb2, job_pb2, job_service_pb2
+from airpy.v1 import common_pb2, data_pb2, job_pb2, job_service_pb2, job_service_pb2_grpc
 from rq import Worker
 
 from tests.e2e.test_discover import discover, rich_status, write_dataset
@@ -243,3 +243,66 @@ def test_a_job_nobody_serves_times_out_in_the_queue(stack_factory) -> None:
     assert job.status == job_pb2.JOB_STATUS_FAILED
     assert job.error.reason == "TIMEOUT"
     assert Worker.count(connection=lonely.redis) == 1
+
+
+def test_expired_jobs_are_not_found_and_their_frames_are_swept(stack_factory) -> None:
+    short = stack_factory(PY_JOB_TTL_S=3, workers=("interactive",))
+    write_dataset(short.base)
+    token = discover(short, uri="energy")
+    assert short.wait(token).status == job_pb2.JOB_STATUS_COMPLETED
+    folder = short.settings.results_path / str(token)
+    assert folder.is_dir()
+    deadline = time.monotonic() + 30
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not folder.exists()
+    for call in (
+        lambda: short.jobs.GetJob(job_service_pb2.GetJobRequest(token=token), metadata=short.metadata()),
+        lambda: list(
+            short.jobs.WatchJob(job_service_pb2.WatchJobRequest(token=token), metadata=short.metadata())
+        ),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            call()
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    listed = short.jobs.ListJobs(job_service_pb2.ListJobsRequest(), metadata=short.metadata()).jobs
+    assert token not in [j.token for j in listed]
+
+
+def test_hundreds_of_watchers_neither_add_threads_nor_starve_health_checks(stack: Stack) -> None:
+    import asyncio
+
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    token = start(stack, "sleep:3")
+    threads_before = threading.active_count()
+
+    async def main() -> tuple[list[int], list[float], int]:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.port}") as channel:
+            stub = job_service_pb2_grpc.JobServiceStub(channel)
+            health = health_pb2_grpc.HealthStub(channel)
+
+            async def subscriber() -> int:
+                call = stub.WatchJob(job_service_pb2.WatchJobRequest(token=token), metadata=stack.metadata())
+                events = [r.event async for r in call]
+                assert events[-1].terminal
+                return len(events)
+
+            tasks = [asyncio.create_task(subscriber()) for _ in range(200)]
+            await asyncio.sleep(1)
+            peak_threads = threading.active_count()
+            latencies = []
+            for _ in range(10):
+                begun = time.monotonic()
+                reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+                assert reply.status == health_pb2.HealthCheckResponse.SERVING
+                latencies.append(time.monotonic() - begun)
+                await asyncio.sleep(0.1)
+            counts = await asyncio.gather(*tasks)
+            return counts, latencies, peak_threads
+
+    counts, latencies, peak_threads = asyncio.run(main())
+    assert len(set(counts)) == 1  # every subscriber saw every event
+    assert len(latencies) == 10
+    # Streams are coroutines: 200 of them must not need a thread each.
+    assert peak_threads - threads_before < 50

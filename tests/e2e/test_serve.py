@@ -106,3 +106,43 @@ def test_a_redis_counter_rolled_back_below_the_high_water_mark_never_reissues(se
     standalone.stop()
     serve.start()
     assert discover(serve) > max(issued)
+
+
+def test_sigterm_ends_open_streams_with_a_status_and_exits_cleanly(tmp_path: Path) -> None:
+    import threading
+
+    import grpc
+
+    serve = ServeProcess(tmp_path, PY_WORKERS="0")  # nothing runs the job: its WatchJob stays open
+    write_sample(tmp_path / "data")
+    try:
+        serve.start(ready=False)
+        with serve.channel() as channel:
+            metadata = [("authorization", f"Bearer {serve.token()}")]
+            jobs = job_service_pb2_grpc.JobServiceStub(channel)
+            token = discover(serve)
+            outcome: list[object] = []
+            first_event = threading.Event()
+
+            def watch() -> None:
+                call = jobs.WatchJob(job_service_pb2.WatchJobRequest(token=token), metadata=metadata)
+                try:
+                    for response in call:
+                        outcome.append(response.event.seq)
+                        first_event.set()
+                    outcome.append("ended without a status")
+                except grpc.RpcError as err:
+                    outcome.append(err.code())
+
+            thread = threading.Thread(target=watch)
+            thread.start()
+            assert first_event.wait(10)
+            began = time.monotonic()
+            assert serve.stop(signal.SIGTERM, timeout=30) == 0
+            thread.join(15)
+            assert not thread.is_alive()
+            assert outcome[0] == 1
+            assert outcome[-1] in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+            assert time.monotonic() - began < 15  # the grace period (2 s here), not forever
+    finally:
+        serve.kill_tree()

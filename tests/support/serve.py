@@ -40,7 +40,7 @@ class ServeProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 60, *, ready: bool = True) -> None:
         self.port_file.unlink(missing_ok=True)
         (self.root / "data").mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
@@ -57,20 +57,18 @@ class ServeProcess:
                 raise AssertionError("airpy serve did not start")
             time.sleep(0.05)
         self.port = int(self.port_file.read_text())
-        self.wait_ready(timeout)
+        self.wait_ready(timeout, service="airpy.v1.JobService" if ready else "")
 
     def channel(self) -> grpc.Channel:
         return grpc.insecure_channel(f"127.0.0.1:{self.port}")
 
-    def wait_ready(self, timeout: float = 60) -> None:
+    def wait_ready(self, timeout: float = 60, service: str = "airpy.v1.JobService") -> None:
         deadline = time.monotonic() + timeout
         with self.channel() as channel:
             health = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < deadline:
                 try:
-                    status = health.Check(
-                        health_pb2.HealthCheckRequest(service="airpy.v1.JobService"), timeout=2
-                    )
+                    status = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
                     if status.status == health_pb2.HealthCheckResponse.SERVING:
                         return
                 except grpc.RpcError:

@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): airpy figures beside anchors measured in the same run."""
