@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
+
+from airpy.errors import UnavailableError
 
 # Ride out a Redis restart (embedded Redis is restarted by `airpy serve`) instead of
 # failing every call made in the few hundred milliseconds it takes.
@@ -42,3 +47,12 @@ def connect_async(url: str, max_connections: int = 2048) -> aioredis.Redis:
 def _tcp_options(url: str) -> dict[str, bool]:
     # Unix-socket connections take no keepalive option.
     return {} if url.startswith("unix://") else {"socket_keepalive": True}
+
+
+@contextmanager
+def redis_errors() -> Iterator[None]:
+    """Turn a Redis failure into UnavailableError (UNAVAILABLE: retry later), keeping the cause."""
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise UnavailableError("Redis is unavailable") from exc

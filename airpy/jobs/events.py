@@ -19,8 +19,9 @@ from typing import cast
 import redis
 import redis.asyncio as aioredis
 
-from airpy.errors import ErrorDetail, UnavailableError
+from airpy.errors import ErrorDetail
 from airpy.jobs import keys
+from airpy.jobs.connection import redis_errors
 from airpy.jobs.model import JobEvent, JobStatus, error_from_json, error_to_json
 
 _TRANSITION = """
@@ -144,37 +145,29 @@ class EventLog:
         ]
         for name, value in (change.fields or {}).items():
             args.extend((name, value))
-        try:
+        with redis_errors():
             outcome = int(self._transition(keys=[keys.job(token), keys.events(token)], args=args))
-        except redis.RedisError as exc:
-            raise UnavailableError("Redis is unavailable") from exc
         return Appended(outcome) if outcome > 0 else Refused(outcome)
 
     def read(self, token: int, after_seq: int = 0, count: int | None = None) -> list[JobEvent]:
         """Events with seq > after_seq, oldest first."""
-        try:
+        with redis_errors():
             entries = cast(
                 _Entries, self._conn.xrange(keys.events(token), min=f"({after_seq}-0", max="+", count=count)
             )
-        except redis.RedisError as exc:
-            raise UnavailableError("Redis is unavailable") from exc
         return [parse_event(entry_id, data) for entry_id, data in entries]
 
     def read_last(self, token: int, count: int) -> list[JobEvent]:
         """The newest `count` events, oldest first."""
-        try:
+        with redis_errors():
             entries = cast(_Entries, self._conn.xrevrange(keys.events(token), max="+", min="-", count=count))
-        except redis.RedisError as exc:
-            raise UnavailableError("Redis is unavailable") from exc
         return [parse_event(entry_id, data) for entry_id, data in reversed(entries)]
 
 
 async def follow(conn: aioredis.Redis, token: int, after_seq: int, block_ms: int) -> list[JobEvent]:
     """Wait up to block_ms for events after after_seq (XREAD BLOCK); [] on timeout."""
-    try:
+    with redis_errors():
         reply = await conn.xread({keys.events(token): f"{after_seq}-0"}, count=512, block=block_ms)
-    except redis.RedisError as exc:
-        raise UnavailableError("Redis is unavailable") from exc
     if not reply:
         return []
     return [parse_event(entry_id, data) for entry_id, data in _entries(reply)]

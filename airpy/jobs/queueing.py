@@ -20,6 +20,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from airpy.config import QUEUES
 from airpy.errors import UnavailableError
 from airpy.jobs import keys
+from airpy.jobs.connection import redis_errors
 from airpy.jobs.model import JobKind
 
 # Short, interactive work apart from long scans, so a preview-sized job never
@@ -68,15 +69,13 @@ class Dispatcher:
             "failure_ttl": self._failure_ttl_s,
             "description": f"airpy job {token} attempt {attempt}",
         }
-        try:
+        with redis_errors():
             if delay_s > 0:
                 self._queues[queue].enqueue_in(
                     timedelta(seconds=delay_s), self._task, token, attempt, **options
                 )
             else:
                 self._queues[queue].enqueue(self._task, token, attempt, **options)
-        except redis.RedisError as exc:
-            raise UnavailableError("Redis is unavailable") from exc
 
     def withdraw(self, token: int, attempt: int) -> None:
         """Take a queued attempt off its queue (cancellation); a no-op when it already started."""
@@ -103,15 +102,13 @@ class Dispatcher:
         if not attempts:
             return []
         ids = [keys.rq_job_id(token, attempt) for token, attempt in attempts]
-        try:
+        with redis_errors():
             jobs = Job.fetch_many(ids, connection=self._conn)
             return [None if job is None else str(job.get_status(refresh=False)) for job in jobs]
-        except redis.RedisError as exc:
-            raise UnavailableError("Redis is unavailable") from exc
 
     def stats(self) -> list[QueueStats]:
         """Per queue: live workers, queued, started and failed (dead-letter) RQ jobs."""
-        try:
+        with redis_errors():
             result = []
             for name, queue in self._queues.items():
                 result.append(
@@ -125,16 +122,12 @@ class Dispatcher:
                     )
                 )
             return result
-        except redis.RedisError as exc:
-            raise UnavailableError("Redis is unavailable") from exc
 
     def dead_letter_ids(self) -> set[str]:
         """Ids of the RQ jobs in the failed-job registries (the dead-letter view)."""
-        try:
+        with redis_errors():
             return {
                 job_id
                 for queue in self._queues.values()
                 for job_id in FailedJobRegistry(queue=queue).get_job_ids()
             }
-        except redis.RedisError as exc:
-            raise UnavailableError("Redis is unavailable") from exc

@@ -8,8 +8,8 @@ from typing import cast
 
 import redis
 
-from airpy.errors import UnavailableError
 from airpy.jobs import keys
+from airpy.jobs.connection import redis_errors
 from airpy.jobs.model import (
     JobKind,
     JobRecord,
@@ -67,72 +67,64 @@ class JobRecords:
     def create(self, token: int, new: NewJob, now_ms: int) -> None:
         """Write the record, its first event and its index entries in one transaction."""
         job_key, events_key = keys.job(token), keys.events(token)
-        try:
-            with self._conn.pipeline(transaction=True) as pipe:
-                pipe.hset(
-                    job_key,
-                    mapping={
-                        "kind": new.kind.value,
-                        "status": new.status.value,
-                        "subject": new.subject,
-                        "datasource_id": new.datasource_id,
-                        "queue": new.queue,
-                        "created_ms": now_ms,
-                        "updated_ms": now_ms,
-                        "attempt": 1,
-                        "max_attempts": new.max_attempts,
-                        "timeout_s": new.timeout_s,
-                        "seq": 1,
-                        "progress": 0,
-                        "request": new.request,
-                    },
-                )
-                if new.status is JobStatus.RUNNING:
-                    pipe.hset(job_key, "started_ms", now_ms)
-                pipe.expire(job_key, new.ttl_s)
-                pipe.xadd(
-                    events_key,
-                    {
-                        "status": new.status.value,
-                        "step": new.step,
-                        "message": new.message,
-                        "ts": now_ms,
-                        "duration_ms": 0,
-                        "progress": "",
-                        "terminal": "0",
-                        "error": "",
-                        "attempt": 1,
-                    },
-                    id="1-0",
-                )
-                pipe.expire(events_key, new.ttl_s)
-                pipe.zadd(keys.ALL_JOBS, {str(token): now_ms})
-                pipe.zadd(keys.status_index(new.status.value), {str(token): now_ms})
-                pipe.zadd(keys.subject_index(new.subject), {str(token): token})
-                if new.status is JobStatus.QUEUED:
-                    pipe.zadd(keys.queued_index(new.subject), {str(token): now_ms})
-                pipe.execute()
-        except redis.RedisError as exc:
-            raise UnavailableError("Redis is unavailable") from exc
+        with redis_errors(), self._conn.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                job_key,
+                mapping={
+                    "kind": new.kind.value,
+                    "status": new.status.value,
+                    "subject": new.subject,
+                    "datasource_id": new.datasource_id,
+                    "queue": new.queue,
+                    "created_ms": now_ms,
+                    "updated_ms": now_ms,
+                    "attempt": 1,
+                    "max_attempts": new.max_attempts,
+                    "timeout_s": new.timeout_s,
+                    "seq": 1,
+                    "progress": 0,
+                    "request": new.request,
+                },
+            )
+            if new.status is JobStatus.RUNNING:
+                pipe.hset(job_key, "started_ms", now_ms)
+            pipe.expire(job_key, new.ttl_s)
+            pipe.xadd(
+                events_key,
+                {
+                    "status": new.status.value,
+                    "step": new.step,
+                    "message": new.message,
+                    "ts": now_ms,
+                    "duration_ms": 0,
+                    "progress": "",
+                    "terminal": "0",
+                    "error": "",
+                    "attempt": 1,
+                },
+                id="1-0",
+            )
+            pipe.expire(events_key, new.ttl_s)
+            pipe.zadd(keys.ALL_JOBS, {str(token): now_ms})
+            pipe.zadd(keys.status_index(new.status.value), {str(token): now_ms})
+            pipe.zadd(keys.subject_index(new.subject), {str(token): token})
+            if new.status is JobStatus.QUEUED:
+                pipe.zadd(keys.queued_index(new.subject), {str(token): now_ms})
+            pipe.execute()
 
     def get(self, token: int, *, full: bool = True) -> JobRecord | None:
         """The record, or None when there is no such (or an expired) job."""
         names = _ALL_FIELDS if full else _SUMMARY_FIELDS
-        try:
+        with redis_errors():
             values = self._conn.hmget(keys.job(token), names)
-        except redis.RedisError as exc:
-            raise UnavailableError("Redis is unavailable") from exc
         return _parse(token, dict(zip(names, values, strict=True)))
 
     def get_many(self, tokens: Sequence[int]) -> list[JobRecord | None]:
         """Summary records (no request/result) of several jobs in one round trip."""
-        try:
-            with self._conn.pipeline(transaction=False) as pipe:
-                for token in tokens:
-                    pipe.hmget(keys.job(token), _SUMMARY_FIELDS)
-                replies = pipe.execute()
-        except redis.RedisError as exc:
-            raise UnavailableError("Redis is unavailable") from exc
+        with redis_errors(), self._conn.pipeline(transaction=False) as pipe:
+            for token in tokens:
+                pipe.hmget(keys.job(token), _SUMMARY_FIELDS)
+            replies = pipe.execute()
         return [
             _parse(token, dict(zip(_SUMMARY_FIELDS, values, strict=True)))
             for token, values in zip(tokens, replies, strict=True)
@@ -141,12 +133,10 @@ class JobRecords:
     def tokens_of(self, subject: str, before: int | None, count: int) -> list[int]:
         """The subject's tokens, newest first, below `before` (the index is scored by token)."""
         upper = f"({before}" if before else "+inf"
-        try:
+        with redis_errors():
             members = self._conn.zrevrangebyscore(
                 keys.subject_index(subject), upper, "-inf", start=0, num=count
             )
-        except redis.RedisError as exc:
-            raise UnavailableError("Redis is unavailable") from exc
         return [int(m) for m in cast(list[bytes], members)]
 
     def tokens_with_status(
@@ -154,42 +144,33 @@ class JobRecords:
     ) -> list[int]:
         """Tokens in a status, oldest first (optionally only those created before a time)."""
         upper = "+inf" if created_before_ms is None else created_before_ms
-        try:
+        with redis_errors():
             if limit is None:
                 members = self._conn.zrangebyscore(keys.status_index(status.value), "-inf", upper)
             else:
                 members = self._conn.zrangebyscore(keys.status_index(status.value), "-inf", upper, 0, limit)
-        except redis.RedisError as exc:
-            raise UnavailableError("Redis is unavailable") from exc
         return [int(m) for m in cast(list[bytes], members)]
 
     def queued_count(self, subject: str) -> int:
-        try:
+        with redis_errors():
             return int(self._conn.zcard(keys.queued_index(subject)))
-        except redis.RedisError as exc:
-            raise UnavailableError("Redis is unavailable") from exc
 
     def counts_by_status(self) -> dict[str, int]:
-        try:
-            with self._conn.pipeline(transaction=False) as pipe:
-                for status in JobStatus:
-                    pipe.zcard(keys.status_index(status.value))
-                counts = pipe.execute()
-        except redis.RedisError as exc:
-            raise UnavailableError("Redis is unavailable") from exc
+        with redis_errors(), self._conn.pipeline(transaction=False) as pipe:
+            for status in JobStatus:
+                pipe.zcard(keys.status_index(status.value))
+            counts = pipe.execute()
         return {status.value: int(n) for status, n in zip(JobStatus, counts, strict=True)}
 
     def expired_before(self, created_before_ms: int, limit: int = 1000) -> list[int]:
         """Tokens created before the cut-off whose record is gone (expired)."""
-        try:
+        with redis_errors():
             found = self._conn.zrangebyscore(keys.ALL_JOBS, "-inf", created_before_ms, 0, limit)
             candidates = [int(m) for m in cast(list[bytes], found)]
             with self._conn.pipeline(transaction=False) as pipe:
                 for token in candidates:
                     pipe.exists(keys.job(token))
                 alive = pipe.execute()
-        except redis.RedisError as exc:
-            raise UnavailableError("Redis is unavailable") from exc
         return [t for t, exists in zip(candidates, alive, strict=True) if not exists]
 
     def forget(self, tokens: Iterable[int], subjects: Iterable[str] = ()) -> None:
@@ -197,17 +178,14 @@ class JobRecords:
         members = [str(t) for t in tokens]
         if not members:
             return
-        try:
-            with self._conn.pipeline(transaction=False) as pipe:
-                pipe.zrem(keys.ALL_JOBS, *members)
-                for status in JobStatus:
-                    pipe.zrem(keys.status_index(status.value), *members)
-                for subject in subjects:
-                    pipe.zrem(keys.subject_index(subject), *members)
-                    pipe.zrem(keys.queued_index(subject), *members)
-                pipe.execute()
-        except redis.RedisError as exc:
-            raise UnavailableError("Redis is unavailable") from exc
+        with redis_errors(), self._conn.pipeline(transaction=False) as pipe:
+            pipe.zrem(keys.ALL_JOBS, *members)
+            for status in JobStatus:
+                pipe.zrem(keys.status_index(status.value), *members)
+            for subject in subjects:
+                pipe.zrem(keys.subject_index(subject), *members)
+                pipe.zrem(keys.queued_index(subject), *members)
+            pipe.execute()
 
 
 def _text(raw: object, default: str = "") -> str:

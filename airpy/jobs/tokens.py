@@ -20,6 +20,7 @@ import redis
 
 from airpy.errors import UnavailableError
 from airpy.jobs import keys
+from airpy.jobs.connection import redis_errors
 
 # INCR, but never at or below the floor (the last token this process or the
 # high-water mark knows to have been handed out).
@@ -94,19 +95,15 @@ class TokenIssuer:
         """Raise the Redis counter above every token known to be handed out; returns the counter."""
         with self._lock:
             floor = max(self._last_issued, self._startup_floor)
-            try:
+            with redis_errors():
                 return int(self._lift(keys=[keys.TOKEN_COUNTER], args=[floor]))
-            except redis.RedisError as exc:
-                raise UnavailableError("Redis is unavailable") from exc
 
     def issue(self) -> int:
         """The next token. Raises UnavailableError when Redis or the mark file cannot be written."""
         with self._lock:
             floor = max(self._last_issued, self._startup_floor)
-            try:
+            with redis_errors():
                 token = int(self._issue(keys=[keys.TOKEN_COUNTER], args=[floor]))
-            except redis.RedisError as exc:
-                raise UnavailableError("Redis is unavailable") from exc
             if self._mark is not None and token > self._mark_value:
                 try:
                     self._mark.write(token + self._block)
@@ -118,10 +115,8 @@ class TokenIssuer:
 
     def peek_next(self) -> int:
         """The smallest token the next issue() can return."""
-        try:
+        with redis_errors():
             current = int(self._conn.get(keys.TOKEN_COUNTER) or 0)
-        except redis.RedisError as exc:
-            raise UnavailableError("Redis is unavailable") from exc
         return max(current, self._last_issued, self._startup_floor) + 1
 
     def last_handed_out(self) -> int | None:

@@ -6,10 +6,9 @@ import platform
 from importlib import metadata
 
 import psutil
-import redis
 
 from airpy import __version__
-from airpy.errors import UnavailableError
+from airpy.jobs.connection import redis_errors
 from airpy.jobs.lifecycle import now_ms
 from airpy.rpc import Call
 from airpy.services import convert
@@ -36,10 +35,8 @@ class InfoService:
     def _gather(self) -> info_service_pb2.GetServerInfoResponse:
         app = self._app
         settings = app.settings
-        try:
+        with redis_errors():
             redis_info = app.conn.info()
-        except redis.RedisError as exc:
-            raise UnavailableError("Redis is unavailable") from exc
         queues = app.lifecycle.dispatcher.stats()
         memory = psutil.virtual_memory()
         return info_service_pb2.GetServerInfoResponse(
