@@ -6,12 +6,15 @@ says which check failed: that would help an attacker more than a caller.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 
 import jwt
 
 from airpy.errors import AuthError
+
+log = logging.getLogger(__name__)
 
 ALGORITHM = "HS256"
 # Subject of tokens minted by `airpy token`, so tokens minted one after another see the same jobs.
@@ -40,7 +43,8 @@ class Authenticator:
         scheme, _, token = authorization.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token or len(token) > _MAX_TOKEN_CHARS:
-            raise AuthError("invalid credentials")
+            log.info("authentication failed: not a 'Bearer <JWT>' header")
+            raise AuthError("invalid credentials: send 'authorization: Bearer <JWT>'")
         for key in self._keys:
             try:
                 claims = jwt.decode(
@@ -52,12 +56,16 @@ class Authenticator:
                 )
             except jwt.InvalidSignatureError:
                 continue
-            except jwt.PyJWTError:
+            except jwt.PyJWTError as exc:
+                # The reason is for the operator's log only, never for the caller.
+                log.info("authentication failed: %s", exc.__class__.__name__)
                 raise AuthError("invalid credentials") from None
             subject = claims.get("sub")
             if not isinstance(subject, str) or not subject or len(subject) > _MAX_SUBJECT:
+                log.info("authentication failed: bad sub claim")
                 raise AuthError("invalid credentials")
             return subject
+        log.info("authentication failed: signature matches no configured key")
         raise AuthError("invalid credentials")
 
 

@@ -15,9 +15,9 @@ from airpy.config import QUEUES, Settings, SettingsError
 from airpy.errors import AirpyError
 
 
-def _settings() -> Settings:
+def _settings(*, create_secret: bool = True) -> Settings:
     try:
-        return Settings.from_env()
+        return Settings.from_env(create_secret=create_secret)
     except SettingsError as exc:
         print(f"airpy: bad setting: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -54,11 +54,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    settings = _settings()
+    # Never invent a secret here: a token signed with a key the server does not have is useless.
+    settings = _settings(create_secret=False)
     if settings.auth_disabled:
         print("airpy token: authentication is disabled (PY_AUTH_DISABLED)", file=sys.stderr)
     if not settings.auth_secret:
-        print("airpy token: no PY_AUTH_SECRET to sign with", file=sys.stderr)
+        print(
+            f"airpy token: no secret to sign with: {settings.data_dir / 'secret'} does not exist.\n"
+            "Run it from the directory where `airpy serve` runs (same PY_DATA_DIR), or set PY_AUTH_SECRET.",
+            file=sys.stderr,
+        )
         return 2
     print(mint(settings.auth_secret, args.subject, args.ttl_s, settings.auth_audience))
     return 0

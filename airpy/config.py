@@ -329,11 +329,12 @@ class Settings:
     log_level: str
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, *, create_secret: bool = True) -> Settings:
         """Build the settings from `env` (default: the process environment).
 
         Raises SettingsError naming the first variable with a bad value. In embedded
-        mode without PY_AUTH_SECRET, the secret is read from (or created in) PY_DATA_DIR.
+        mode without PY_AUTH_SECRET, the secret is read from PY_DATA_DIR, and created
+        there unless create_secret is False (then auth_secret stays empty when missing).
         """
         source = os.environ if env is None else env
         values: dict[str, Any] = {}
@@ -348,7 +349,9 @@ class Settings:
         settings = cls(**values)
         settings._check()
         if not settings.auth_secret and settings.embedded and not settings.auth_disabled:
-            settings = _replace(settings, auth_secret=_embedded_secret(settings.data_dir))
+            settings = _replace(
+                settings, auth_secret=_embedded_secret(settings.data_dir, create=create_secret)
+            )
         return settings
 
     def _check(self) -> None:
@@ -420,7 +423,7 @@ def _replace(settings: Settings, **changes: Any) -> Settings:
     return Settings(**values)
 
 
-def _embedded_secret(data_dir: Path) -> str:
+def _embedded_secret(data_dir: Path, *, create: bool = True) -> str:
     """The embedded mode's HS256 key: 32 random bytes (hex) kept in data_dir/secret, mode 0600."""
     path = data_dir / "secret"
     try:
@@ -429,7 +432,7 @@ def _embedded_secret(data_dir: Path) -> str:
         existing = ""
     except OSError as exc:
         raise SettingsError(f"PY_DATA_DIR: cannot read {path}: {exc.strerror}") from None
-    if len(existing) >= 32:
+    if len(existing) >= 32 or not create:
         return existing
     try:
         data_dir.mkdir(parents=True, exist_ok=True)

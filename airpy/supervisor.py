@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,8 +114,42 @@ class WorkerPool:
                 process.wait(5)
 
 
+class AlreadyRunningError(RuntimeError):
+    """Another `airpy serve` owns this data directory (and its embedded Redis)."""
+
+
+@contextlib.contextmanager
+def data_dir_lock(data_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on PY_DATA_DIR/serve.lock for as long as this server runs.
+
+    A second `airpy serve` on the same data directory must not touch the first one's Redis.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / "serve.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise AlreadyRunningError(
+                f"airpy is already running on the data directory {data_dir} (pid {owner})"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 async def serve(settings: Settings, *, port_file: Path | None = None) -> None:
-    """Run until SIGTERM or SIGINT."""
+    """Run until SIGTERM, SIGINT or SIGHUP."""
+    with contextlib.ExitStack() as stack:
+        if settings.embedded:
+            stack.enter_context(data_dir_lock(settings.data_dir))
+        await _serve(settings, port_file)
+
+
+async def _serve(settings: Settings, port_file: Path | None) -> None:
     redis_server: EmbeddedRedis | None = None
     token_mark: Path | None = None
     if settings.embedded:
@@ -135,7 +171,8 @@ async def serve(settings: Settings, *, port_file: Path | None = None) -> None:
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    # SIGHUP too: closing the terminal deserves the same ordered shutdown as Ctrl-C.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     try:
         while not stop.is_set():
@@ -164,6 +201,7 @@ async def _shutdown(
         await asyncio.to_thread(redis_server.stop)
         if last is not None and not redis_server.alive():
             tokens.close_clean(last)
+    log.info("airpy stopped", extra={"last_token": last})
 
 
 def _announce(

@@ -112,7 +112,7 @@ def discover(base: BasePath, target: Target, spec: DiscoverSpec, limit: int, pro
     files: list[FoundFile] = []
     problems: list[FileProblem] = []
     for i, (real, rel) in enumerate(found):
-        progress.step("estimating_rows", rel, 0.3 + 0.7 * i / max(len(found), 1))
+        progress.step("estimating_rows", f"{i + 1}/{len(found)} {rel}", 0.3 + 0.7 * i / max(len(found), 1))
         info, problem = _describe(base, real, rel, spec.estimate_rows)
         if info is not None:
             files.append(info)

@@ -68,14 +68,16 @@ class BasePath:
         if glob_at is not None:
             if not real.is_dir():
                 raise NotFoundError(
-                    f"{field}: no such folder: {'/'.join(fixed) or '.'}", metadata={"field": field}
+                    f"{field}: no such folder under the base path: {'/'.join(fixed) or '.'}",
+                    metadata={"field": field},
                 )
             return Target(real, self.relative(real), "/".join(parts[glob_at:]), is_dir=True)
         if real.is_dir():
             return Target(real, self.relative(real), None, is_dir=True)
         if not real.is_file():
             raise NotFoundError(
-                f"{field}: no such file or folder: {rel}", metadata={"field": field, "path": rel}
+                f"{field}: no such file or folder under the base path: {rel}",
+                metadata={"field": field, "path": rel},
             )
         if self.kind(real.name) is None:
             raise ValidationError.for_field(

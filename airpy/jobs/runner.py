@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 # Exit status of a work-horse the watchdog had to kill.
 EXIT_WATCHDOG = 75
-# Same-step progress events closer together than this are not recorded.
+# Progress-only updates of the same step closer together than this are not recorded.
 _STEP_THROTTLE_S = 0.25
 
 
@@ -112,7 +112,8 @@ class JobProgress:
     def step(self, step: str, message: str = "", progress: float | None = None) -> None:
         self.check()
         now = time.monotonic()
-        if step == self._last_step and now - self._last_at < _STEP_THROTTLE_S and (progress or 0) < 1:
+        throttled = progress is not None and progress < 1 and step == self._last_step
+        if throttled and now - self._last_at < _STEP_THROTTLE_S:
             return
         self._last_step, self._last_at = step, now
         if not self._lifecycle.report(self._token, self._attempt, step, message, progress):

@@ -148,8 +148,10 @@ def job_pb(record: JobRecord, events: Sequence[JobEvent] = (), *, with_result: b
         job.ended_at.CopyFrom(timestamp_ms(record.ended_ms))
     if record.error is not None:
         job.error.CopyFrom(error_pb(record.error))
-    if with_result and record.result:
-        getattr(job, RESULT_FIELD[record.kind]).ParseFromString(record.result)
+    if with_result and (record.result or record.status is JobStatus.COMPLETED):
+        result = getattr(job, RESULT_FIELD[record.kind])
+        result.ParseFromString(record.result)
+        result.SetInParent()  # a completed job always shows its result, even an all-default one
     return job
 
 

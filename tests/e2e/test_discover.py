@@ -106,6 +106,7 @@ def test_discover_lists_files_with_formats_sizes_and_row_counts(stack: Stack) ->
     assert steps[-1] == "completed"
     for seed_step in ("scanning_directory", "files_found", "discovery_complete"):
         assert seed_step in steps
+    assert sorted(s.message for s in job.steps if s.step == "file_found") == sorted(by_path)
     assert [s.seq for s in job.steps] == list(range(1, len(job.steps) + 1))
     durations = [s.duration_ms for s in job.steps]
     assert durations == sorted(durations)
@@ -260,3 +261,11 @@ def test_discover_progress_is_timed_from_the_start(stack: Stack) -> None:
     assert job.started_at.ToMilliseconds() >= job.created_at.ToMilliseconds()
     assert job.ended_at.ToMilliseconds() >= job.started_at.ToMilliseconds()
     assert abs(job.created_at.ToMilliseconds() / 1000 - started) < 5
+
+
+def test_an_empty_discovery_still_has_a_result(stack: Stack) -> None:
+    (stack.base / "empty").mkdir(exist_ok=True)
+    job = stack.wait(discover(stack, uri="empty"))
+    assert job.status == job_pb2.JOB_STATUS_COMPLETED
+    assert job.WhichOneof("result") == "discover"
+    assert job.discover.total_files == 0

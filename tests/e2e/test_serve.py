@@ -146,3 +146,46 @@ def test_sigterm_ends_open_streams_with_a_status_and_exits_cleanly(tmp_path: Pat
             assert time.monotonic() - began < 15  # the grace period (2 s here), not forever
     finally:
         serve.kill_tree()
+
+
+def test_a_second_serve_on_the_same_data_dir_refuses_and_leaves_the_first_alone(serve: ServeProcess) -> None:
+    import subprocess
+    import sys
+
+    serve.start()
+    redis_before = serve.redis_pid()
+    second = subprocess.run(
+        [sys.executable, "-m", "airpy", "serve"],
+        env=serve.env,
+        cwd=serve.root,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert second.returncode == 1
+    assert "already running" in second.stderr
+    assert serve.redis_pid() == redis_before
+    assert wait_done(serve, discover(serve)).status == job_pb2.JOB_STATUS_COMPLETED
+
+
+def test_sighup_is_a_clean_shutdown(serve: ServeProcess) -> None:
+    serve.start()
+    first = discover(serve)
+    assert serve.stop(signal.SIGHUP) == 0
+    assert '"clean": true' in (serve.root / "state" / "tokens.hwm").read_text()
+    serve.start()
+    assert discover(serve) == first + 1
+
+
+def test_airpy_token_never_invents_a_secret(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in ServeProcess(tmp_path).env.items()}
+    result = subprocess.run(
+        [sys.executable, "-m", "airpy", "token"], env=env, cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert "no secret" in result.stderr
+    assert not (tmp_path / "state" / "secret").exists()
