@@ -112,6 +112,7 @@ class AttemptFrames:
 
     @contextmanager
     def open(self, name: str, schema: pa.Schema) -> Iterator[FrameWriter]:
+        """Write one frame; it is committed (fsynced, renamed into place) when the block ends."""
         if not FRAME_NAME.match(name):
             raise ValidationError(f"bad frame name {name!r}")
         file = f"{name}.{self._attempt}.arrows"
@@ -120,24 +121,27 @@ class AttemptFrames:
         try:
             self._folder.mkdir(parents=True, exist_ok=True)
             sink = pa.OSFile(str(tmp), "wb")
-        except OSError as exc:
-            raise _io_failure("creating a result frame", exc) from exc
-        try:
             stream = pa.ipc.new_stream(sink, schema)
-            writer = FrameWriter(stream, sink)
-            yield writer
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise _io_failure("creating a result frame", exc) from exc
+        writer = FrameWriter(stream, sink)
+        try:
+            yield writer  # errors of the caller's own code pass through unchanged
+        except BaseException:
+            sink.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        try:
             stream.close()
             sink.flush()
             os.fsync(sink.fileno())
             sink.close()
             os.replace(tmp, final)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise _io_failure("writing a result frame", exc) from exc
-        except BaseException:
             sink.close()
             tmp.unlink(missing_ok=True)
-            raise
+            raise _io_failure("writing a result frame", exc) from exc
         self.committed[name] = FrameMeta(name, file, writer.rows, final.stat().st_size, describe(schema))
 
     def write(self, name: str, data: pa.Table | Iterable[pa.RecordBatch], schema: pa.Schema) -> FrameMeta:

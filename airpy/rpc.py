@@ -16,6 +16,7 @@ iterator of decoded requests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -118,9 +119,11 @@ class AirpyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
                 track = self._begin(path, context)
                 try:
                     call = self._authenticate(track)
-                    async for response in impl(_decode(request_cls, raw), call):
-                        track.messages += 1
-                        yield response
+                    # aclosing: the servicer's finally blocks run as the call ends, not at GC.
+                    async with contextlib.aclosing(impl(_decode(request_cls, raw), call)) as responses:
+                        async for response in responses:
+                            track.messages += 1
+                            yield response
                 except BaseException as exc:
                     await self._fail(track, exc)
                     raise

@@ -11,6 +11,7 @@ and applies its status change to the record atomically, and refuses:
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
@@ -25,17 +26,21 @@ from airpy.jobs.connection import redis_errors
 from airpy.jobs.model import JobEvent, JobStatus, error_from_json, error_to_json
 
 _TRANSITION = """
-local job, ev = KEYS[1], KEYS[2]
+local job, ev, ops, lease_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, new_status, step, message, progress = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local terminal, err, guard = ARGV[6] == '1', ARGV[7], tonumber(ARGV[8])
-local expect, max_events = ARGV[9], tonumber(ARGV[10])
-local lease_key, lease_ms, token, prefix = ARGV[11], tonumber(ARGV[12]), ARGV[13], ARGV[14]
+local expect, max_events, lease_ms = ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
+local token, prefix, op, need_no_lease = ARGV[12], ARGV[13], ARGV[14], ARGV[15] == '1'
+-- A client retrying after a lost reply gets the first answer, not a second event.
+local done = redis.call('HGET', ops, op)
+if done then return tonumber(done) end
 local r = redis.call('HMGET', job, 'status', 'attempt', 'seq', 'started_ms', 'created_ms', 'subject')
 local status = r[1]
 if not status then return -1 end
 if status == 'completed' or status == 'failed' or status == 'cancelled' then return -2 end
 if guard > 0 and tonumber(r[2]) ~= guard then return -3 end
 if expect ~= '' and status ~= expect then return -4 end
+if need_no_lease and redis.call('EXISTS', lease_key) == 1 then return -5 end
 local seq = tonumber(r[3] or '0')
 if new_status == '' and not terminal and seq >= max_events then return 0 end
 seq = seq + 1
@@ -52,7 +57,9 @@ redis.call('XADD', ev, seq .. '-0', 'status', shown, 'step', step, 'message', me
   'duration_ms', duration, 'progress', progress, 'terminal', terminal and '1' or '0', 'error', err,
   'attempt', r[2])
 local ttl = redis.call('PTTL', job)
-if ttl > 0 then redis.call('PEXPIRE', ev, ttl) end
+if ttl > 0 then
+  redis.call('PEXPIRE', ev, ttl)
+end
 redis.call('HSET', job, 'seq', seq, 'updated_ms', now)
 if progress ~= '' then redis.call('HSET', job, 'progress', progress) end
 if new_status ~= '' and new_status ~= status then
@@ -60,7 +67,10 @@ if new_status ~= '' and new_status ~= status then
   redis.call('ZREM', prefix .. 'jobs:status:' .. status, token)
   redis.call('ZADD', prefix .. 'jobs:status:' .. new_status, r[5], token)
   if status == 'queued' then redis.call('ZREM', prefix .. 'jobs:queued:' .. r[6], token) end
-  if new_status == 'queued' then redis.call('ZADD', prefix .. 'jobs:queued:' .. r[6], r[5], token) end
+  if new_status == 'queued' then
+    redis.call('ZADD', prefix .. 'jobs:queued:' .. r[6], r[5], token)
+    redis.call('HSET', job, 'queued_ms', now)
+  end
 end
 if terminal then
   redis.call('HSET', job, 'ended_ms', now)
@@ -69,8 +79,18 @@ if terminal then
 elseif lease_ms > 0 then
   redis.call('SET', lease_key, r[2], 'PX', lease_ms)
 end
-for i = 15, #ARGV, 2 do redis.call('HSET', job, ARGV[i], ARGV[i + 1]) end
+for i = 16, #ARGV, 2 do redis.call('HSET', job, ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', ops, op, seq)
+if ttl > 0 then redis.call('PEXPIRE', ops, ttl) end
 return seq
+"""
+
+# Renew an attempt's lease only while it is the job's running attempt.
+_RENEW = """
+local r = redis.call('HMGET', KEYS[1], 'status', 'attempt')
+if r[1] ~= 'running' or tonumber(r[2]) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return 1
 """
 
 
@@ -84,6 +104,7 @@ class Refused(IntEnum):
     TERMINAL = -2  # the job already ended
     STALE = -3  # the attempt is not the job's current one
     WRONG_STATUS = -4  # the job is not in the expected status
+    LEASED = -5  # the attempt's lease is alive (it is not lost)
     CAPPED = 0  # too many events; a non-status event was dropped
 
 
@@ -110,6 +131,8 @@ class Change:
     expect_status: JobStatus | None = None
     # Renew (ms > 0) the attempt's lease with this event.
     lease_ms: int = 0
+    # Only write when the attempt's lease has lapsed (a lost worker).
+    require_no_lease: bool = False
     fields: Mapping[str, str | bytes | int] | None = None
 
     @property
@@ -124,6 +147,7 @@ class EventLog:
         self._conn = conn
         self._max_events = max_events
         self._transition = conn.register_script(_TRANSITION)
+        self._renew = conn.register_script(_RENEW)
 
     def append(self, token: int, change: Change, now_ms: int) -> AppendResult:
         """Append one event atomically with its status change. Raises UnavailableError."""
@@ -138,16 +162,23 @@ class EventLog:
             change.guard_attempt,
             change.expect_status.value if change.expect_status else "",
             self._max_events,
-            keys.lease(token),
             change.lease_ms,
             token,
             keys.PREFIX,
+            uuid.uuid4().hex,
+            "1" if change.require_no_lease else "0",
         ]
         for name, value in (change.fields or {}).items():
             args.extend((name, value))
+        script_keys = [keys.job(token), keys.events(token), keys.ops(token), keys.lease(token)]
         with redis_errors():
-            outcome = int(self._transition(keys=[keys.job(token), keys.events(token)], args=args))
+            outcome = int(self._transition(keys=script_keys, args=args))
         return Appended(outcome) if outcome > 0 else Refused(outcome)
+
+    def renew_lease(self, token: int, attempt: int, lease_ms: int) -> bool:
+        """Renew the lease of the job's running attempt; False when it is no longer that."""
+        with redis_errors():
+            return bool(self._renew(keys=[keys.job(token), keys.lease(token)], args=[attempt, lease_ms]))
 
     def read(self, token: int, after_seq: int = 0, count: int | None = None) -> list[JobEvent]:
         """Events with seq > after_seq, oldest first."""

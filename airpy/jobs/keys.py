@@ -26,6 +26,10 @@ def events(token: int) -> str:
     return f"{PREFIX}job:{token}:events"
 
 
+def ops(token: int) -> str:
+    return f"{PREFIX}job:{token}:ops"
+
+
 def lease(token: int) -> str:
     return f"{PREFIX}job:{token}:lease"
 

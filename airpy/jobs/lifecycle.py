@@ -19,7 +19,6 @@ from enum import StrEnum
 import redis
 
 from airpy.errors import AirpyError, CancelledByCaller, ResourceCapError
-from airpy.jobs import keys
 from airpy.jobs.events import Appended, Change, EventLog, Refused
 from airpy.jobs.model import JobRecord, JobStatus, StepName
 from airpy.jobs.queueing import Dispatcher
@@ -72,7 +71,8 @@ class Lifecycle:
         Raises ResourceCapError when the caller has max_queued jobs waiting, and
         UnavailableError when Redis is down (nothing is queued then).
         """
-        if self.records.queued_count(new.subject) >= max_queued:
+        # A soft cap: concurrent submits may pass it by a few, which is fine for its purpose.
+        if self.records.queued_count(new.subject, self.timing.ttl_s, now_ms()) >= max_queued:
             raise ResourceCapError(
                 f"{max_queued} jobs of this caller are already queued",
                 metadata={"limit": "PY_MAX_QUEUED_JOBS", "max_queued_jobs": max_queued},
@@ -135,16 +135,8 @@ class Lifecycle:
         return isinstance(outcome, Appended) or outcome is Refused.CAPPED
 
     def renew_lease(self, token: int, attempt: int) -> bool:
-        """Renew the attempt's lease; False when the attempt should stop."""
-        try:
-            with self.conn.pipeline(transaction=False) as pipe:
-                pipe.hmget(keys.job(token), ["status", "attempt"])
-                pipe.set(keys.lease(token), attempt, px=int(self.timing.lease_s * 1000))
-                (status, current), _ = pipe.execute()
-        except redis.RedisError:
-            log.warning("job %s: lease renewal failed (Redis unreachable); retrying", token)
-            return True
-        return status == b"running" and current is not None and int(current) == attempt
+        """Renew the attempt's lease; False when the attempt should stop. Raises UnavailableError."""
+        return self.events.renew_lease(token, attempt, int(self.timing.lease_s * 1000))
 
     def complete(self, token: int, attempt: int, result: bytes, frames: dict[str, FrameMeta]) -> bool:
         """Mark the attempt completed with its result; False when it was no longer current."""
@@ -158,7 +150,9 @@ class Lifecycle:
         )
         return isinstance(self.events.append(token, change, now_ms()), Appended)
 
-    def fail(self, token: int, attempt: int, error: AirpyError) -> bool:
+    def fail(
+        self, token: int, attempt: int, error: AirpyError, *, expect_status: JobStatus | None = None
+    ) -> bool:
         """Mark the job failed with error; False when it had already ended or moved on."""
         change = Change(
             step=StepName.FAILED,
@@ -166,21 +160,38 @@ class Lifecycle:
             status=JobStatus.FAILED,
             error=error.detail(),
             guard_attempt=attempt,
+            expect_status=expect_status,
         )
         return isinstance(self.events.append(token, change, now_ms()), Appended)
 
-    def retry_or_fail(self, token: int, attempt: int, error: AirpyError) -> RetryOutcome:
-        """After a lost worker or a transient error: queue the next attempt, or fail when spent."""
+    def retry_or_fail(
+        self, token: int, attempt: int, error: AirpyError, *, only_if_lease_lapsed: bool = False
+    ) -> RetryOutcome:
+        """After a lost worker or a transient error: queue the next attempt, or fail when spent.
+
+        only_if_lease_lapsed (the reaper) makes the check of the lease part of the transition,
+        so an attempt that renewed its lease in the meantime is left alone.
+        """
         record = self.records.get(token, full=False)
         if record is None or record.status.terminal or record.attempt != attempt:
             return RetryOutcome.IGNORED
         if attempt >= record.max_attempts:
-            return RetryOutcome.FAILED if self.fail(token, attempt, error) else RetryOutcome.IGNORED
+            final = Change(
+                step=StepName.FAILED,
+                message=error.message,
+                status=JobStatus.FAILED,
+                error=error.detail(),
+                guard_attempt=attempt,
+                require_no_lease=only_if_lease_lapsed,
+            )
+            appended = isinstance(self.events.append(token, final, now_ms()), Appended)
+            return RetryOutcome.FAILED if appended else RetryOutcome.IGNORED
         change = Change(
             step=StepName.RETRYING,
             message=f"attempt {attempt} ended ({error.message}); retrying",
             status=JobStatus.QUEUED,
             guard_attempt=attempt,
+            require_no_lease=only_if_lease_lapsed,
             fields={"attempt": attempt + 1},
         )
         if not isinstance(self.events.append(token, change, now_ms()), Appended):

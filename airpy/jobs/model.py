@@ -81,6 +81,8 @@ class JobRecord:
     queue: str
     created_ms: int
     updated_ms: int
+    # When the job last entered the queue (creation or a retry).
+    queued_ms: int
     started_ms: int | None
     ended_ms: int | None
     attempt: int

@@ -33,6 +33,8 @@ QUEUE_FOR_KIND: dict[JobKind, str] = {
     JobKind.ANALYZE: "batch",
 }
 
+# RQ statuses of an attempt that has not started.
+_WAITING_RQ = {"queued", "scheduled", "deferred"}
 # RQ's own time limit is only a backstop behind airpy's watchdog.
 _RQ_TIMEOUT_MARGIN_S = 60
 
@@ -78,14 +80,17 @@ class Dispatcher:
                 self._queues[queue].enqueue(self._task, token, attempt, **options)
 
     def withdraw(self, token: int, attempt: int) -> None:
-        """Take a queued attempt off its queue (cancellation); a no-op when it already started."""
+        """Take a waiting attempt off its queue (cancellation).
+
+        An attempt that already started is left to its runner, which notices the cancellation.
+        """
         try:
-            job = Job.fetch(keys.rq_job_id(token, attempt), connection=self._conn)
-            job.cancel()
+            with redis_errors():
+                job = Job.fetch(keys.rq_job_id(token, attempt), connection=self._conn)
+                if job.get_status(refresh=False) in _WAITING_RQ:
+                    job.cancel()
         except (NoSuchJobError, InvalidJobOperation):
             return
-        except redis.RedisError as exc:
-            raise UnavailableError("Redis is unavailable") from exc
 
     def rq_status(self, token: int, attempt: int) -> str | None:
         """RQ's status of an attempt ("queued", "started", "failed" …), None when RQ has no such job."""

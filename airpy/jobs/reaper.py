@@ -53,6 +53,7 @@ class Reaper:
         self._queue_timeout_ms = queue_timeout_s * 1000
         self._ttl_ms = ttl_s * 1000
         self._last_orphan_sweep = 0.0
+        self._suspects: set[int] = set()
 
     def run_once(self) -> ReapReport:
         report = ReapReport()
@@ -67,8 +68,6 @@ class Reaper:
     def _running(self, report: ReapReport) -> None:
         records = self._lifecycle.records
         tokens = records.tokens_with_status(JobStatus.RUNNING)
-        if not tokens:
-            return
         try:
             with self._lifecycle.conn.pipeline(transaction=False) as pipe:
                 for token in tokens:
@@ -76,22 +75,29 @@ class Reaper:
                 leases = pipe.execute()
         except redis.RedisError:
             log.warning("reaper: Redis unavailable")
+            self._suspects.clear()
             return
-        for token, has_lease in zip(tokens, leases, strict=True):
-            if has_lease:
-                continue
-            record = records.get(token, full=False)
+        missing = {token for token, has_lease in zip(tokens, leases, strict=True) if not has_lease}
+        # A lease is declared lost only when it was missing in two rounds in a row: after Redis
+        # itself was down longer than a lease, healthy workers renew theirs within one tick.
+        lost, self._suspects = missing & self._suspects, missing
+        for record in records.get_many(sorted(lost)):
             if record is None or record.status is not JobStatus.RUNNING:
                 continue
             error = WorkerLostError(
                 "the worker running the job stopped renewing its lease",
                 metadata={"attempt": record.attempt},
             )
-            outcome = self._lifecycle.retry_or_fail(token, record.attempt, error)
+            outcome = self._lifecycle.retry_or_fail(
+                record.token, record.attempt, error, only_if_lease_lapsed=True
+            )
             if outcome is not RetryOutcome.IGNORED:
-                report.lost.append(token)
+                report.lost.append(record.token)
                 log.warning(
-                    "reaper: job %s attempt %s lost its worker; %s", token, record.attempt, outcome.value
+                    "reaper: job %s attempt %s lost its worker; %s",
+                    record.token,
+                    record.attempt,
+                    outcome.value,
                 )
 
     def _queued(self, report: ReapReport) -> None:
@@ -102,17 +108,17 @@ class Reaper:
             JobStatus.QUEUED, created_before_ms=now - _QUEUED_GRACE_MS, limit=500
         )
         candidates = [r for r in records.get_many(tokens) if r is not None and r.status is JobStatus.QUEUED]
-        stale = [r for r in candidates if now - r.updated_ms >= _QUEUED_GRACE_MS]
+        stale = [r for r in candidates if now - r.queued_ms >= _QUEUED_GRACE_MS]
         statuses = self._lifecycle.dispatcher.rq_statuses([(r.token, r.attempt) for r in stale])
         rq_status = {r.token: status for r, status in zip(stale, statuses, strict=True)}
         for record in candidates:
             token = record.token
-            if now - record.created_ms > self._queue_timeout_ms:
+            if now - record.queued_ms > self._queue_timeout_ms:
                 expired = TimeoutFailure(
                     f"the job waited in the queue for more than {self._queue_timeout_ms // 1000} s",
                     metadata={"limit": "PY_QUEUE_TIMEOUT_S", "queue": record.queue},
                 )
-                if self._lifecycle.fail(token, record.attempt, expired):
+                if self._lifecycle.fail(token, record.attempt, expired, expect_status=JobStatus.QUEUED):
                     self._lifecycle.dispatcher.withdraw(token, record.attempt)
                     report.timed_out.append(token)
                 continue

@@ -21,6 +21,7 @@ from airpy.results import frames_from_json
 
 _SUMMARY_FIELDS = (
     "kind",
+    "queued_ms",
     "status",
     "subject",
     "datasource_id",
@@ -38,6 +39,23 @@ _SUMMARY_FIELDS = (
     "frames",
 )
 _ALL_FIELDS = (*_SUMMARY_FIELDS, "request", "result")
+
+
+# Create a job with its first event; a retried call (lost reply) finds it there and stops.
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local ttl, token, now, status, step, message = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('XADD', KEYS[2], '1-0', 'status', status, 'step', step, 'message', message, 'ts', now,
+  'duration_ms', 0, 'progress', '', 'terminal', '0', 'error', '', 'attempt', 1)
+redis.call('EXPIRE', KEYS[2], ttl)
+redis.call('ZADD', KEYS[3], now, token)
+redis.call('ZADD', KEYS[4], now, token)
+redis.call('ZADD', KEYS[5], token, token)
+if KEYS[6] ~= '' then redis.call('ZADD', KEYS[6], now, token) end
+return 1
+"""
 
 
 @dataclass(frozen=True)
@@ -63,54 +81,41 @@ class JobRecords:
 
     def __init__(self, conn: redis.Redis) -> None:
         self._conn = conn
+        self._create = conn.register_script(_CREATE)
 
     def create(self, token: int, new: NewJob, now_ms: int) -> None:
-        """Write the record, its first event and its index entries in one transaction."""
-        job_key, events_key = keys.job(token), keys.events(token)
-        with redis_errors(), self._conn.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                job_key,
-                mapping={
-                    "kind": new.kind.value,
-                    "status": new.status.value,
-                    "subject": new.subject,
-                    "datasource_id": new.datasource_id,
-                    "queue": new.queue,
-                    "created_ms": now_ms,
-                    "updated_ms": now_ms,
-                    "attempt": 1,
-                    "max_attempts": new.max_attempts,
-                    "timeout_s": new.timeout_s,
-                    "seq": 1,
-                    "progress": 0,
-                    "request": new.request,
-                },
-            )
-            if new.status is JobStatus.RUNNING:
-                pipe.hset(job_key, "started_ms", now_ms)
-            pipe.expire(job_key, new.ttl_s)
-            pipe.xadd(
-                events_key,
-                {
-                    "status": new.status.value,
-                    "step": new.step,
-                    "message": new.message,
-                    "ts": now_ms,
-                    "duration_ms": 0,
-                    "progress": "",
-                    "terminal": "0",
-                    "error": "",
-                    "attempt": 1,
-                },
-                id="1-0",
-            )
-            pipe.expire(events_key, new.ttl_s)
-            pipe.zadd(keys.ALL_JOBS, {str(token): now_ms})
-            pipe.zadd(keys.status_index(new.status.value), {str(token): now_ms})
-            pipe.zadd(keys.subject_index(new.subject), {str(token): token})
-            if new.status is JobStatus.QUEUED:
-                pipe.zadd(keys.queued_index(new.subject), {str(token): now_ms})
-            pipe.execute()
+        """Write the record, its first event and its index entries atomically (idempotent)."""
+        fields: dict[str, str | bytes | int] = {
+            "kind": new.kind.value,
+            "status": new.status.value,
+            "subject": new.subject,
+            "datasource_id": new.datasource_id,
+            "queue": new.queue,
+            "created_ms": now_ms,
+            "updated_ms": now_ms,
+            "queued_ms": now_ms,
+            "attempt": 1,
+            "max_attempts": new.max_attempts,
+            "timeout_s": new.timeout_s,
+            "seq": 1,
+            "progress": 0,
+            "request": new.request,
+        }
+        if new.status is JobStatus.RUNNING:
+            fields["started_ms"] = now_ms
+        script_keys = [
+            keys.job(token),
+            keys.events(token),
+            keys.ALL_JOBS,
+            keys.status_index(new.status.value),
+            keys.subject_index(new.subject),
+            keys.queued_index(new.subject) if new.status is JobStatus.QUEUED else "",
+        ]
+        args: list[str | bytes | int] = [new.ttl_s, token, now_ms, new.status.value, new.step, new.message]
+        for name, value in fields.items():
+            args.extend((name, value))
+        with redis_errors():
+            self._create(keys=script_keys, args=args)
 
     def get(self, token: int, *, full: bool = True) -> JobRecord | None:
         """The record, or None when there is no such (or an expired) job."""
@@ -151,9 +156,14 @@ class JobRecords:
                 members = self._conn.zrangebyscore(keys.status_index(status.value), "-inf", upper, 0, limit)
         return [int(m) for m in cast(list[bytes], members)]
 
-    def queued_count(self, subject: str) -> int:
-        with redis_errors():
-            return int(self._conn.zcard(keys.queued_index(subject)))
+    def queued_count(self, subject: str, ttl_s: int, now_ms: int) -> int:
+        """The caller's queued jobs (entries of jobs that expired while queued are dropped first)."""
+        key = keys.queued_index(subject)
+        with redis_errors(), self._conn.pipeline(transaction=False) as pipe:
+            pipe.zremrangebyscore(key, "-inf", now_ms - ttl_s * 1000)
+            pipe.zcard(key)
+            _, count = pipe.execute()
+        return int(count)
 
     def counts_by_status(self) -> dict[str, int]:
         with redis_errors(), self._conn.pipeline(transaction=False) as pipe:
@@ -213,6 +223,7 @@ def _parse(token: int, data: dict[str, object]) -> JobRecord | None:
         queue=_text(data.get("queue")),
         created_ms=int(_text(data.get("created_ms"), "0")),
         updated_ms=int(_text(data.get("updated_ms"), "0")),
+        queued_ms=int(_text(data.get("queued_ms"), "0")),
         started_ms=_opt_int(data.get("started_ms")),
         ended_ms=_opt_int(data.get("ended_ms")),
         attempt=int(_text(data.get("attempt"), "1")),

@@ -55,7 +55,7 @@ class JobFailedError(Exception):
 
 
 class Interrupter:
-    """Stops the job's thread once: hooks first (native code), then an async JobInterrupted."""
+    """Stops the job's thread once: an async JobInterrupted, then hooks for native code."""
 
     def __init__(self, thread_id: int) -> None:
         self._thread_id = thread_id
@@ -64,28 +64,32 @@ class Interrupter:
         self._armed = True
         self.fired = threading.Event()
         self.reason = ""
+        # The failure to record for this interruption (a timeout), if any.
+        self.failure: AirpyError | None = None
 
-    def fire(self, reason: str) -> None:
+    def fire(self, reason: str, failure: AirpyError | None = None) -> None:
         with self._lock:
             if self.fired.is_set() or not self._armed:
                 return
-            self.reason = reason
+            self.reason, self.failure = reason, failure
             self.fired.set()
-            hooks = list(self._hooks)
-            for hook in hooks:
+            # Python code that never calls Progress.check() is stopped by this exception...
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(self._thread_id), ctypes.py_object(JobInterrupted)
+            )
+            # ...and native code (DuckDB) by its interrupt hook.
+            for hook in list(self._hooks):
                 try:
                     hook()
                 except Exception:
                     log.exception("interrupt hook failed")
-            # Python code that never calls Progress.check() is stopped here.
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(self._thread_id), ctypes.py_object(JobInterrupted)
-            )
 
     def disarm(self) -> None:
-        """The job's code has returned: no async exception may land after this."""
+        """The job's code has returned: clear an async exception that has not landed yet."""
         with self._lock:
             self._armed = False
+            if self.fired.is_set():
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread_id), None)
 
     @contextmanager
     def hooked(self, hook: Callable[[], None]) -> Iterator[None]:
@@ -157,16 +161,25 @@ class Watchdog(threading.Thread):
                     f"the job ran past its time limit of {self._record.timeout_s} s",
                     metadata={"timeout_s": self._record.timeout_s, "limit": "timeout_s"},
                 )
-                self._lifecycle.fail(token, self._attempt, error)
-                self._interrupt("timeout")
+                try:
+                    self._lifecycle.fail(token, self._attempt, error)
+                except AirpyError:
+                    log.warning("job %s: cannot record its timeout now; the runner tries again", token)
+                self._interrupt("timeout", error)
                 return
-            if not self._lifecycle.renew_lease(token, self._attempt):
+            try:
+                current = self._lifecycle.renew_lease(token, self._attempt)
+            except AirpyError:
+                # Redis is unreachable: keep watching the deadline; the lease is renewed when it is back.
+                log.warning("job %s: cannot renew its lease (Redis unavailable)", token)
+                continue
+            if not current:
                 self._interrupt("the job was cancelled or ended elsewhere")
                 return
 
-    def _interrupt(self, reason: str) -> None:
+    def _interrupt(self, reason: str, failure: AirpyError | None = None) -> None:
         log.info("job %s attempt %s: stopping (%s)", self._record.token, self._attempt, reason)
-        self._interrupter.fire(reason)
+        self._interrupter.fire(reason, failure)
         if not self._stopped.wait(self._grace_s):
             log.error(
                 "job %s did not stop within %.1f s of being interrupted; killing its process",
@@ -209,19 +222,18 @@ class JobRunner:
         watchdog.start()
         failure: AirpyError | None = None
         try:
-            result = self._handler(record)(JobContext(record, attempt, progress, frames))
-            interrupter.disarm()
+            try:
+                result = self._handler(record)(JobContext(record, attempt, progress, frames))
+            finally:
+                interrupter.disarm()
             if not self._lifecycle.complete(token, attempt, result, frames.committed):
                 self._results.discard_attempt(token, attempt)
         except JobInterrupted:
-            interrupter.disarm()
             self._results.discard_attempt(token, attempt)
-            self._raise_if_failed(token)
+            self._after_interrupt(token, attempt, interrupter)
         except AirpyError as exc:
-            interrupter.disarm()
             failure = exc
         except Exception as exc:
-            interrupter.disarm()
             log.exception("job %s attempt %s raised", token, attempt)
             failure = AirpyError("the job failed with an internal error")
             failure.__cause__ = exc
@@ -237,8 +249,14 @@ class JobRunner:
             raise AirpyError(f"this worker has no handler for jobs of kind {record.kind.value}")
         return handler
 
-    def _raise_if_failed(self, token: int) -> None:
-        """An interrupted job that ended failed (timeout) goes to RQ's failed registry too."""
+    def _after_interrupt(self, token: int, attempt: int, interrupter: Interrupter) -> None:
+        """Record the interruption's failure if the watchdog could not; a failed job goes to RQ's
+        failed registry too."""
+        if interrupter.failure is not None:
+            try:
+                self._lifecycle.fail(token, attempt, interrupter.failure)  # a no-op when already recorded
+            except AirpyError:
+                log.warning("job %s: cannot record its timeout; the reaper will end it", token)
         record = self._lifecycle.records.get(token, full=False)
         if record is not None and record.status is JobStatus.FAILED:
             reason = record.error.reason if record.error else "failed"

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import BinaryIO, ParamSpec, TypeVar
 
 import redis
 import redis.asyncio as aioredis
@@ -18,7 +18,7 @@ from airpy.errors import NotFoundError, ValidationError
 from airpy.jobs.lifecycle import Lifecycle
 from airpy.jobs.model import JobRecord
 from airpy.jobs.tokens import TokenIssuer
-from airpy.results import ResultsStore
+from airpy.results import FrameMeta, ResultsStore
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -41,6 +41,15 @@ class App:
         """Run a blocking call (sync Redis, files) off the event loop."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+
+    async def open_frame(self, token: int, meta: FrameMeta) -> BinaryIO:
+        """Open a frame file off the event loop; closed again if the call is cancelled meanwhile."""
+        future = asyncio.get_running_loop().run_in_executor(self.executor, self.results.open, token, meta)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            future.add_done_callback(lambda f: f.exception() is None and f.result().close())
+            raise
 
     async def owned(self, token: int, subject: str, *, full: bool = False) -> JobRecord:
         """The caller's job; NOT_FOUND for unknown, expired and other subjects' tokens alike."""

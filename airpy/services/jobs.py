@@ -42,7 +42,12 @@ class JobService:
         app = self._app
         record = await app.owned(request.token, call.subject)
         after = request.from_seq
-        if record.status.terminal and after >= record.last_seq:
+        if after > record.last_seq:
+            raise ValidationError.for_field(
+                "from_seq",
+                f"is beyond the job's newest event ({record.last_seq}); resume from a seq you received",
+            )
+        if record.status.terminal and after == record.last_seq:
             return  # nothing after the end
         while True:
             events = await follow(app.aconn, record.token, after, _WATCH_BLOCK_MS)
@@ -76,7 +81,7 @@ class JobService:
             )
         if request.offset > meta.bytes:
             raise ValidationError.for_field("offset", f"is beyond the end of the frame ({meta.bytes} bytes)")
-        handle = await app.blocking(app.results.open, record.token, meta)
+        handle = await app.open_frame(record.token, meta)
         try:
             await call.context.send_initial_metadata(
                 (("x-arrow-rows", str(meta.rows)), ("x-arrow-bytes", str(meta.bytes)))
@@ -85,8 +90,7 @@ class JobService:
             handle.seek(offset)
             chunk = app.settings.fetch_chunk_bytes
             while offset < meta.bytes:
-                # Frames are local files, usually in the page cache: a read costs less than a thread hop.
-                data = handle.read(min(chunk, meta.bytes - offset))
+                data = await app.blocking(handle.read, min(chunk, meta.bytes - offset))
                 if not data:
                     raise NotFoundError(f"frame {frame!r} of job {record.token} was truncated on disk")
                 yield job_service_pb2.FetchResultResponse(

@@ -184,7 +184,12 @@ def test_airpy_token_never_invents_a_secret(tmp_path: Path) -> None:
 
     env = {k: v for k, v in ServeProcess(tmp_path).env.items()}
     result = subprocess.run(
-        [sys.executable, "-m", "airpy", "token"], env=env, cwd=tmp_path, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "airpy", "token"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 2
     assert "no secret" in result.stderr

@@ -1,0 +1,169 @@
+"""The job store on a real Redis: atomic, idempotent transitions; tokens; the reaper's rules."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+import redis
+
+from airpy.errors import WorkerLostError
+from airpy.jobs import keys
+from airpy.jobs.events import _TRANSITION, Appended, Change, EventLog, Refused
+from airpy.jobs.lifecycle import Lifecycle, Timing, now_ms
+from airpy.jobs.model import JobKind, JobStatus
+from airpy.jobs.queueing import Dispatcher
+from airpy.jobs.reaper import Reaper
+from airpy.jobs.records import JobRecords, NewJob
+from airpy.jobs.tokens import HighWaterMark, TokenIssuer
+from airpy.results import ResultsStore
+
+_databases = itertools.count(900)
+
+
+@pytest.fixture
+def conn(redis_server) -> redis.Redis:
+    client = redis.Redis.from_url(f"{redis_server.url}?db={next(_databases)}")
+    client.flushdb()  # a database of its own, never shared with a stack
+    return client
+
+
+def new_job(**overrides) -> NewJob:
+    fields = {
+        "kind": JobKind.DISCOVER,
+        "subject": "alice",
+        "datasource_id": "",
+        "queue": "interactive",
+        "timeout_s": 90,
+        "max_attempts": 2,
+        "request": b"",
+        "ttl_s": 3600,
+    }
+    fields.update(overrides)
+    return NewJob(**fields)
+
+
+def test_a_replayed_transition_is_applied_once(conn: redis.Redis) -> None:
+    JobRecords(conn).create(1, new_job(), now_ms())
+    log = EventLog(conn)
+    script = conn.register_script(_TRANSITION)
+    args = [
+        now_ms(),
+        "running",
+        "started",
+        "",
+        "",
+        "0",
+        "",
+        1,
+        "queued",
+        100,
+        5000,
+        1,
+        keys.PREFIX,
+        "op-1",
+        "0",
+    ]
+    script_keys = [keys.job(1), keys.events(1), keys.ops(1), keys.lease(1)]
+    first = script(keys=script_keys, args=args)
+    again = script(keys=script_keys, args=args)  # the same call re-sent after a lost reply
+    assert first == again == 2
+    assert [e.seq for e in log.read(1)] == [1, 2]
+
+
+def test_creating_a_job_twice_keeps_the_first(conn: redis.Redis) -> None:
+    records = JobRecords(conn)
+    records.create(7, new_job(datasource_id="first"), now_ms())
+    records.create(7, new_job(datasource_id="second"), now_ms())
+    record = records.get(7)
+    assert record is not None
+    assert record.datasource_id == "first"
+    assert [e.seq for e in EventLog(conn).read(7)] == [1]
+
+
+def test_no_event_after_the_terminal_one_and_none_from_a_stale_attempt(conn: redis.Redis) -> None:
+    JobRecords(conn).create(1, new_job(), now_ms())
+    log = EventLog(conn)
+    assert log.append(1, Change("started", status=JobStatus.RUNNING, guard_attempt=1), now_ms()) == Appended(
+        2
+    )
+    assert log.append(1, Change("x", guard_attempt=2), now_ms()) is Refused.STALE
+    assert log.append(1, Change("done", status=JobStatus.COMPLETED, guard_attempt=1), now_ms()) == Appended(3)
+    assert log.append(1, Change("cancelled", status=JobStatus.CANCELLED), now_ms()) is Refused.TERMINAL
+    assert log.append(2, Change("x"), now_ms()) is Refused.GONE
+
+
+def test_a_lease_is_renewed_only_by_the_running_attempt(conn: redis.Redis) -> None:
+    JobRecords(conn).create(1, new_job(), now_ms())
+    log = EventLog(conn)
+    assert not log.renew_lease(1, 1, 5000)  # still queued
+    log.append(1, Change("started", status=JobStatus.RUNNING, guard_attempt=1), now_ms())
+    assert log.renew_lease(1, 1, 5000)
+    assert not log.renew_lease(1, 2, 5000)
+
+
+def lifecycle(conn: redis.Redis, tmp_path: Path, tokens: TokenIssuer | None = None) -> Lifecycle:
+    dispatcher = Dispatcher(conn, "airpy.tasks.run", failure_ttl_s=3600, grace_s=1)
+    return Lifecycle(conn, dispatcher, Timing(lease_s=1, ttl_s=3600), tokens)
+
+
+def test_the_reaper_waits_two_rounds_before_calling_a_lease_lost(conn: redis.Redis, tmp_path: Path) -> None:
+    jobs = lifecycle(conn, tmp_path)
+    jobs.records.create(1, new_job(), now_ms())
+    jobs.events.append(1, Change("started", status=JobStatus.RUNNING, guard_attempt=1), now_ms())
+    reaper = Reaper(jobs, ResultsStore(tmp_path / "results"), queue_timeout_s=3600, ttl_s=3600)
+    assert reaper.run_once().lost == []  # first round without a lease: only a suspect
+    jobs.events.renew_lease(1, 1, 5000)  # the worker was only cut off from Redis for a while
+    assert reaper.run_once().lost == []
+    conn.delete(keys.lease(1))
+    assert reaper.run_once().lost == []
+    assert reaper.run_once().lost == [1]
+    record = jobs.records.get(1)
+    assert record is not None
+    assert (record.status, record.attempt) == (JobStatus.QUEUED, 2)
+
+
+def test_a_renewed_lease_stops_a_retry_of_a_lost_attempt(conn: redis.Redis, tmp_path: Path) -> None:
+    jobs = lifecycle(conn, tmp_path)
+    jobs.records.create(1, new_job(), now_ms())
+    jobs.events.append(1, Change("started", status=JobStatus.RUNNING, guard_attempt=1), now_ms())
+    jobs.events.renew_lease(1, 1, 5000)
+    outcome = jobs.retry_or_fail(1, 1, WorkerLostError("lost?"), only_if_lease_lapsed=True)
+    assert outcome.value == "ignored"
+
+
+def test_the_queue_timeout_counts_from_the_last_time_the_job_was_queued(
+    conn: redis.Redis, tmp_path: Path
+) -> None:
+    jobs = lifecycle(conn, tmp_path)
+    two_hours_ago = now_ms() - 2 * 3600 * 1000
+    jobs.records.create(1, new_job(), two_hours_ago)
+    jobs.events.append(1, Change("started", status=JobStatus.RUNNING, guard_attempt=1), two_hours_ago)
+    jobs.retry_or_fail(1, 1, WorkerLostError("gone"))  # queued again just now
+    reaper = Reaper(jobs, ResultsStore(tmp_path / "results"), queue_timeout_s=3600, ttl_s=24 * 3600)
+    assert reaper.run_once().timed_out == []
+    record = jobs.records.get(1)
+    assert record is not None
+    assert record.status is JobStatus.QUEUED
+
+
+def test_tokens_never_go_back_even_when_the_counter_does(conn: redis.Redis, tmp_path: Path) -> None:
+    mark = HighWaterMark(tmp_path / "tokens.hwm")
+    issuer = TokenIssuer(conn, mark, block=10)
+    first = [issuer.issue() for _ in range(3)]
+    assert first == [1, 2, 3]
+    conn.set(keys.TOKEN_COUNTER, 1)  # Redis lost its last writes
+    assert issuer.issue() == 4
+    # A new process after a crash: only the mark file remembers; it is ahead of every token.
+    conn.set(keys.TOKEN_COUNTER, 0)
+    restarted = TokenIssuer(conn, HighWaterMark(tmp_path / "tokens.hwm"), block=10)
+    restarted.lift()
+    assert restarted.issue() > 4
+    # After a clean shutdown the exact last token is kept: no gap.
+    last = restarted.last_handed_out()
+    assert last is not None
+    restarted.close_clean(last)
+    again = TokenIssuer(conn, HighWaterMark(tmp_path / "tokens.hwm"), block=10)
+    again.lift()
+    assert again.issue() == last + 1
