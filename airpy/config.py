@@ -180,6 +180,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("PY_INFER_ROWS", "infer_rows", "20000", "rows sampled per file by InferSchema", _int(1)),
     Spec("PY_BASE_PATH", "base_path", "./data", "root of all datasets", _path),
     Spec("PY_MEMORY_MB", "memory_mb", "2048", "memory per job (DuckDB limit and caps)", _int(64)),
+    Spec("PY_DUCKDB_THREADS", "duckdb_threads", "0", "DuckDB threads per query (0 = one per core)", _int(0)),
     Spec(
         "PY_WORKERS", "workers", "2", "worker processes started by `airpy serve` (0 = server only)", _int(0)
     ),
@@ -299,6 +300,7 @@ class Settings:
     infer_rows: int
     base_path: Path
     memory_mb: int
+    duckdb_threads: int
     workers: int
     redis_url: str | None
     listen: str
@@ -386,6 +388,11 @@ class Settings:
     @property
     def results_path(self) -> Path:
         return Path(self.results_dir).expanduser() if self.results_dir else self.data_dir / "results"
+
+    @property
+    def spill_dir(self) -> Path:
+        """Where DuckDB spills work larger than memory."""
+        return self.data_dir / "spill"
 
     @property
     def embedded_redis_dir(self) -> Path:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import fnmatch
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyarrow as pa
 
 from airpy.data.formats import Compression, FileFormat
+from airpy.data.listing import Listed, list_files
 from airpy.data.paths import BasePath, Target
 from airpy.data.rowcount import RowCountError, count_rows
 from airpy.errors import ValidationError
@@ -88,39 +85,40 @@ def validate(spec: DiscoverSpec, limit: int) -> None:
 
 def discover(base: BasePath, target: Target, spec: DiscoverSpec, limit: int, progress: Progress) -> Discovery:
     """Walk `target` (resolved by `BasePath.resolve`) and describe every allowed file."""
-    max_files = spec.max_files or limit
     progress.step("scanning_directory", f"scanning {target.rel or '.'}", 0.0)
-    found: list[tuple[Path, str]] = []
-    skipped = 0
-    reached = False
-    for real in _walk(base, target, spec.recurse or _deep_pattern(target.pattern)):
-        progress.check()
-        rel = real.relative_to(base.root).as_posix()
-        if not _matches(rel, target, spec.patterns):
-            continue
-        if base.kind(real.name) is None:
-            skipped += 1
-            continue
-        if len(found) >= max_files:
-            reached = True
-            break
-        found.append((real, rel))
-        if len(found) <= _FILE_STEPS:
-            progress.step("file_found", rel)
-    progress.step("files_found", f"{len(found)} files found", 0.3)
+    announced = 0
 
+    def found_one(rel: str) -> None:
+        nonlocal announced
+        progress.check()
+        announced += 1
+        if announced <= _FILE_STEPS:
+            progress.step("file_found", rel)
+
+    listing = list_files(
+        base,
+        target,
+        recurse=spec.recurse,
+        patterns=spec.patterns,
+        limit=spec.max_files or limit,
+        on_file=found_one,
+    )
+    found = listing.files
+    progress.step("files_found", f"{len(found)} files found", 0.3)
     files: list[FoundFile] = []
     problems: list[FileProblem] = []
-    for i, (real, rel) in enumerate(found):
-        progress.step("estimating_rows", f"{i + 1}/{len(found)} {rel}", 0.3 + 0.7 * i / max(len(found), 1))
-        info, problem = _describe(base, real, rel, spec.estimate_rows)
+    for i, item in enumerate(found):
+        progress.step(
+            "estimating_rows", f"{i + 1}/{len(found)} {item.rel}", 0.3 + 0.7 * i / max(len(found), 1)
+        )
+        info, problem = _describe(item, spec.estimate_rows)
         if info is not None:
             files.append(info)
         if problem is not None:
             problems.append(problem)
     total = sum(f.size_bytes for f in files)
     progress.step("discovery_complete", f"{len(files)} files, {total} bytes", 1.0)
-    return Discovery(target.rel, files, total, skipped, reached, problems)
+    return Discovery(target.rel, files, total, listing.skipped, listing.truncated, problems)
 
 
 def files_table(files: list[FoundFile]) -> pa.Table:
@@ -140,15 +138,12 @@ def files_table(files: list[FoundFile]) -> pa.Table:
     )
 
 
-def _describe(
-    base: BasePath, real: Path, rel: str, estimate: bool
-) -> tuple[FoundFile | None, FileProblem | None]:
-    kind = base.kind(real.name)
+def _describe(item: Listed, estimate: bool) -> tuple[FoundFile | None, FileProblem | None]:
+    real, rel, kind = item.path, item.rel, item.kind
     try:
         stat = real.stat()
     except OSError as exc:  # deleted or unreadable since the walk
         return None, FileProblem(rel, f"cannot stat: {exc.strerror}")
-    assert kind is not None
     rows, exact, problem = 0, False, None
     if estimate:
         try:
@@ -159,49 +154,3 @@ def _describe(
     partitions = dict(p.split("=", 1) for p in rel.split("/")[:-1] if "=" in p and not p.startswith("="))
     info = FoundFile(rel, kind.format, kind.compression, stat.st_size, stat.st_mtime, rows, exact, partitions)
     return info, problem
-
-
-def _walk(base: BasePath, target: Target, recurse: bool) -> Iterator[Path]:
-    """Files below the target in name order, as listed (not dereferenced).
-
-    Symlinks are followed only while they stay inside the base path.
-    """
-    if not target.is_dir:
-        yield target.path
-        return
-    seen: set[Path] = set()
-
-    def visit(folder: Path) -> Iterator[Path]:
-        real_folder = Path(os.path.realpath(folder))
-        if real_folder in seen:  # a symlink loop
-            return
-        seen.add(real_folder)
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            return
-        for entry in entries:
-            real = Path(os.path.realpath(entry.path))
-            if not base.contains(real):
-                continue
-            if real.is_dir():
-                if recurse:
-                    yield from visit(Path(entry.path))
-            elif real.is_file():
-                yield Path(entry.path)
-
-    yield from visit(target.path)
-
-
-def _deep_pattern(pattern: str | None) -> bool:
-    return pattern is not None and ("/" in pattern or "**" in pattern)
-
-
-def _matches(rel: str, target: Target, patterns: tuple[str, ...]) -> bool:
-    below = rel[len(target.rel) :].lstrip("/") if target.rel else rel
-    if target.pattern is not None and not fnmatch.fnmatchcase(below, target.pattern):
-        return False
-    if not patterns:
-        return True
-    name = below.rsplit("/", 1)[-1]
-    return any(fnmatch.fnmatchcase(below, p) or fnmatch.fnmatchcase(name, p) for p in patterns)

@@ -8,15 +8,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import cast
 
+import pyarrow as pa
 from google.protobuf.message import Message
+from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from airpy.data.discovery import DiscoverSpec, Discovery, FoundFile
 from airpy.data.formats import Compression, FileFormat
-from airpy.errors import ErrorDetail
+from airpy.data.jsonrows import json_rows
+from airpy.data.preview import FileIssue, Preview
+from airpy.data.readers import OnError, ReadOptions
+from airpy.errors import ErrorDetail, ValidationError
 from airpy.jobs.model import JobEvent, JobKind, JobRecord, JobStatus
 from airpy.results import FrameMeta
-from airpy.schema import FieldDesc, Logical
+from airpy.schema import FieldDesc, Logical, describe
 from airpy.v1 import common_pb2, data_pb2, job_pb2
 
 STATUS_TO_PB = {
@@ -237,4 +242,72 @@ def discover_spec(request: data_pb2.DiscoverRequest) -> DiscoverSpec:
         max_files=request.max_files,
         patterns=tuple(request.patterns),
         estimate_rows=not request.skip_row_estimates,
+    )
+
+
+_FORMAT_FROM_PB: dict[int, FileFormat] = {v: k for k, v in _FORMAT_TO_PB.items()}
+
+
+def read_options(message: common_pb2.ReaderOptions) -> ReadOptions:
+    """Reader options from a request (unset fields stay unset, to be sniffed)."""
+    if message.format not in _FORMAT_FROM_PB and message.format != common_pb2.FORMAT_UNSPECIFIED:
+        raise ValidationError.for_field("reader.format", "is not a known format")
+    return ReadOptions(
+        format=_FORMAT_FROM_PB.get(message.format),
+        delimiter=message.delimiter,
+        quote=message.quote,
+        escape=message.escape,
+        header=message.header if message.HasField("header") else None,
+        encoding=message.encoding,
+        on_error=OnError.SKIP if message.on_error == common_pb2.ON_ERROR_SKIP else OnError.FAIL,
+        null_values=tuple(message.null_values),
+        hive_partitioning=message.hive_partitioning if message.HasField("hive_partitioning") else None,
+    )
+
+
+def arrow_schema_pb(schema: pa.Schema) -> common_pb2.Schema:
+    return schema_pb(describe(schema))
+
+
+def json_rows_pb(table: pa.Table, limit: int) -> common_pb2.JsonRows:
+    rows, truncated = json_rows(table, limit)
+    message = common_pb2.JsonRows(truncated=truncated)
+    for row in rows:
+        struct = Struct()
+        struct.update(row)
+        message.rows.append(struct)
+    return message
+
+
+def issue_pb(issue: FileIssue, severity: int = common_pb2.SEVERITY_WARNING) -> common_pb2.DataIssue:
+    return common_pb2.DataIssue(
+        code=issue.code,
+        severity=cast(common_pb2.Severity, severity),
+        detail=issue.detail,
+        file=issue.file,
+        affected_rows=issue.affected_rows,
+    )
+
+
+def arrow_ipc(table: pa.Table) -> bytes:
+    """A table as one Arrow IPC stream."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def preview_pb(result: Preview) -> data_pb2.PreviewResponse:
+    table = result.table
+    return data_pb2.PreviewResponse(
+        schema=arrow_schema_pb(table.schema),
+        arrow_ipc=arrow_ipc(table),
+        rows=json_rows_pb(table, table.num_rows),
+        stats=data_pb2.PreviewStats(
+            sampled=result.sampled,
+            total_rows=result.total_rows,
+            total_rows_estimated=not result.total_exact,
+            sample_size=table.num_rows,
+        ),
+        issues=[issue_pb(i) for i in result.issues],
     )

@@ -1,0 +1,104 @@
+"""Listing the files of a dataset: a file, a folder (optionally recursive) or a glob."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from airpy.data.formats import FileKind
+from airpy.data.paths import BasePath, Target
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A file of a dataset, by its path as listed (inside the base) and its kind."""
+
+    path: Path
+    rel: str
+    kind: FileKind
+
+
+@dataclass(frozen=True)
+class Listing:
+    files: list[Listed]
+    #: Files seen whose extension is not allowed.
+    skipped: int
+    #: True when `limit` stopped the listing.
+    truncated: bool
+
+
+def list_files(
+    base: BasePath,
+    target: Target,
+    *,
+    recurse: bool,
+    patterns: tuple[str, ...] = (),
+    limit: int,
+    on_file: Callable[[str], None] | None = None,
+) -> Listing:
+    """The allowed files of the target in name order, at most `limit` of them."""
+    files: list[Listed] = []
+    skipped = 0
+    for path in walk(base, target, recurse or deep_pattern(target.pattern)):
+        rel = path.relative_to(base.root).as_posix()
+        if not matches(rel, target, patterns):
+            continue
+        kind = base.kind(path.name)
+        if kind is None:
+            skipped += 1
+            continue
+        if len(files) >= limit:
+            return Listing(files, skipped, truncated=True)
+        files.append(Listed(path, rel, kind))
+        if on_file is not None:
+            on_file(rel)
+    return Listing(files, skipped, truncated=False)
+
+
+def walk(base: BasePath, target: Target, recurse: bool) -> Iterator[Path]:
+    """Files below the target in name order, as listed (not dereferenced).
+
+    Symlinks are followed only while they stay inside the base path.
+    """
+    if not target.is_dir:
+        yield target.path
+        return
+    seen: set[Path] = set()
+
+    def visit(folder: Path) -> Iterator[Path]:
+        real_folder = Path(os.path.realpath(folder))
+        if real_folder in seen:  # a symlink loop
+            return
+        seen.add(real_folder)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            real = Path(os.path.realpath(entry.path))
+            if not base.contains(real):
+                continue
+            if real.is_dir():
+                if recurse:
+                    yield from visit(Path(entry.path))
+            elif real.is_file():
+                yield Path(entry.path)
+
+    yield from visit(target.path)
+
+
+def deep_pattern(pattern: str | None) -> bool:
+    return pattern is not None and ("/" in pattern or "**" in pattern)
+
+
+def matches(rel: str, target: Target, patterns: tuple[str, ...]) -> bool:
+    below = rel[len(target.rel) :].lstrip("/") if target.rel else rel
+    if target.pattern is not None and not fnmatch.fnmatchcase(below, target.pattern):
+        return False
+    if not patterns:
+        return True
+    name = below.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(below, p) or fnmatch.fnmatchcase(name, p) for p in patterns)

@@ -1,0 +1,393 @@
+"""Datasets and how DuckDB reads them.
+
+A dataset is one file, a folder (with its sub-folders: hive partitions such as
+`year=2024/month=03/` become columns) or a glob, all files of one format. Files
+whose schemas drift are read together by column name (`union_by_name`). DuckDB
+reads CSV/TSV, Parquet and JSONL itself, streaming and in parallel; Arrow IPC /
+Feather files go through a pyarrow dataset registered with DuckDB. Every file
+path and every reader option is bound as a parameter, never formatted into SQL.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+from collections import Counter
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+from airpy.data.formats import Compression, FileFormat
+from airpy.data.listing import Listed, list_files
+from airpy.data.paths import BasePath, Target
+from airpy.engine import EngineLimits, connect, translate
+from airpy.errors import IOFailure, NotFoundError, ValidationError
+
+_DELIMITERS = (",", ";", "\t", "|")
+_SNIFF_BYTES = 64 * 1024
+ENCODINGS = {
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "latin-1": "latin-1",
+    "latin1": "latin-1",
+    "iso-8859-1": "latin-1",
+}
+
+
+class OnError(StrEnum):
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a dataset; unset fields are sniffed or taken from the extension."""
+
+    format: FileFormat | None = None
+    delimiter: str = ""
+    quote: str = ""
+    escape: str = ""
+    header: bool | None = None
+    encoding: str = ""
+    on_error: OnError = OnError.FAIL
+    null_values: tuple[str, ...] = ()
+    hive_partitioning: bool | None = None
+
+    def validate(self, prefix: str) -> None:
+        """Raise ValidationError naming the field (`{prefix}.delimiter` …) at fault."""
+        for name in ("delimiter", "quote", "escape"):
+            value = getattr(self, name)
+            if value and (len(value) != 1 or value in "\r\n"):
+                raise ValidationError.for_field(
+                    f"{prefix}.{name}", "must be one character (not a line break)"
+                )
+        if self.encoding and self.encoding.lower() not in ENCODINGS:
+            raise ValidationError.for_field(f"{prefix}.encoding", "must be utf-8 or latin-1")
+        for i, value in enumerate(self.null_values):
+            if len(value) > 64:
+                raise ValidationError.for_field(f"{prefix}.null_values[{i}]", "must be at most 64 characters")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The files of a dataset and how to read them."""
+
+    rel: str
+    #: The folder (or file) the dataset was named by; hive partitions are parsed below it.
+    root: Path
+    files: tuple[Listed, ...]
+    format: FileFormat
+    options: ReadOptions
+    hive: bool
+    #: More files matched than were taken (PY_DISCOVER_MAX_FILES).
+    truncated: bool = False
+    delimiter: str = ""
+
+    @property
+    def bytes_on_disk(self) -> int:
+        total = 0
+        for item in self.files:
+            try:
+                total += item.path.stat().st_size
+            except OSError:
+                continue
+        return total
+
+
+def open_dataset(base: BasePath, raw: str, field_name: str, options: ReadOptions, max_files: int) -> Dataset:
+    """Resolve and list a dataset. Raises ValidationError or NotFoundError naming `field_name`."""
+    target = base.resolve(raw, field_name)
+    return dataset_of(base, target, field_name, options, max_files)
+
+
+def dataset_of(
+    base: BasePath, target: Target, field_name: str, options: ReadOptions, max_files: int
+) -> Dataset:
+    listing = list_files(base, target, recurse=True, limit=max_files)
+    if not listing.files:
+        what = "glob" if target.pattern else "folder"
+        raise NotFoundError(
+            f"{field_name}: the {what} {target.rel or '.'} holds no file with an allowed extension",
+            metadata={"field": field_name, "path": target.rel},
+        )
+    families = {_family(options.format or item.kind.format) for item in listing.files}
+    if len(families) > 1:
+        raise ValidationError.for_field(
+            field_name,
+            f"mixes formats ({', '.join(sorted(f.value for f in families))}); a dataset holds one format",
+        )
+    file_format = options.format or listing.files[0].kind.format
+    below = [item.rel[len(target.rel) :] if target.is_dir else "" for item in listing.files]
+    hive = (
+        options.hive_partitioning if options.hive_partitioning is not None else any("=" in b for b in below)
+    )
+    delimiter = options.delimiter or ("\t" if file_format is FileFormat.TSV else "")
+    if _family(file_format) is FileFormat.CSV and not delimiter:
+        delimiter = sniff_delimiter(listing.files[0], options)
+    return Dataset(
+        target.rel,
+        target.path if target.is_dir else target.path.parent,
+        tuple(listing.files),
+        file_format,
+        options,
+        hive,
+        truncated=listing.truncated,
+        delimiter=delimiter,
+    )
+
+
+def _family(file_format: FileFormat) -> FileFormat:
+    return FileFormat.CSV if file_format is FileFormat.TSV else file_format
+
+
+def sniff_delimiter(item: Listed, options: ReadOptions) -> str:
+    """The delimiter that splits the first lines most consistently into more than one field.
+
+    DuckDB's own sniffer gives up on (or mis-reads) files with a ragged row; choosing the
+    delimiter here lets it report such rows by line instead.
+    """
+    try:
+        with pa.OSFile(str(item.path), "rb") as raw:
+            stream = (
+                raw
+                if item.kind.compression is Compression.NONE
+                else pa.CompressedInputStream(raw, item.kind.compression.value)
+            )
+            sample = stream.read(_SNIFF_BYTES)
+    except (OSError, pa.ArrowException):
+        return ","  # unreadable: the reader reports it properly
+    encoding = ENCODINGS.get(options.encoding.lower(), "utf-8") if options.encoding else "utf-8"
+    text = sample.decode(encoding, errors="replace").lstrip("\ufeff")
+    cut = text.rfind("\n")
+    lines = (text[:cut] if cut > 0 else text).splitlines()[:50]
+    best, best_score = ",", 0.0
+    for candidate in _DELIMITERS:
+        try:
+            widths = [len(row) for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=candidate)]
+        except csv.Error:
+            continue
+        if not widths:
+            continue
+        width, count = Counter(widths).most_common(1)[0]
+        if width < 2:
+            continue
+        score = count / len(widths) + width / 1000  # consistency first, then more fields
+        if score > best_score:
+            best, best_score = candidate, score
+    return best
+
+
+def source_sql(con: duckdb.DuckDBPyConnection, dataset: Dataset, *, skip_errors: bool | None = None) -> Scan:
+    """The FROM-clause source of a dataset with its parameters (Arrow files are registered on `con`)."""
+    paths = [str(item.path) for item in dataset.files]
+    options = dataset.options
+    skip = options.on_error is OnError.SKIP if skip_errors is None else skip_errors
+    family = _family(dataset.format)
+    if family is FileFormat.CSV:
+        named: dict[str, object] = {
+            # DuckDB keeps a reject table only for one schema: by name only when several files.
+            "union_by_name": len(paths) > 1,
+            "hive_partitioning": dataset.hive,
+            "delim": dataset.delimiter or ",",
+        }
+        if options.quote:
+            named["quote"] = options.quote
+        if options.escape:
+            named["escape"] = options.escape
+        if options.header is not None:
+            named["header"] = options.header
+        if options.encoding:
+            named["encoding"] = ENCODINGS[options.encoding.lower()]
+        if options.null_values:
+            named["nullstr"] = list(options.null_values)
+        if skip:
+            named["ignore_errors"] = True
+            named["store_rejects"] = len(paths) == 1
+        return _call("read_csv", paths, named)
+    if family is FileFormat.PARQUET:
+        return _call("read_parquet", paths, {"union_by_name": True, "hive_partitioning": dataset.hive})
+    if family is FileFormat.JSONL:
+        named = {"format": "newline_delimited", "union_by_name": True, "hive_partitioning": dataset.hive}
+        if not skip:
+            return _call("read_json", paths, named)
+        # DuckDB reads a malformed line as a row of nulls; lined up with the raw objects (NULL for
+        # a malformed line) those rows can be told from genuine all-null ones and dropped.
+        named["ignore_errors"] = True
+        rows = _call("read_json", paths, named)
+        return Scan(
+            f"(SELECT r.* FROM {rows.sql} AS r POSITIONAL JOIN "
+            f"read_ndjson_objects($1, ignore_errors = true) AS o WHERE o.json IS NOT NULL)",
+            rows.params,
+        )
+    name = f"airpy_arrow_{next(_arrow_names)}"
+    con.register(name, arrow_dataset(dataset))
+    return Scan(name, [])
+
+
+@dataclass(frozen=True)
+class Scan:
+    """A FROM-clause source and the parameters it binds ($1 …)."""
+
+    sql: str
+    params: list[object]
+
+    def shifted(self, offset: int) -> str:
+        """The same SQL with its placeholders renumbered after `offset` earlier parameters."""
+        sql = self.sql
+        for i in range(len(self.params), 0, -1):
+            sql = sql.replace(f"${i}", f"${i + offset}")
+        return sql
+
+
+_arrow_names = itertools.count(1)
+
+
+def _call(function: str, paths: list[str], named: dict[str, object]) -> Scan:
+    params: list[object] = [paths]
+    parts = ["$1"]
+    for key, value in named.items():
+        params.append(value)
+        parts.append(f"{key} = ${len(params)}")
+    return Scan(f"{function}({', '.join(parts)})", params)
+
+
+def arrow_dataset(dataset: Dataset) -> pads.Dataset:
+    """Arrow IPC / Feather files as one pyarrow dataset, schemas unified by column name."""
+    paths = [str(item.path) for item in dataset.files]
+    schemas = []
+    for path in paths:
+        try:
+            schemas.append(pads.dataset(path, format="ipc").schema)
+        except (OSError, pa.ArrowException) as exc:
+            raise pa.ArrowInvalid(f'cannot read Arrow file "{path}": {exc}') from exc
+    schema = pa.unify_schemas(schemas, promote_options="permissive")
+    if not dataset.hive:
+        return pads.dataset(paths, schema=schema, format="ipc")
+    partitioning = pads.HivePartitioning.discover(infer_dictionary=False)
+    found = pads.dataset(
+        paths, format="ipc", partitioning=partitioning, partition_base_dir=str(dataset.root)
+    ).schema
+    keys = [f for f in found if f.name not in schema.names]
+    return pads.dataset(
+        paths,
+        schema=pa.schema([*schema, *keys]),
+        format="ipc",
+        partitioning=pads.partitioning(pa.schema(keys), flavor="hive"),
+        partition_base_dir=str(dataset.root),
+    )
+
+
+# Rows (of files) probed for the first malformed line when DuckDB's own message names none.
+_PROBE_ROWS = 100_000
+_PROBED_FILES = 20
+
+
+def read_failure(exc: duckdb.Error, dataset: Dataset, limits: EngineLimits, base: Path) -> BaseException:
+    """The error to report for a failed read, naming the file and the line where they can be known."""
+    error = translate(exc, base=base)
+    if not isinstance(error, IOFailure):
+        return error
+    metadata: dict[str, object] = dict(error.metadata)
+    if "file" not in metadata and len(dataset.files) == 1:
+        metadata["file"] = dataset.files[0].rel
+    family = _family(dataset.format)
+    if family is FileFormat.JSONL and "file" in metadata:
+        # DuckDB blames the line where an unclosed object finally breaks; find the line that broke it.
+        item = next((f for f in dataset.files if f.rel == metadata["file"]), None)
+        upto = int(str(metadata.get("line", "0")) or 0)
+        bad = _first_bad_json_line(item, upto) if item is not None and upto else None
+        if bad is not None:
+            metadata["line"] = bad
+            metadata.pop("byte_offset", None)
+            return IOFailure(f"line {bad} of {metadata['file']} is not valid JSON", metadata=metadata)
+    if "line" not in metadata and family is FileFormat.CSV:
+        candidates = [f for f in dataset.files if f.rel == metadata.get("file")] or list(dataset.files)
+        for item in candidates[:_PROBED_FILES]:
+            found = first_rejected_line(replace(dataset, files=(item,)), limits)
+            if found is not None:
+                line, message = found
+                where = {"file": item.rel, "line": line}
+                return IOFailure(f"line {line} of {item.rel}: {message}", metadata=where)
+    return IOFailure(error.message, metadata=metadata)
+
+
+def _first_bad_json_line(item: Listed, upto: int) -> int | None:
+    """The first line (1-based, at most `upto`) that is not a JSON value on its own."""
+    try:
+        with pa.OSFile(str(item.path), "rb") as raw:
+            stream = (
+                raw
+                if item.kind.compression is Compression.NONE
+                else pa.CompressedInputStream(raw, item.kind.compression.value)
+            )
+            text = io.TextIOWrapper(io.BufferedReader(_Readable(stream)), encoding="utf-8", errors="replace")
+            for number, line in enumerate(text, start=1):
+                if number > upto:
+                    return None
+                if line.strip():
+                    try:
+                        json.loads(line)
+                    except ValueError:
+                        return number
+    except (OSError, pa.ArrowException):
+        return None
+    return None
+
+
+class _Readable(io.RawIOBase):
+    """A pyarrow input stream as a Python raw stream (for line-by-line text reading)."""
+
+    def __init__(self, stream: pa.NativeFile) -> None:
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def first_rejected_line(dataset: Dataset, limits: EngineLimits) -> tuple[int, str] | None:
+    """(line, message) of the first malformed row among the first rows of a one-file CSV dataset."""
+    probe = connect(limits)
+    try:
+        scan = source_sql(probe, dataset, skip_errors=True)
+        head = f"SELECT count(*) FROM (SELECT * FROM {scan.sql} LIMIT {_PROBE_ROWS})"
+        probe.sql(head, params=scan.params).fetchall()
+        found = probe.sql("SELECT line, error_message FROM reject_errors ORDER BY line LIMIT 1").fetchall()
+    except duckdb.Error:
+        return None  # the probe could not read it either: DuckDB's own message stands
+    finally:
+        probe.close()
+    return (int(found[0][0]), str(found[0][1])) if found else None
+
+
+def skipped_rows(
+    con: duckdb.DuckDBPyConnection, dataset: Dataset, scan: Scan, within: int | None
+) -> int | None:
+    """Malformed rows skipped by a SKIP read (among the first `within` lines when given).
+
+    None when it cannot be told (several CSV files: DuckDB keeps rejects for one file only).
+    """
+    family = _family(dataset.format)
+    if family is FileFormat.CSV:
+        if len(dataset.files) > 1:
+            return None
+        try:
+            return int(con.sql("SELECT count(*) FROM reject_errors").fetchall()[0][0])
+        except duckdb.Error:
+            return 0  # no reject table: the scan met no malformed row
+    if family is FileFormat.JSONL:
+        limit = "" if within is None else f" LIMIT {int(within)}"
+        objects = f"SELECT json FROM read_ndjson_objects($1, ignore_errors = true){limit}"
+        sql = f"SELECT count(*) FROM ({objects}) WHERE json IS NULL"
+        return int(con.sql(sql, params=[scan.params[0]]).fetchall()[0][0])
+    return 0

@@ -1,0 +1,124 @@
+"""DuckDB, the query engine: configured connections and the one translation of its errors.
+
+Every connection gets the memory limit, threads and spill directory of the
+settings, never downloads extensions (no network but package registries), and
+locks its configuration so nothing later can loosen it. DuckDB's errors become
+AirpyErrors here, with the SQL echo stripped and file paths made relative to
+the base path, so no server path or query text reaches a caller.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from airpy.config import Settings
+from airpy.errors import (
+    AirpyError,
+    IOFailure,
+    NotFoundError,
+    ResourceCapError,
+    ValidationError,
+)
+from airpy.progress import JobInterrupted, Progress
+
+
+@dataclass(frozen=True)
+class EngineLimits:
+    memory_mb: int
+    threads: int
+    spill_dir: Path
+
+
+def limits_of(settings: Settings) -> EngineLimits:
+    return EngineLimits(settings.memory_mb, settings.duckdb_threads, settings.spill_dir)
+
+
+def connect(limits: EngineLimits) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with airpy's limits in force."""
+    limits.spill_dir.mkdir(parents=True, exist_ok=True)
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": f"{limits.memory_mb}MB",
+        "temp_directory": str(limits.spill_dir),
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "allow_community_extensions": False,
+    }
+    if limits.threads > 0:
+        config["threads"] = limits.threads
+    con = duckdb.connect(config=config)
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+@contextmanager
+def interruptible(con: duckdb.DuckDBPyConnection, progress: Progress) -> Iterator[None]:
+    """While inside, a cancel or timeout of the job interrupts the running DuckDB query."""
+    with progress.interruptible(con.interrupt):
+        yield
+
+
+_SQL_ECHO = re.compile(r"\n+\s*LINE \d+:.*", re.DOTALL)
+_QUOTED_PATH = re.compile(r"""["'](/[^"']+)["']""")
+_LINE = re.compile(r"(?:line|Line)[: ]+(\d+)")
+_BYTE = re.compile(r"at byte (\d+)")
+
+
+def _clean(message: str, base: Path | None) -> str:
+    text = _SQL_ECHO.sub("", message).strip()
+    text = re.sub(r"^(?:[A-Za-z ]+ Error: )", "", text)
+    if base is not None:
+        text = text.replace(str(base) + "/", "")
+    # Paths outside the base never reach a caller.
+    text = _QUOTED_PATH.sub('"<path>"', text)
+    first_lines = text.splitlines()[:3]
+    return " ".join(line.strip() for line in first_lines if line.strip())
+
+
+def _where(message: str, base: Path | None) -> dict[str, object]:
+    where: dict[str, object] = {}
+    if (match := _LINE.search(message)) is not None:
+        where["line"] = int(match.group(1))
+    if (match := _BYTE.search(message)) is not None:
+        where["byte_offset"] = int(match.group(1))
+    for candidate in re.findall(r"""["']([^"']+\.[A-Za-z0-9.]+)["']""", message):
+        if base is not None and candidate.startswith(str(base) + "/"):
+            where["file"] = candidate[len(str(base)) + 1 :]
+            break
+    return where
+
+
+def translate(exc: duckdb.Error, *, base: Path | None = None, reading: bool = True) -> BaseException:
+    """The AirpyError (or JobInterrupted) for a DuckDB error.
+
+    `reading`: the SQL was airpy's own reader (a failure is the data's); otherwise it
+    was a compiled plan (binder errors are the request's).
+    """
+    message = str(exc)
+    text = _clean(message, base)
+    where = _where(message, base)
+    if isinstance(exc, duckdb.InterruptException):
+        return JobInterrupted("the query was interrupted")
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return ResourceCapError(
+            f"the work needs more memory than the limit allows: {text}", metadata={"limit": "PY_MEMORY_MB"}
+        )
+    if isinstance(exc, duckdb.IOException):
+        if "No files found" in message or "No such file" in message or "does not exist" in message:
+            return NotFoundError(text, metadata=where)
+        return IOFailure(text, metadata=where)
+    if isinstance(exc, duckdb.InvalidInputException | duckdb.ConversionException):
+        return IOFailure(text, metadata=where) if reading else ValidationError(text, metadata=where)
+    if not reading and isinstance(exc, duckdb.BinderException | duckdb.CatalogException):
+        return ValidationError(text, metadata=where)
+    return AirpyError("the query engine failed unexpectedly")
+
+
+def quote_ident(name: str) -> str:
+    """A SQL identifier, always quoted: any caller-supplied name is safe (quotes are doubled)."""
+    return '"' + name.replace('"', '""') + '"'
