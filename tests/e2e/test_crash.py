@@ -11,8 +11,8 @@ import signal
 import time
 
 import psutil
-from airpy.v1 import job_pb2
 
+from airpy.v1 import job_pb2
 from tests.e2e.test_jobs import start
 from tests.support.stack import Stack
 

@@ -15,9 +15,9 @@ import pyarrow.csv as pacsv
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
-from airpy.v1 import common_pb2, data_pb2, job_pb2, job_service_pb2
 from google.rpc import error_details_pb2, status_pb2
 
+from airpy.v1 import common_pb2, data_pb2, job_pb2, job_service_pb2
 from tests.support.stack import Stack
 
 

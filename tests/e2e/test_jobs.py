@@ -7,9 +7,9 @@ import time
 
 import grpc
 import pytest
-from airpy.v1 import common_pb2, data_pb2, job_pb2, job_service_pb2, job_service_pb2_grpc
 from rq import Worker
 
+from airpy.v1 import common_pb2, data_pb2, job_pb2, job_service_pb2, job_service_pb2_grpc
 from tests.e2e.test_discover import discover, rich_status, write_dataset
 from tests.support.stack import Stack
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
-from airpy.v1 import data_pb2, data_service_pb2_grpc, job_pb2, job_service_pb2, job_service_pb2_grpc
 
 from airpy.embedded_redis import EmbeddedRedis
 from airpy.sample import write_sample
+from airpy.v1 import data_pb2, data_service_pb2_grpc, job_pb2, job_service_pb2, job_service_pb2_grpc
 from tests.e2e.test_crash import gone
 from tests.support.serve import ServeProcess
 

@@ -7,6 +7,11 @@ import time
 import grpc
 import jwt
 import pytest
+from google.protobuf import message_factory
+from google.rpc import error_details_pb2, status_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
 from airpy.v1 import (
     analyze_pb2,
     analyze_service_pb2,
@@ -17,11 +22,6 @@ from airpy.v1 import (
     query_pb2,
     query_service_pb2,
 )
-from google.protobuf import message_factory
-from google.rpc import error_details_pb2, status_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
 from tests.e2e.test_discover import rich_status
 from tests.support.stack import SECRET, Stack
 

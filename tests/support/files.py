@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import json
 import os
 from pathlib import Path
 
@@ -50,16 +51,7 @@ def write_formats(root: Path) -> dict[str, Path]:
     pq.write_table(READINGS, root / "parquet" / "readings.parquet")
     paths["parquet"] = root / "parquet" / "readings.parquet"
     (root / "jsonl").mkdir(exist_ok=True)
-    lines = [
-        '{"id": %d, "meter": %s, "kwh": %s, "ts": "%s"}'
-        % (
-            r["id"],
-            f'"{r["meter"]}"' if r["meter"] else "null",
-            r["kwh"] if r["kwh"] is not None else "null",
-            r["ts"].isoformat(),
-        )
-        for r in READINGS.to_pylist()
-    ]
+    lines = [json.dumps({**r, "ts": r["ts"].isoformat()}) for r in READINGS.to_pylist()]
     (root / "jsonl" / "readings.jsonl").write_text("\n".join(lines) + "\n")
     paths["jsonl"] = root / "jsonl" / "readings.jsonl"
     (root / "ndjson_gz").mkdir(exist_ok=True)

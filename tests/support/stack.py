@@ -20,6 +20,11 @@ from typing import Any
 
 import grpc
 import redis
+from rq import Worker
+
+from airpy.auth import mint
+from airpy.config import QUEUES, Settings
+from airpy.server import Server, create_server
 from airpy.v1 import (
     analyze_service_pb2_grpc,
     data_service_pb2_grpc,
@@ -29,11 +34,6 @@ from airpy.v1 import (
     job_service_pb2_grpc,
     query_service_pb2_grpc,
 )
-from rq import Worker
-
-from airpy.auth import mint
-from airpy.config import QUEUES, Settings
-from airpy.server import Server, create_server
 
 SECRET = "test-secret-" + "x" * 60
 REPO = Path(__file__).resolve().parents[2]
