@@ -9,7 +9,9 @@ the base path, so no server path or query text reaches a caller.
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +35,11 @@ class EngineLimits:
     memory_mb: int
     threads: int
     spill_dir: Path
+
+    @property
+    def threads_in_use(self) -> int:
+        """Threads a query runs on (0 means one per core)."""
+        return self.threads or os.cpu_count() or 1
 
 
 def limits_of(settings: Settings) -> EngineLimits:
@@ -122,3 +129,34 @@ def translate(exc: duckdb.Error, *, base: Path | None = None, reading: bool = Tr
 def quote_ident(name: str) -> str:
     """A SQL identifier, always quoted: any caller-supplied name is safe (quotes are doubled)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+@contextmanager
+def reporting(
+    con: duckdb.DuckDBPyConnection, progress: Progress, step: str, low: float, high: float
+) -> Iterator[None]:
+    """While inside, DuckDB's progress on the running query is reported as `step`, scaled into [low, high]."""
+    stop = threading.Event()
+
+    def poll() -> None:
+        last = -1.0
+        while not stop.wait(_PROGRESS_PERIOD_S):
+            done = con.query_progress()
+            if done < 0 or done - last < 1:
+                continue
+            last = done
+            try:
+                progress.step(step, f"{done:.0f}% scanned", low + (high - low) * min(done, 100) / 100)
+            except JobInterrupted:
+                return  # the job is stopping; the interrupt hook stops the query
+
+    poller = threading.Thread(target=poll, name="airpy-query-progress", daemon=True)
+    poller.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        poller.join(5)
+
+
+_PROGRESS_PERIOD_S = 0.5

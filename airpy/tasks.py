@@ -8,8 +8,13 @@ through ctx.frames) and returns the encoded result summary.
 
 from __future__ import annotations
 
+import duckdb
+
+from airpy import engine
 from airpy.data import discovery
 from airpy.data.paths import BasePath
+from airpy.data.profile import columns_per_pass, profile
+from airpy.data.readers import open_dataset, read_failure
 from airpy.jobs import worker
 from airpy.jobs.model import JobKind
 from airpy.jobs.runner import Handler, JobContext
@@ -28,8 +33,35 @@ def discover(ctx: JobContext) -> bytes:
     return convert.discovery_pb(found, settings.getjob_max_bytes).SerializeToString()
 
 
+def infer_schema(ctx: JobContext) -> bytes:
+    settings = worker.current().settings
+    request = data_pb2.InferSchemaRequest.FromString(ctx.record.request)
+    base = BasePath(settings.base_path, settings.allowed_ext)
+    dataset = open_dataset(
+        base, request.uri, "uri", convert.read_options(request.reader), settings.discover_max_files
+    )
+    limits = engine.limits_of(settings)
+    spec = convert.profile_spec(
+        request, settings.infer_rows, columns_per_pass(limits.memory_mb, limits.threads_in_use)
+    )
+    con = engine.connect(limits)
+    try:
+        with (
+            engine.interruptible(con, ctx.progress),
+            engine.reporting(con, ctx.progress, "computing_statistics", 0.2, 0.8),
+        ):
+            result = profile(con, dataset, spec, ctx.progress)
+    except duckdb.Error as exc:
+        raise read_failure(exc, dataset, limits, base.root) from exc
+    finally:
+        con.close()
+    ctx.frames.write("sample", result.sample, result.sample.schema)
+    return convert.profile_pb(result, settings.getjob_max_bytes).SerializeToString()
+
+
 HANDLERS: dict[JobKind, Handler] = {
     JobKind.DISCOVER: discover,
+    JobKind.INFER_SCHEMA: infer_schema,
 }
 
 

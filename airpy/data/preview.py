@@ -19,10 +19,13 @@ _COUNTED_FILES = 200
 
 @dataclass(frozen=True)
 class FileIssue:
+    """A finding about the data read (docs/issue-codes.md)."""
+
     code: str
     detail: str
     file: str = ""
     affected_rows: int = 0
+    column: str = ""
 
 
 @dataclass(frozen=True)

@@ -382,7 +382,8 @@ def skipped_rows(
         if len(dataset.files) > 1:
             return None
         try:
-            return int(con.sql("SELECT count(*) FROM reject_errors").fetchall()[0][0])
+            # Every scan of the connection adds its rejects: count each malformed line once.
+            return int(con.sql("SELECT count(DISTINCT line) FROM reject_errors").fetchall()[0][0])
         except duckdb.Error:
             return 0  # no reject table: the scan met no malformed row
     if family is FileFormat.JSONL:

@@ -5,6 +5,7 @@ Used by the servicers and by `airpy.tasks` (the worker-side entry points).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import cast
 
@@ -15,8 +16,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from airpy.data.discovery import DiscoverSpec, Discovery, FoundFile
 from airpy.data.formats import Compression, FileFormat
-from airpy.data.jsonrows import json_rows
+from airpy.data.jsonrows import json_rows, json_value
 from airpy.data.preview import FileIssue, Preview
+from airpy.data.profile import ColumnStats, Hint, Profile, ProfileMode, ProfileSpec
 from airpy.data.readers import OnError, ReadOptions
 from airpy.errors import ErrorDetail, ValidationError
 from airpy.jobs.model import JobEvent, JobKind, JobRecord, JobStatus
@@ -311,3 +313,122 @@ def preview_pb(result: Preview) -> data_pb2.PreviewResponse:
         ),
         issues=[issue_pb(i) for i in result.issues],
     )
+
+
+def value_pb(value: object) -> common_pb2.Value:
+    """A Python value (from DuckDB or Arrow) as a typed Value."""
+    if value is None:
+        return common_pb2.Value(null_value="NULL_VALUE")
+    if isinstance(value, bool):
+        return common_pb2.Value(bool_value=value)
+    if isinstance(value, int):
+        return (
+            common_pb2.Value(int_value=value)
+            if -(2**63) <= value < 2**63
+            else common_pb2.Value(string_value=str(value))
+        )
+    if isinstance(value, float):
+        return common_pb2.Value(double_value=value)
+    if isinstance(value, dt.datetime):
+        ts = Timestamp()
+        ts.FromDatetime(value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None))
+        return common_pb2.Value(timestamp_value=ts)
+    if isinstance(value, dt.date):
+        return common_pb2.Value(date_value=value.isoformat())
+    if isinstance(value, str):
+        return common_pb2.Value(string_value=value)
+    return common_pb2.Value(string_value=str(json_value(value)))
+
+
+_HINT_TO_PB: dict[Hint, common_pb2.SemanticHint] = {
+    hint: cast(common_pb2.SemanticHint, common_pb2.SemanticHint.Value(f"SEMANTIC_HINT_{hint.name}"))
+    for hint in Hint
+}
+_MODE_TO_PB = {ProfileMode.SAMPLE: data_pb2.PROFILE_MODE_SAMPLE, ProfileMode.FULL: data_pb2.PROFILE_MODE_FULL}
+
+
+def column_profile_pb(column: ColumnStats) -> common_pb2.ColumnProfile:
+    message = common_pb2.ColumnProfile(
+        name=column.name,
+        arrow_type=column.arrow_type,
+        logical_type=_LOGICAL_TO_PB[column.logical],
+        nullable=column.nullable,
+        count=column.count,
+        null_count=column.null_count,
+        null_ratio=column.null_ratio,
+        distinct_count=column.distinct,
+        distinct_approximate=column.distinct_approximate,
+        top_values=[common_pb2.ValueCount(value=value_pb(v), count=c) for v, c in column.top_values],
+        detected_format=column.detected_format,
+        hints=[_HINT_TO_PB[h] for h in column.hints],
+    )
+    if column.min is not None:
+        message.min.CopyFrom(value_pb(column.min))
+    if column.max is not None:
+        message.max.CopyFrom(value_pb(column.max))
+    if column.mean is not None:
+        message.mean = column.mean
+    if column.stddev is not None:
+        message.stddev = column.stddev
+    if column.quantiles is not None:
+        p5, p25, p50, p75, p95 = column.quantiles
+        message.quantiles.CopyFrom(common_pb2.Quantiles(p5=p5, p25=p25, p50=p50, p75=p75, p95=p95))
+    if column.string_lengths is not None:
+        low, mean, high = column.string_lengths
+        message.string_lengths.CopyFrom(common_pb2.StringLengths(min=low, mean=mean, max=high))
+    return message
+
+
+def profile_pb(result: Profile, budget: int) -> data_pb2.InferSchemaResult:
+    """The InferSchema result; sample rows, then drift lists, are cut to fit the GetJob byte cap."""
+    stats = data_pb2.DatasetStats(
+        rows=result.rows,
+        rows_estimated=result.rows_estimated,
+        columns=len(result.columns),
+        null_ratio={c.name: c.null_ratio for c in result.columns},
+        unique_counts={c.name: c.distinct for c in result.columns},
+        unique_counts_approximate=result.mode is ProfileMode.SAMPLE,
+        memory_usage_mb=result.memory_mb,
+        files=len(result.files_read),
+        bytes_on_disk=result.bytes_on_disk,
+        skipped_rows=result.skipped_rows,
+    )
+    if result.duplicate_rows is not None:
+        stats.duplicate_rows = result.duplicate_rows
+    message = data_pb2.InferSchemaResult(
+        schema=arrow_schema_pb(result.schema),
+        stats=stats,
+        columns=[column_profile_pb(c) for c in result.columns],
+        sample_preview=json_rows_pb(result.sample, SAMPLE_PREVIEW_ROWS),
+        drift=[
+            data_pb2.ColumnDrift(
+                column=d.column, files_present=d.present, files_missing=d.missing, types_seen=d.types
+            )
+            for d in result.drift
+        ],
+        issues=[issue_pb(i) for i in result.issues],
+        mode=_MODE_TO_PB[result.mode],
+        files_read=result.files_read[:1000],
+    )
+    if fit(
+        message.sample_preview,
+        "rows",
+        max(budget - (message.ByteSize() - message.sample_preview.ByteSize()), 0),
+        "truncated",
+    ):
+        pass
+    fit(message, "drift", budget, "sample_preview")  # drift goes when even that does not fit
+    return message
+
+
+def profile_spec(request: data_pb2.InferSchemaRequest, infer_rows: int, per_pass: int) -> ProfileSpec:
+    return ProfileSpec(
+        mode=ProfileMode.FULL if request.mode == data_pb2.PROFILE_MODE_FULL else ProfileMode.SAMPLE,
+        infer_rows=request.infer_rows or infer_rows,
+        sample_files=request.sample_files,
+        columns=tuple(request.columns),
+        columns_per_pass=per_pass,
+    )
+
+
+SAMPLE_PREVIEW_ROWS = 20

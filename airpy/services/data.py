@@ -10,7 +10,7 @@ from airpy import engine
 from airpy.data import discovery
 from airpy.data import preview as previews
 from airpy.data.readers import ReadOptions, open_dataset, read_failure
-from airpy.errors import NotImplementedYet, ValidationError
+from airpy.errors import ValidationError
 from airpy.jobs.model import JobKind
 from airpy.rpc import Call
 from airpy.services import convert, submit
@@ -18,6 +18,8 @@ from airpy.services.app import App
 from airpy.v1 import data_pb2, data_service_pb2
 
 DEFAULT_PREVIEW_ROWS = 100
+# More sampled rows per file than this would not fit a sampled profile in a worker's memory.
+MAX_INFER_ROWS = 1_000_000
 
 
 class DataService:
@@ -40,7 +42,34 @@ class DataService:
     async def InferSchema(
         self, request: data_pb2.InferSchemaRequest, call: Call
     ) -> data_service_pb2.InferSchemaResponse:
-        raise NotImplementedYet("InferSchema is not implemented yet (the files issue adds it)")
+        app = self._app
+        if not request.uri:
+            raise ValidationError.for_field("uri", "is required: a file, folder or glob under the base path")
+        if request.infer_rows > MAX_INFER_ROWS:
+            raise ValidationError.for_field("infer_rows", f"must be at most {MAX_INFER_ROWS}")
+        if request.sample_files > app.settings.discover_max_files:
+            raise ValidationError.for_field(
+                "sample_files", f"must be at most {app.settings.discover_max_files} (PY_DISCOVER_MAX_FILES)"
+            )
+        if request.mode not in data_pb2.ProfileMode.values():
+            raise ValidationError.for_field("mode", "is not a profile mode")
+        for i, name in enumerate(request.columns):
+            if not name:
+                raise ValidationError.for_field(f"columns[{i}]", "must not be empty")
+        convert.read_options(request.reader).validate("reader")
+        # The dataset must exist and hold files of one allowed format before anything is queued.
+        await app.blocking(
+            open_dataset,
+            app.base,
+            request.uri,
+            "uri",
+            convert.read_options(request.reader),
+            app.settings.discover_max_files,
+        )
+        token, job = await submit.start_job(
+            app, call, JobKind.INFER_SCHEMA, request.datasource_id, request, request.job
+        )
+        return data_service_pb2.InferSchemaResponse(token=token, job=job)
 
     async def Preview(self, request: data_pb2.PreviewRequest, call: Call) -> data_pb2.PreviewResponse:
         app = self._app

@@ -33,7 +33,7 @@ SERVICES = [
     info_service_pb2.DESCRIPTOR.services_by_name["InfoService"],
 ]
 ALL_METHODS = [(s, m) for s in SERVICES for m in s.methods]
-NOT_YET = {"InferSchema", "Query", "ExplainQuery", "Analyze", "UploadFrame"}
+NOT_YET = {"Query", "ExplainQuery", "Analyze", "UploadFrame"}
 
 
 def raw_call(stack: Stack, service, method, payloads: list[bytes], metadata):
