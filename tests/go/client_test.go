@@ -3,6 +3,7 @@
 package gotest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -255,5 +256,37 @@ func TestUnimplementedRPCsSayUnimplemented(t *testing.T) {
 	_, err := airpyv1.NewQueryServiceClient(conn).Query(ctx, &airpyv1.QueryRequest{})
 	if status.Code(err) != codes.Unimplemented {
 		t.Fatalf("want Unimplemented, got %v", err)
+	}
+}
+
+func TestPreviewReadsArrowRows(t *testing.T) {
+	conn := dial(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	reply, err := airpyv1.NewDataServiceClient(conn).Preview(ctx, &airpyv1.PreviewRequest{
+		Path:  "sample/readings.csv",
+		Limit: 5,
+	})
+	if err != nil {
+		t.Fatalf("Preview: %v", err)
+	}
+	reader, err := ipc.NewReader(bytes.NewReader(reply.GetArrowIpc()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Release()
+	var rows int64
+	for reader.Next() {
+		record := reader.RecordBatch()
+		rows += record.NumRows()
+		if got := record.Schema().Field(1).Name; got != "meter" {
+			t.Fatalf("second column %q", got)
+		}
+	}
+	if rows != 5 || len(reply.GetRows().GetRows()) != 5 || !reply.GetStats().GetSampled() {
+		t.Fatalf("rows %d, json rows %d, stats %v", rows, len(reply.GetRows().GetRows()), reply.GetStats())
+	}
+	if reply.GetStats().GetTotalRows() != 96 {
+		t.Fatalf("total rows %d", reply.GetStats().GetTotalRows())
 	}
 }
