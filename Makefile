@@ -82,8 +82,9 @@ test: lint typecheck proto-lint pytest go-test ## everything: lint, types, buf l
 
 check: test ## what CI runs
 
-bench: setup ## benchmarks with ratios against anchors measured in the same run
-	$(PY) -m benchmarks
+bench: setup ## benchmarks with ratios against anchors measured in the same run (a few minutes)
+	$(UV) sync --frozen --quiet --group bench
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean: ## remove the venv, tools and local state
 	rm -rf $(VENV) $(TOOLS) .airpy .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,86 @@
+"""Anchors, each run in its own process: `python -m benchmarks.anchors NAME ARGS`.
+
+Each prints one JSON line {"seconds": …, "peak_rss_mb": …}: the time of the work itself
+(imports and start-up excluded, as airpy's server is warm too) and the process's peak RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+
+
+def summarize(path: str) -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    con.sql(f"SUMMARIZE SELECT * FROM read_csv('{path}')").fetchall()
+
+
+def polars_profile(path: str) -> None:
+    """The statistics airpy's full profile computes, as one lazy Polars scan (plus top values)."""
+    import polars as pl
+
+    frame = pl.scan_csv(path, infer_schema_length=20000)
+    schema = frame.collect_schema()
+    exprs = []
+    for name, dtype in schema.items():
+        col = pl.col(name)
+        exprs += [col.null_count().alias(f"{name}:nulls"), col.n_unique().alias(f"{name}:distinct")]
+        if dtype.is_numeric() or dtype.is_temporal() or dtype == pl.String:
+            exprs += [col.min().alias(f"{name}:min"), col.max().alias(f"{name}:max")]
+        if dtype.is_numeric():
+            exprs += [col.mean().alias(f"{name}:mean"), col.std().alias(f"{name}:std")]
+            exprs += [col.quantile(q).alias(f"{name}:q{q}") for q in (0.05, 0.25, 0.5, 0.75, 0.95)]
+        if dtype == pl.String:
+            length = col.str.len_chars()
+            exprs += [
+                length.min().alias(f"{name}:lmin"),
+                length.mean().alias(f"{name}:lmean"),
+                length.max().alias(f"{name}:lmax"),
+            ]
+        exprs.append(col.value_counts(sort=True).head(10).implode().alias(f"{name}:top"))
+    frame.select(exprs).collect(engine="streaming")
+    frame.select(pl.len() - pl.struct(pl.all()).n_unique()).collect(engine="streaming")
+
+
+def ydata_minimal(path: str) -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import pandas as pd
+    from ydata_profiling import ProfileReport
+
+    ProfileReport(pd.read_csv(path), minimal=True, progress_bar=False).get_description()
+
+
+def duckdb_head(path: str, rows: str) -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    con.sql(f"SELECT * FROM read_csv('{path}') LIMIT {int(rows)}").to_arrow_table()
+
+
+ANCHORS: dict[str, Callable[..., None]] = {
+    "summarize": summarize,
+    "polars_profile": polars_profile,
+    "ydata_minimal": ydata_minimal,
+    "duckdb_head": duckdb_head,
+}
+
+
+def main() -> None:
+    name, *args = sys.argv[1:]
+    work = ANCHORS[name]
+    started = time.perf_counter()
+    work(*args)
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Seeded data the benchmarks read, generated once into .bench-data/ (sizes stated in each name).
+
+Values come from hashes of the row number, so the same rows come out whatever the thread
+count: a rerun measures the same bytes.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from benchmarks.harness import DATA
+
+# ~153 bytes a row as CSV: 7 M rows are just over 1 GB.
+MIXED_COLUMNS = """
+    range AS id,
+    TIMESTAMP '2024-01-01' + to_seconds((hash(range, 1) % 31536000)::BIGINT) AS ts,
+    DATE '2020-01-01' + ((hash(range, 2) % 1800)::INTEGER) AS day,
+    ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta', 'theta', 'iota', 'kappa']
+        [(1 + hash(range, 3) % 10)::BIGINT] AS category,
+    'city_' || (hash(range, 4) % 1000) AS city,
+    round(((hash(range, 5) % 1000000) / 10000.0) - 50, 4) AS amount,
+    (hash(range, 6) % 500)::INTEGER AS qty,
+    CASE WHEN hash(range, 7) % 20 = 0 THEN NULL ELSE round((hash(range, 8) % 100000) / 100.0, 2) END AS price,
+    hash(range, 9) % 2 = 0 AS flag,
+    'user' || (hash(range, 10) % 100000) || '@example.com' AS email,
+    ((hash(range, 11) % 90000) + 10000)::VARCHAR AS code,
+    CASE WHEN hash(range, 12) % 10 = 0 THEN NULL
+        ELSE ['new', 'open', 'closed'][(1 + hash(range, 13) % 3)::BIGINT] END AS status,
+    CASE WHEN hash(range, 14) % 20 = 0 THEN NULL ELSE (hash(range, 15) % 1000) / 10.0 END AS score,
+    (hash(range, 16) % 1000000)::BIGINT AS user_id,
+    round(((hash(range, 17) % 180000) / 1000.0) - 90, 5) AS lat,
+    round(((hash(range, 18) % 360000) / 1000.0) - 180, 5) AS lon,
+    (hash(range, 19) % 1000) / 1000.0 AS ratio,
+    CASE WHEN hash(range, 20) % 50 = 0 THEN NULL ELSE (hash(range, 21) % 100)::INTEGER END AS bucket,
+    'note ' || (hash(range, 22) % 5000) AS note
+"""
+
+
+def mixed_csv(rows: int) -> tuple[str, str]:
+    """A CSV and a Parquet copy of `rows` rows of MIXED_COLUMNS (20 columns, nulls, a timestamp)."""
+    folder = DATA / f"mixed-{rows}"
+    csv_path, parquet_path = folder / "mixed.csv", folder / "parquet" / "mixed.parquet"
+    if not (folder / "done").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        parquet_path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect()
+        select = f"SELECT {MIXED_COLUMNS} FROM range({int(rows)})"
+        con.execute(f"COPY ({select}) TO '{csv_path}' (HEADER, DELIMITER ',')")
+        con.execute(f"COPY (SELECT * FROM read_csv('{csv_path}')) TO '{parquet_path}' (FORMAT parquet)")
+        con.close()
+        (folder / "done").write_text("ok")
+    return str(csv_path.relative_to(DATA)), str(parquet_path.relative_to(DATA))
