@@ -79,15 +79,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
-        prog="airpy", description="airpy: gRPC data-science service for a Go backend"
-    )
+    top = argparse.ArgumentParser(prog="airpy", description="airpy: gRPC data-science service for a Go backend")
     top.add_argument("--version", action="version", version=f"airpy {__version__}")
     sub = top.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser(
-        "serve", help="run the server with its workers (and embedded Redis without REDIS_URL)"
-    )
+    serve = sub.add_parser("serve", help="run the server with its workers (and embedded Redis without REDIS_URL)")
     serve.add_argument("--port-file", type=Path, help="write the bound port here once listening")
     serve.set_defaults(func=cmd_serve)
 

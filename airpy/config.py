@@ -181,9 +181,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("PY_BASE_PATH", "base_path", "./data", "root of all datasets", _path),
     Spec("PY_MEMORY_MB", "memory_mb", "2048", "memory per job (DuckDB limit and caps)", _int(64)),
     Spec("PY_DUCKDB_THREADS", "duckdb_threads", "0", "DuckDB threads per query (0 = one per core)", _int(0)),
-    Spec(
-        "PY_WORKERS", "workers", "2", "worker processes started by `airpy serve` (0 = server only)", _int(0)
-    ),
+    Spec("PY_WORKERS", "workers", "2", "worker processes started by `airpy serve` (0 = server only)", _int(0)),
     Spec("REDIS_URL", "redis_url", "", "external Redis; unset = embedded Redis", _redis_url),
     Spec("PY_LISTEN", "listen", "127.0.0.1:50051", "gRPC address (port 0 picks a free port)", _listen),
     Spec("PY_DATA_DIR", "data_dir", "./.airpy", "embedded Redis files, results store, secret", _path),
@@ -240,9 +238,7 @@ SPECS: tuple[Spec, ...] = (
         _float(0.1),
     ),
     Spec("PY_QUEUE_TIMEOUT_S", "queue_timeout_s", "3600", "a job queued longer fails with TIMEOUT", _int(1)),
-    Spec(
-        "PY_MAX_QUEUED_JOBS", "max_queued_jobs", "1000", "queued jobs per caller before RESOURCE_CAP", _int(1)
-    ),
+    Spec("PY_MAX_QUEUED_JOBS", "max_queued_jobs", "1000", "queued jobs per caller before RESOURCE_CAP", _int(1)),
     Spec(
         "PY_GETJOB_MAX_BYTES",
         "getjob_max_bytes",
@@ -351,9 +347,7 @@ class Settings:
         settings = cls(**values)
         settings._check()
         if not settings.auth_secret and settings.embedded and not settings.auth_disabled:
-            settings = _replace(
-                settings, auth_secret=_embedded_secret(settings.data_dir, create=create_secret)
-            )
+            settings = _replace(settings, auth_secret=_embedded_secret(settings.data_dir, create=create_secret))
         return settings
 
     def _check(self) -> None:

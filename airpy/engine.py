@@ -59,6 +59,8 @@ def connect(limits: EngineLimits) -> duckdb.DuckDBPyConnection:
     if limits.threads > 0:
         config["threads"] = limits.threads
     con = duckdb.connect(config=config)
+    # Naive timestamps mean UTC, whatever the machine's zone.
+    con.execute("SET TimeZone = 'UTC'")
     con.execute("SET lock_configuration = true")
     return con
 
@@ -119,7 +121,7 @@ def translate(exc: duckdb.Error, *, base: Path | None = None, reading: bool = Tr
         if "No files found" in message or "No such file" in message or "does not exist" in message:
             return NotFoundError(text, metadata=where)
         return IOFailure(text, metadata=where)
-    if isinstance(exc, duckdb.InvalidInputException | duckdb.ConversionException):
+    if isinstance(exc, duckdb.InvalidInputException | duckdb.ConversionException | duckdb.OutOfRangeException):
         return IOFailure(text, metadata=where) if reading else ValidationError(text, metadata=where)
     if not reading and isinstance(exc, duckdb.BinderException | duckdb.CatalogException):
         return ValidationError(text, metadata=where)
@@ -132,9 +134,7 @@ def quote_ident(name: str) -> str:
 
 
 @contextmanager
-def reporting(
-    con: duckdb.DuckDBPyConnection, progress: Progress, step: str, low: float, high: float
-) -> Iterator[None]:
+def reporting(con: duckdb.DuckDBPyConnection, progress: Progress, step: str, low: float, high: float) -> Iterator[None]:
     """While inside, DuckDB's progress on the running query is reported as `step`, scaled into [low, high]."""
     stop = threading.Event()
 

@@ -57,9 +57,7 @@ class FrameMeta:
             file=str(data["file"]),
             rows=int(data["rows"]),
             bytes=int(data["bytes"]),
-            schema=tuple(
-                FieldDesc(str(n), str(t), bool(nl), Logical(lg)) for n, t, nl, lg in data.get("schema", [])
-            ),
+            schema=tuple(FieldDesc(str(n), str(t), bool(nl), Logical(lg)) for n, t, nl, lg in data.get("schema", [])),
         )
 
 
@@ -94,6 +92,9 @@ class FrameWriter:
 
 class FrameSink(Protocol):
     """Where domain code writes the frames of the job it runs."""
+
+    #: The frames written so far, by name.
+    committed: dict[str, FrameMeta]
 
     def open(self, name: str, schema: pa.Schema) -> Any:
         """A context manager yielding a FrameWriter; the frame is committed on exit."""

@@ -88,9 +88,7 @@ class AirpyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
             path = f"/{service.full_name}/{method.name}"
             self._handlers[path] = self._method_handler(method, path, impl)
 
-    def service(
-        self, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any] | None:
         return self._handlers.get(handler_call_details.method)
 
     def _method_handler(
@@ -155,9 +153,7 @@ class AirpyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
     def _authenticate(self, track: _Tracked) -> Call:
         call = track.call
         metadata = {k: v for k, v in (call.context.invocation_metadata() or ()) if isinstance(v, str)}
-        track.call = Call(
-            call.method, self._auth.subject(metadata.get("authorization")), call.request_id, call.context
-        )
+        track.call = Call(call.method, self._auth.subject(metadata.get("authorization")), call.request_id, call.context)
         return track.call
 
     async def _fail(self, track: _Tracked, exc: BaseException) -> None:

@@ -108,9 +108,7 @@ class Server:
         await self.health.set(READINESS_SERVICE, health_pb2.HealthCheckResponse.NOT_SERVING)
         self._tasks = [
             asyncio.create_task(self._every(_READINESS_PERIOD_S, self._readiness), name="airpy-readiness"),
-            asyncio.create_task(
-                self._every(self.app.settings.reaper_period_s, self._reap), name="airpy-reaper"
-            ),
+            asyncio.create_task(self._every(self.app.settings.reaper_period_s, self._reap), name="airpy-reaper"),
         ]
         log.info("listening on port %s", self.port)
 
@@ -141,9 +139,7 @@ class Server:
 
     async def _readiness(self) -> None:
         status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if await self.ready()
-            else health_pb2.HealthCheckResponse.NOT_SERVING
+            health_pb2.HealthCheckResponse.SERVING if await self.ready() else health_pb2.HealthCheckResponse.NOT_SERVING
         )
         await self.health.set(READINESS_SERVICE, status)
 
@@ -175,9 +171,7 @@ async def create_server(settings: Settings, *, token_mark: Path | None = None) -
     conn = connect(settings.redis_url)
     tokens = TokenIssuer(conn, HighWaterMark(token_mark) if token_mark else None)
     dispatcher = Dispatcher(conn, TASK, failure_ttl_s=settings.job_ttl_s, grace_s=settings.cancel_grace_s)
-    lifecycle = Lifecycle(
-        conn, dispatcher, Timing(lease_s=settings.lease_s, ttl_s=settings.job_ttl_s), tokens
-    )
+    lifecycle = Lifecycle(conn, dispatcher, Timing(lease_s=settings.lease_s, ttl_s=settings.job_ttl_s), tokens)
     app = App(
         settings=settings,
         base=BasePath(settings.base_path, settings.allowed_ext),

@@ -190,9 +190,7 @@ async def _serve(settings: Settings, port_file: Path | None) -> None:
         await _shutdown(settings, server, pool, redis_server)
 
 
-async def _shutdown(
-    settings: Settings, server: Server, pool: WorkerPool, redis_server: EmbeddedRedis | None
-) -> None:
+async def _shutdown(settings: Settings, server: Server, pool: WorkerPool, redis_server: EmbeddedRedis | None) -> None:
     tokens = server.app.tokens
     await server.stop()
     await asyncio.to_thread(pool.stop, settings.shutdown_grace_s)
@@ -204,9 +202,7 @@ async def _shutdown(
     log.info("airpy stopped", extra={"last_token": last})
 
 
-def _announce(
-    settings: Settings, port: int, redis_server: EmbeddedRedis | None, port_file: Path | None
-) -> None:
+def _announce(settings: Settings, port: int, redis_server: EmbeddedRedis | None, port_file: Path | None) -> None:
     host = settings.listen_host
     address = f"{host}:{port}"
     if port_file is not None:

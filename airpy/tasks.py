@@ -8,18 +8,25 @@ through ctx.frames) and returns the encoded result summary.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
+import pyarrow as pa
 
 from airpy import engine
 from airpy.data import discovery
 from airpy.data.paths import BasePath
 from airpy.data.profile import columns_per_pass, profile
 from airpy.data.readers import open_dataset, read_failure
+from airpy.errors import ResourceCapError
 from airpy.jobs import worker
+from airpy.jobs.frames import frame_file
 from airpy.jobs.model import JobKind
 from airpy.jobs.runner import Handler, JobContext
-from airpy.services import convert
-from airpy.v1 import data_pb2
+from airpy.query import execute
+from airpy.query.plan import FrameSource
+from airpy.services import convert, plans
+from airpy.v1 import common_pb2, data_pb2, query_pb2
 
 
 def discover(ctx: JobContext) -> bytes:
@@ -37,13 +44,10 @@ def infer_schema(ctx: JobContext) -> bytes:
     settings = worker.current().settings
     request = data_pb2.InferSchemaRequest.FromString(ctx.record.request)
     base = BasePath(settings.base_path, settings.allowed_ext)
-    dataset = open_dataset(
-        base, request.uri, "uri", convert.read_options(request.reader), settings.discover_max_files
-    )
+    dataset = open_dataset(base, request.uri, "uri", convert.read_options(request.reader), settings.discover_max_files)
     limits = engine.limits_of(settings)
-    spec = convert.profile_spec(
-        request, settings.infer_rows, columns_per_pass(limits.memory_mb, limits.threads_in_use)
-    )
+    per_pass = columns_per_pass(limits.memory_mb, limits.threads_in_use)
+    spec = convert.profile_spec(request, settings.infer_rows, per_pass, limits.memory_mb)
     con = engine.connect(limits)
     try:
         with (
@@ -59,9 +63,55 @@ def infer_schema(ctx: JobContext) -> bytes:
     return convert.profile_pb(result, settings.getjob_max_bytes).SerializeToString()
 
 
+def query(ctx: JobContext) -> bytes:
+    runtime = worker.current()
+    settings = runtime.settings
+    request = query_pb2.QueryRequest.FromString(ctx.record.request)
+    plan = plans.decode(request.plan)
+    base = BasePath(settings.base_path, settings.allowed_ext)
+
+    def frame_path(ref: FrameSource) -> Path:
+        return frame_file(runtime.lifecycle.records, runtime.results, ref.token, ref.frame, ctx.record.subject)
+
+    con = engine.connect(engine.limits_of(settings))
+    progress = ctx.progress
+    try:
+        with engine.interruptible(con, progress), engine.reporting(con, progress, "running_query", 0.2, 0.9):
+            prepared = execute.prepare(con, plan, base, settings.discover_max_files, frame_path)
+            outcome = execute.run(con, prepared, plan, ctx.frames, progress)
+    except duckdb.Error as exc:
+        raise engine.translate(exc, base=base.root) from exc
+    finally:
+        con.close()
+    rows = None
+    if request.output == query_pb2.OUTPUT_JSON:
+        rows = _json_rows(runtime.results.path(ctx.token, outcome.frame), outcome.frame.rows)
+    result = convert.query_result_pb(outcome.frame, outcome.seconds, rows)
+    if rows is not None and result.ByteSize() > settings.getjob_max_bytes:
+        raise ResourceCapError(
+            f"the result as JSON is {result.ByteSize()} bytes, more than GetJob carries "
+            f"({settings.getjob_max_bytes}, PY_GETJOB_MAX_BYTES); ask for OUTPUT_ARROW and use FetchResult",
+            metadata={"bytes": result.ByteSize(), "limit": "PY_GETJOB_MAX_BYTES"},
+        )
+    return result.SerializeToString()
+
+
+def _json_rows(path: Path, count: int) -> common_pb2.JsonRows:
+    settings = worker.current().settings
+    if count > settings.max_rows_json:
+        raise ResourceCapError(
+            f"the result has {count} rows, more than PY_MAX_ROWS_JSON ({settings.max_rows_json}) allows as JSON; "
+            "ask for OUTPUT_ARROW and use FetchResult",
+            metadata={"rows": count, "limit": "PY_MAX_ROWS_JSON", "max_rows_json": settings.max_rows_json},
+        )
+    table = pa.ipc.open_stream(pa.memory_map(str(path))).read_all()
+    return convert.json_rows_pb(table, table.num_rows)
+
+
 HANDLERS: dict[JobKind, Handler] = {
     JobKind.DISCOVER: discover,
     JobKind.INFER_SCHEMA: infer_schema,
+    JobKind.QUERY: query,
 }
 
 

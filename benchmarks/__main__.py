@@ -39,9 +39,7 @@ def _line(row: Row) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="data size factor (1.0 = the stated sizes)")
     parser.add_argument("--only", choices=sorted(SUITES), action="append", help="run only these suites")
     parser.add_argument("--no-ydata", action="store_true", help="skip the (slow) ydata-profiling anchors")

@@ -132,9 +132,7 @@ class AirpyServer:
             health = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < deadline:
                 try:
-                    reply = health.Check(
-                        health_pb2.HealthCheckRequest(service="airpy.v1.JobService"), timeout=2
-                    )
+                    reply = health.Check(health_pb2.HealthCheckRequest(service="airpy.v1.JobService"), timeout=2)
                     if reply.status == health_pb2.HealthCheckResponse.SERVING:
                         return self
                 except grpc.RpcError:

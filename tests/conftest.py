@@ -28,8 +28,8 @@ def redis_server() -> Iterator[EmbeddedRedis]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def make_settings(redis_url: str, root: Path, **overrides: Any) -> Settings:
-    """Settings for a test stack: its own base path, data dir and Redis database."""
+def make_env(redis_url: str, root: Path, **overrides: Any) -> dict[str, str]:
+    """The environment of a test stack (server and workers): its own base path, data dir and Redis database."""
     (root / "data").mkdir(parents=True, exist_ok=True)
     env = {
         "REDIS_URL": redis_url,
@@ -43,7 +43,7 @@ def make_settings(redis_url: str, root: Path, **overrides: Any) -> Settings:
         "PY_SHUTDOWN_GRACE_S": "1",
     }
     env.update({k: str(v) for k, v in overrides.items()})
-    return Settings.from_env(env)
+    return env
 
 
 StackFactory = Callable[..., Stack]
@@ -56,8 +56,8 @@ def stack_factory(redis_server: EmbeddedRedis, tmp_path: Path) -> Iterator[Stack
 
     def factory(workers: tuple[str, ...] = ("interactive", "batch"), **overrides: Any) -> Stack:
         db = next(_databases)
-        settings = make_settings(f"{redis_server.url}?db={db}", tmp_path / f"stack{db}", **overrides)
-        stack = start_stack(settings, workers=workers)
+        env = make_env(f"{redis_server.url}?db={db}", tmp_path / f"stack{db}", **overrides)
+        stack = start_stack(Settings.from_env(env), workers=workers, worker_env=env)
         stacks.append(stack)
         return stack
 
@@ -70,7 +70,7 @@ def stack_factory(redis_server: EmbeddedRedis, tmp_path: Path) -> Iterator[Stack
 def stack(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack shared by a module's tests (each test uses its own subject or files)."""
     db = next(_databases)
-    settings = make_settings(f"{redis_server.url}?db={db}", tmp_path_factory.mktemp("stack"))
-    shared = start_stack(settings)
+    env = make_env(f"{redis_server.url}?db={db}", tmp_path_factory.mktemp("stack"))
+    shared = start_stack(Settings.from_env(env), worker_env=env)
     yield shared
     shared.stop()

@@ -50,9 +50,7 @@ def test_embedded_mode_keeps_a_random_secret_in_the_data_dir(tmp_path: Path) -> 
         ({"PY_KIND_TIMEOUTS_S": "query=99999"}, "PY_KIND_TIMEOUTS_S"),
     ],
 )
-def test_a_bad_value_stops_start_up_naming_the_variable(
-    tmp_path: Path, env: dict[str, str], named: str
-) -> None:
+def test_a_bad_value_stops_start_up_naming_the_variable(tmp_path: Path, env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=f"^{named}: "):
         Settings.from_env({"PY_DATA_DIR": str(tmp_path), **env})
 
@@ -90,9 +88,7 @@ def test_settings_fields_and_specs_agree() -> None:
 
 
 def test_per_kind_time_limits() -> None:
-    settings = Settings.from_env(
-        {"PY_AUTH_DISABLED": "1", "PY_KIND_TIMEOUTS_S": "infer_schema=600, query=30"}
-    )
+    settings = Settings.from_env({"PY_AUTH_DISABLED": "1", "PY_KIND_TIMEOUTS_S": "infer_schema=600, query=30"})
     assert settings.default_timeout_s("infer_schema") == 600
     assert settings.default_timeout_s("query") == 30
     assert settings.default_timeout_s("discover") == 90

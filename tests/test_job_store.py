@@ -85,9 +85,7 @@ def test_creating_a_job_twice_keeps_the_first(conn: redis.Redis) -> None:
 def test_no_event_after_the_terminal_one_and_none_from_a_stale_attempt(conn: redis.Redis) -> None:
     JobRecords(conn).create(1, new_job(), now_ms())
     log = EventLog(conn)
-    assert log.append(1, Change("started", status=JobStatus.RUNNING, guard_attempt=1), now_ms()) == Appended(
-        2
-    )
+    assert log.append(1, Change("started", status=JobStatus.RUNNING, guard_attempt=1), now_ms()) == Appended(2)
     assert log.append(1, Change("x", guard_attempt=2), now_ms()) is Refused.STALE
     assert log.append(1, Change("done", status=JobStatus.COMPLETED, guard_attempt=1), now_ms()) == Appended(3)
     assert log.append(1, Change("cancelled", status=JobStatus.CANCELLED), now_ms()) is Refused.TERMINAL
@@ -133,9 +131,7 @@ def test_a_renewed_lease_stops_a_retry_of_a_lost_attempt(conn: redis.Redis, tmp_
     assert outcome.value == "ignored"
 
 
-def test_the_queue_timeout_counts_from_the_last_time_the_job_was_queued(
-    conn: redis.Redis, tmp_path: Path
-) -> None:
+def test_the_queue_timeout_counts_from_the_last_time_the_job_was_queued(conn: redis.Redis, tmp_path: Path) -> None:
     jobs = lifecycle(conn, tmp_path)
     two_hours_ago = now_ms() - 2 * 3600 * 1000
     jobs.records.create(1, new_job(), two_hours_ago)

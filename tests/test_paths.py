@@ -86,9 +86,7 @@ def test_missing_files_are_not_found(base: BasePath) -> None:
 
 
 # The fixture's files are only read, so sharing it between examples is safe.
-segments = st.sampled_from(
-    ["..", ".", "sales", "2024", "jan.csv", "escape", "inner", "", "x", "*", "%2e%2e", "~"]
-)
+segments = st.sampled_from(["..", ".", "sales", "2024", "jan.csv", "escape", "inner", "", "x", "*", "%2e%2e", "~"])
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -76,9 +76,7 @@ def validate(spec: DiscoverSpec, limit: int) -> None:
         raise ValidationError.for_field("max_files", f"must be at most {limit} (PY_DISCOVER_MAX_FILES)")
     for i, pattern in enumerate(spec.patterns):
         if not pattern or "\x00" in pattern or len(pattern) > 1024:
-            raise ValidationError.for_field(
-                f"patterns[{i}]", "must be a non-empty glob of at most 1024 characters"
-            )
+            raise ValidationError.for_field(f"patterns[{i}]", "must be a non-empty glob of at most 1024 characters")
         if pattern.startswith("/") or ".." in pattern.split("/"):
             raise ValidationError.for_field(f"patterns[{i}]", "must be relative and must not contain ..")
 
@@ -108,9 +106,7 @@ def discover(base: BasePath, target: Target, spec: DiscoverSpec, limit: int, pro
     files: list[FoundFile] = []
     problems: list[FileProblem] = []
     for i, item in enumerate(found):
-        progress.step(
-            "estimating_rows", f"{i + 1}/{len(found)} {item.rel}", 0.3 + 0.7 * i / max(len(found), 1)
-        )
+        progress.step("estimating_rows", f"{i + 1}/{len(found)} {item.rel}", 0.3 + 0.7 * i / max(len(found), 1))
         info, problem = _describe(item, spec.estimate_rows)
         if info is not None:
             files.append(info)

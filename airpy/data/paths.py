@@ -102,17 +102,13 @@ class BasePath:
         if raw.lower().startswith("file:"):
             parts = urlsplit(raw)
             if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
-                raise ValidationError.for_field(
-                    field, "file:// URIs name a local path only (file:///data/x.csv)"
-                )
+                raise ValidationError.for_field(field, "file:// URIs name a local path only (file:///data/x.csv)")
             decoded = unquote(parts.path)
             if "\x00" in decoded or "\\" in decoded:
                 raise ValidationError.for_field(field, "contains a NUL byte or backslash once decoded")
             return decoded
         if "://" in raw:
-            raise ValidationError.for_field(
-                field, "only paths under the base path and file:// URIs are accepted"
-            )
+            raise ValidationError.for_field(field, "only paths under the base path and file:// URIs are accepted")
         return raw
 
     def _lexical_relative(self, path: str, field: str) -> str:

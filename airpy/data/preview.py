@@ -58,9 +58,7 @@ def select_list(available: list[str], wanted: tuple[str, ...], field_name: str) 
     return ", ".join(quote_ident(name) for name in wanted)
 
 
-def preview(
-    con: duckdb.DuckDBPyConnection, dataset: Dataset, limit: int, columns: tuple[str, ...] = ()
-) -> Preview:
+def preview(con: duckdb.DuckDBPyConnection, dataset: Dataset, limit: int, columns: tuple[str, ...] = ()) -> Preview:
     """The first `limit` rows (DuckDB stops reading once it has them). Raises duckdb.Error."""
     scan = source_sql(con, dataset)
     names = [name for name, _ in columns_of(con, scan)]
@@ -74,9 +72,7 @@ def preview(
         if skipped is None:
             issues.append(FileIssue("SKIPPED_ROWS", "malformed rows were skipped (not counted across files)"))
         elif skipped:
-            issues.append(
-                FileIssue("SKIPPED_ROWS", f"{skipped} malformed rows were skipped", affected_rows=skipped)
-            )
+            issues.append(FileIssue("SKIPPED_ROWS", f"{skipped} malformed rows were skipped", affected_rows=skipped))
     total, exact = total_rows(dataset)
     return Preview(table, max(total, table.num_rows), exact, issues)
 

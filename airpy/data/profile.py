@@ -44,7 +44,11 @@ _DISTINCT_STATE_MB = 10
 _NUMERIC = frozenset({Logical.INTEGER, Logical.FLOAT, Logical.DECIMAL})
 _ORDERED = _NUMERIC | {Logical.DATE, Logical.TIMESTAMP, Logical.TIME, Logical.STRING, Logical.BOOLEAN}
 _TOPPABLE = _ORDERED | {Logical.DURATION}
-_FILTERS_PER_PASS = 400
+# Cardinality classes of a full scan (see _cardinality_pass).
+_HISTOGRAM_MAX = 200_000
+_EXACT_DISTINCT_MAX = 1_000_000
+# Memory an exact distinct count holds per value (hash table entry and value), roughly.
+_BYTES_PER_DISTINCT = 48
 _DUPLICATES = "count(*) - count(DISTINCT hash(*COLUMNS(*)))"
 _KEYS = frozenset({Logical.INTEGER, Logical.STRING})
 _LABELS = frozenset({Logical.STRING, Logical.BOOLEAN, Logical.INTEGER})
@@ -97,6 +101,8 @@ class ProfileSpec:
     # Columns measured per aggregate pass: very wide datasets take several passes, each within
     # the memory limit (every exact distinct count holds a hash table per thread).
     columns_per_pass: int = 100
+    # The job's memory limit, which the exact distinct counts of a full scan are fitted into.
+    memory_mb: int = 2048
 
 
 def columns_per_pass(memory_mb: int, threads: int) -> int:
@@ -154,9 +160,7 @@ class Profile:
     issues: list[FileIssue] = field(default_factory=list)
 
 
-def profile(
-    con: duckdb.DuckDBPyConnection, dataset: Dataset, spec: ProfileSpec, progress: Progress
-) -> Profile:
+def profile(con: duckdb.DuckDBPyConnection, dataset: Dataset, spec: ProfileSpec, progress: Progress) -> Profile:
     """Profile a dataset. Raises duckdb.Error (for the caller to translate) and ValidationError."""
     files = list(dataset.files)
     if spec.mode is ProfileMode.SAMPLE and spec.sample_files:
@@ -195,9 +199,7 @@ def _drift(
     for i, item in enumerate(files):
         progress.step("reading_file", item.rel, 0.2 * i / len(files))
         scan = source_sql(con, _one_file(dataset, item))
-        for name, type_name, *_ in con.sql(
-            f"DESCRIBE SELECT * FROM {scan.sql}", params=scan.params
-        ).fetchall():
+        for name, type_name, *_ in con.sql(f"DESCRIBE SELECT * FROM {scan.sql}", params=scan.params).fetchall():
             seen.setdefault(str(name), {})[item.rel] = str(type_name)
     rels = [f.rel for f in files]
     drifts = []
@@ -249,7 +251,7 @@ def _sampled(
             con,
             Scan(name, []),
             sample.schema,
-            approximate=False,
+            sample=True,
             duplicates=False,
             per_pass=spec.columns_per_pass,
         )
@@ -280,7 +282,7 @@ def _full(con: duckdb.DuckDBPyConnection, dataset: Dataset, spec: ProfileSpec, p
     source = Scan(f"(SELECT {select} FROM {scan.sql})", scan.params)
     progress.step("computing_statistics", f"scanning {len(dataset.files)} files", 0.2)
     columns, duplicates = _measure(
-        con, source, schema, approximate=True, duplicates=True, per_pass=spec.columns_per_pass
+        con, source, schema, sample=False, duplicates=True, per_pass=spec.columns_per_pass, memory_mb=spec.memory_mb
     )
     progress.step("sampling", f"reading up to {spec.infer_rows} sample rows", 0.85)
     sample = con.sql(
@@ -315,14 +317,26 @@ class _Metric:
     expr: str
 
 
-def _metrics(index: int, data_field: pa.Field, approximate: bool) -> list[_Metric]:
+def _metrics(index: int, data_field: pa.Field, *, sample: bool) -> list[_Metric]:
+    """One pass's metrics of a column: exact ones for an in-memory sample, cheap ones for a full scan.
+
+    On a full scan the distinct count and the top values are left to `_cardinality_pass`, which
+    chooses per column by the HyperLogLog estimate measured here.
+    """
     q = quote_ident(data_field.name)
     logical = logical_type(data_field.type)
-    metrics = [_Metric(index, "non_null", f"count({q})"), _Metric(index, "distinct", f"count(DISTINCT {q})")]
+    metrics = [_Metric(index, "non_null", f"count({q})")]
+    if sample:
+        # A sample is small: exact distinct counts, and every value counted for the top values.
+        metrics.append(_Metric(index, "distinct", f"count(DISTINCT {q})"))
+        if logical in _TOPPABLE:
+            metrics.append(_Metric(index, "histogram", f"histogram({q})"))
+    else:
+        metrics.append(_Metric(index, "estimate", f"approx_count_distinct({q})"))
     if logical in _ORDERED:
         metrics += [_Metric(index, "min", f"min({q})"), _Metric(index, "max", f"max({q})")]
     if logical in _NUMERIC:
-        quantile = "approx_quantile" if approximate else "quantile_cont"
+        quantile = "quantile_cont" if sample else "approx_quantile"
         numbers = f"{q}::DOUBLE"
         metrics += [
             _Metric(index, "mean", f"avg({numbers})"),
@@ -335,8 +349,6 @@ def _metrics(index: int, data_field: pa.Field, approximate: bool) -> list[_Metri
             _Metric(index, "len_mean", f"avg(length({q}))"),
             _Metric(index, "len_max", f"max(length({q}))"),
         ]
-    if logical in _TOPPABLE:
-        metrics.append(_Metric(index, "top", f"approx_top_k({q}, {TOP_VALUES})"))
     return metrics
 
 
@@ -345,38 +357,107 @@ def _measure(
     source: Scan,
     schema: pa.Schema,
     *,
-    approximate: bool,
+    sample: bool,
     duplicates: bool,
     per_pass: int,
+    memory_mb: int = 0,
 ) -> tuple[list[ColumnStats], int | None]:
-    """Every metric of every column (in passes of `per_pass` columns), then top-value counts."""
+    """Every metric of every column, in passes of `per_pass` columns (and a cardinality pass on a full scan)."""
     columns = [ColumnStats(f.name, str(f.type), logical_type(f.type), f.nullable) for f in schema]
+    estimates: dict[int, int] = {}
     total = 0
-    duplicate_rows: int | None = None
-    # Hashing every column of a wide row next to many distinct counts takes too much memory at
-    # once: the duplicate count rides along with the first pass only for narrow data.
-    duplicates_inline = duplicates and len(schema) <= per_pass
-    for start in range(0, max(len(schema), 1), per_pass):
-        end = min(start + per_pass, len(schema))
-        metrics = [m for i in range(start, end) for m in _metrics(i, schema.field(i), approximate)]
-        exprs = ["count(*)", *[m.expr for m in metrics]]
-        if duplicates_inline and start == 0:
-            exprs.append(_DUPLICATES)
-        row = con.sql(f"SELECT {', '.join(exprs)} FROM {source.sql}", params=source.params).fetchall()[0]
+    # A sampled column holds two hash tables (distinct count and histogram): half as many a pass.
+    step = max(per_pass // 2, 1) if sample else per_pass
+    for start in range(0, max(len(schema), 1), step):
+        end = min(start + step, len(schema))
+        metrics = [m for i in range(start, end) for m in _metrics(i, schema.field(i), sample=sample)]
+        row = _one_row(con, source, ["count(*)", *[m.expr for m in metrics]])
         total = int(row[0])
-        for metric, value in zip(metrics, row[1 : 1 + len(metrics)], strict=True):
-            _apply(columns[metric.column], metric.name, value)
-        if duplicates_inline and start == 0:
-            duplicate_rows = int(row[-1])
-    if duplicates and not duplicates_inline:
-        duplicate_rows = int(
-            con.sql(f"SELECT {_DUPLICATES} FROM {source.sql}", params=source.params).fetchall()[0][0]
-        )
+        for metric, value in zip(metrics, row[1:], strict=True):
+            if metric.name == "estimate":
+                estimates[metric.column] = int(value or 0)
+            else:
+                _apply(columns[metric.column], metric.name, value)
+    duplicate_rows: int | None = None
+    if sample:
+        if duplicates:
+            duplicate_rows = int(_one_row(con, source, [_DUPLICATES])[0])
+    else:
+        duplicate_rows = _cardinality_pass(con, source, columns, estimates, total, duplicates, memory_mb, per_pass)
     for column in columns:
         column.null_count = total - column.count
         column.count = total
-    _top_counts(con, source, columns)
     return columns, duplicate_rows
+
+
+def _one_row(con: duckdb.DuckDBPyConnection, source: Scan, exprs: list[str]) -> tuple[Any, ...]:
+    row: tuple[Any, ...] = con.sql(f"SELECT {', '.join(exprs)} FROM {source.sql}", params=source.params).fetchall()[0]
+    return row
+
+
+def _cardinality_pass(
+    con: duckdb.DuckDBPyConnection,
+    source: Scan,
+    columns: list[ColumnStats],
+    estimates: dict[int, int],
+    rows: int,
+    duplicates: bool,
+    memory_mb: int,
+    per_pass: int,
+) -> int | None:
+    """Distinct counts and top values on a full scan, by each column's estimated cardinality.
+
+    - up to _HISTOGRAM_MAX values: every value counted (the exact distinct count and top values);
+    - up to _EXACT_DISTINCT_MAX: an exact distinct count; no top values (counts that flat say
+      little, and each would cost a hash table entry per value);
+    - more: the HyperLogLog estimate stays, marked approximate: an exact count would need a hash
+      table of every value, memory the job may not have.
+    Exact counts are grouped into passes whose hash tables fit in a share of PY_MEMORY_MB.
+    """
+    budget = max(memory_mb, 256) * 1_048_576 // 4 // _BYTES_PER_DISTINCT
+    exprs: list[tuple[int, str, str]] = []  # (column, what, expr)
+    for index, column in enumerate(columns):
+        estimate = estimates.get(index, 0)
+        q = quote_ident(column.name)
+        if column.logical in _TOPPABLE and estimate <= _HISTOGRAM_MAX:
+            exprs.append((index, "histogram", f"histogram({q})"))
+        elif estimate <= _EXACT_DISTINCT_MAX:
+            exprs.append((index, "distinct", f"count(DISTINCT {q})"))
+        else:
+            column.distinct, column.distinct_approximate = estimate, True
+    duplicate_rows: int | None = None
+    chunks = _budgeted(exprs, estimates, rows, budget, per_pass)
+    if duplicates:
+        # Hashing whole rows next to many hash tables takes too much memory for wide data.
+        if len(columns) <= per_pass and chunks:
+            chunks[0].append((-1, "duplicates", _DUPLICATES))
+        else:
+            chunks.append([(-1, "duplicates", _DUPLICATES)])
+    for chunk in chunks:
+        row = _one_row(con, source, [expr for _, _, expr in chunk])
+        for (index, what, _), value in zip(chunk, row, strict=True):
+            if what == "duplicates":
+                duplicate_rows = int(value)
+            else:
+                _apply(columns[index], what, value)
+    return duplicate_rows
+
+
+def _budgeted(
+    exprs: list[tuple[int, str, str]], estimates: dict[int, int], rows: int, budget: int, per_pass: int
+) -> list[list[tuple[int, str, str]]]:
+    """Split the expressions into passes whose value hash tables fit the budget."""
+    chunks: list[list[tuple[int, str, str]]] = [[]]
+    used = 0
+    for item in exprs:
+        index, what, _ = item
+        cost = rows if what == "duplicates" else estimates.get(index, 0)
+        if chunks[-1] and (used + cost > budget or len(chunks[-1]) >= per_pass):
+            chunks.append([])
+            used = 0
+        chunks[-1].append(item)
+        used += cost
+    return [c for c in chunks if c]
 
 
 def _apply(column: ColumnStats, metric: str, value: Any) -> None:
@@ -384,6 +465,11 @@ def _apply(column: ColumnStats, metric: str, value: Any) -> None:
         column.count = int(value)  # the non-null count; turned into the row count by the caller
     elif metric == "distinct":
         column.distinct = int(value or 0)
+    elif metric == "histogram":
+        counts = dict(value or {})
+        column.distinct = len(counts)
+        top = sorted(((v, c) for v, c in counts.items() if not _nan(v)), key=lambda vc: -vc[1])
+        column.top_values = [(v, int(c)) for v, c in top[:TOP_VALUES]]
     elif metric in {"min", "max"}:
         setattr(column, metric, value)
     elif metric in {"mean", "stddev"}:
@@ -397,28 +483,6 @@ def _apply(column: ColumnStats, metric: str, value: Any) -> None:
         column.string_lengths = (column.string_lengths[0], float(value), 0)
     elif metric == "len_max" and value is not None and column.string_lengths:
         column.string_lengths = (column.string_lengths[0], column.string_lengths[1], int(value))
-    elif metric == "top" and value:
-        column.top_values = [(v, 0) for v in value if v is not None and not _nan(v)]
-
-
-def _top_counts(con: duckdb.DuckDBPyConnection, source: Scan, columns: list[ColumnStats]) -> None:
-    """Exact counts of the candidate top values, most frequent first.
-
-    Counted with FILTER aggregates, at most _FILTERS_PER_PASS a query: DuckDB binds a few
-    hundred of them quickly but thousands slowly.
-    """
-    slots = [(column, position) for column in columns for position in range(len(column.top_values))]
-    for start in range(0, len(slots), _FILTERS_PER_PASS):
-        chunk = slots[start : start + _FILTERS_PER_PASS]
-        exprs, params = [], list(source.params)
-        for column, position in chunk:
-            params.append(column.top_values[position][0])
-            exprs.append(f"count(*) FILTER (WHERE {quote_ident(column.name)} = ${len(params)})")
-        counts = con.sql(f"SELECT {', '.join(exprs)} FROM {source.sql}", params=params).fetchall()[0]
-        for (column, position), count in zip(chunk, counts, strict=True):
-            column.top_values[position] = (column.top_values[position][0], int(count))
-    for column in columns:
-        column.top_values = sorted((tv for tv in column.top_values if tv[1] > 0), key=lambda tv: -tv[1])
 
 
 def _finite(value: Any) -> float | None:

@@ -64,9 +64,7 @@ class ReadOptions:
         for name in ("delimiter", "quote", "escape"):
             value = getattr(self, name)
             if value and (len(value) != 1 or value in "\r\n"):
-                raise ValidationError.for_field(
-                    f"{prefix}.{name}", "must be one character (not a line break)"
-                )
+                raise ValidationError.for_field(f"{prefix}.{name}", "must be one character (not a line break)")
         if self.encoding and self.encoding.lower() not in ENCODINGS:
             raise ValidationError.for_field(f"{prefix}.encoding", "must be utf-8 or latin-1")
         for i, value in enumerate(self.null_values):
@@ -106,9 +104,7 @@ def open_dataset(base: BasePath, raw: str, field_name: str, options: ReadOptions
     return dataset_of(base, target, field_name, options, max_files)
 
 
-def dataset_of(
-    base: BasePath, target: Target, field_name: str, options: ReadOptions, max_files: int
-) -> Dataset:
+def dataset_of(base: BasePath, target: Target, field_name: str, options: ReadOptions, max_files: int) -> Dataset:
     listing = list_files(base, target, recurse=True, limit=max_files)
     if not listing.files:
         what = "glob" if target.pattern else "folder"
@@ -124,9 +120,7 @@ def dataset_of(
         )
     file_format = options.format or listing.files[0].kind.format
     below = [item.rel[len(target.rel) :] if target.is_dir else "" for item in listing.files]
-    hive = (
-        options.hive_partitioning if options.hive_partitioning is not None else any("=" in b for b in below)
-    )
+    hive = options.hive_partitioning if options.hive_partitioning is not None else any("=" in b for b in below)
     delimiter = options.delimiter or ("\t" if file_format is FileFormat.TSV else "")
     if _family(file_format) is FileFormat.CSV and not delimiter:
         delimiter = sniff_delimiter(listing.files[0], options)
@@ -270,9 +264,7 @@ def arrow_dataset(dataset: Dataset) -> pads.Dataset:
     if not dataset.hive:
         return pads.dataset(paths, schema=schema, format="ipc")
     partitioning = pads.HivePartitioning.discover(infer_dictionary=False)
-    found = pads.dataset(
-        paths, format="ipc", partitioning=partitioning, partition_base_dir=str(dataset.root)
-    ).schema
+    found = pads.dataset(paths, format="ipc", partitioning=partitioning, partition_base_dir=str(dataset.root)).schema
     keys = [f for f in found if f.name not in schema.names]
     return pads.dataset(
         paths,
@@ -370,9 +362,7 @@ def first_rejected_line(dataset: Dataset, limits: EngineLimits) -> tuple[int, st
     return (int(found[0][0]), str(found[0][1])) if found else None
 
 
-def skipped_rows(
-    con: duckdb.DuckDBPyConnection, dataset: Dataset, scan: Scan, within: int | None
-) -> int | None:
+def skipped_rows(con: duckdb.DuckDBPyConnection, dataset: Dataset, scan: Scan, within: int | None) -> int | None:
     """Malformed rows skipped by a SKIP read (among the first `within` lines when given).
 
     None when it cannot be told (several CSV files: DuckDB keeps rejects for one file only).

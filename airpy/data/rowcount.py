@@ -50,11 +50,7 @@ def _arrow_rows(path: Path) -> RowCount:
 
 def _text_rows(path: Path, kind: FileKind, size: int) -> RowCount:
     with pa.OSFile(str(path), "rb") as raw:
-        stream = (
-            raw
-            if kind.compression is Compression.NONE
-            else pa.CompressedInputStream(raw, kind.compression.value)
-        )
+        stream = raw if kind.compression is Compression.NONE else pa.CompressedInputStream(raw, kind.compression.value)
         sample = stream.read(SAMPLE_BYTES)
         whole = len(stream.read(1)) == 0
         consumed = raw.tell()

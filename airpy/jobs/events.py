@@ -183,9 +183,7 @@ class EventLog:
     def read(self, token: int, after_seq: int = 0, count: int | None = None) -> list[JobEvent]:
         """Events with seq > after_seq, oldest first."""
         with redis_errors():
-            entries = cast(
-                _Entries, self._conn.xrange(keys.events(token), min=f"({after_seq}-0", max="+", count=count)
-            )
+            entries = cast(_Entries, self._conn.xrange(keys.events(token), min=f"({after_seq}-0", max="+", count=count))
         return [parse_event(entry_id, data) for entry_id, data in entries]
 
     def read_last(self, token: int, count: int) -> list[JobEvent]:

@@ -104,10 +104,7 @@ class Lifecycle:
             status=JobStatus.CANCELLED,
             error=CancelledByCaller("the job was cancelled by the caller").detail(),
         )
-        if (
-            isinstance(self.events.append(token, change, now_ms()), Appended)
-            and record.status is JobStatus.QUEUED
-        ):
+        if isinstance(self.events.append(token, change, now_ms()), Appended) and record.status is JobStatus.QUEUED:
             self.dispatcher.withdraw(token, record.attempt)
 
     # ------------------------------------------------------------------ worker side
@@ -150,9 +147,7 @@ class Lifecycle:
         )
         return isinstance(self.events.append(token, change, now_ms()), Appended)
 
-    def fail(
-        self, token: int, attempt: int, error: AirpyError, *, expect_status: JobStatus | None = None
-    ) -> bool:
+    def fail(self, token: int, attempt: int, error: AirpyError, *, expect_status: JobStatus | None = None) -> bool:
         """Mark the job failed with error; False when it had already ended or moved on."""
         change = Change(
             step=StepName.FAILED,
@@ -202,7 +197,5 @@ class Lifecycle:
         except AirpyError as exc:
             self.fail(token, attempt + 1, exc)
             return RetryOutcome.FAILED
-        log.warning(
-            "job %s: attempt %s ended (%s); attempt %s queued", token, attempt, error.message, attempt + 1
-        )
+        log.warning("job %s: attempt %s ended (%s); attempt %s queued", token, attempt, error.message, attempt + 1)
         return RetryOutcome.RETRIED

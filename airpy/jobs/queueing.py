@@ -73,9 +73,7 @@ class Dispatcher:
         }
         with redis_errors():
             if delay_s > 0:
-                self._queues[queue].enqueue_in(
-                    timedelta(seconds=delay_s), self._task, token, attempt, **options
-                )
+                self._queues[queue].enqueue_in(timedelta(seconds=delay_s), self._task, token, attempt, **options)
             else:
                 self._queues[queue].enqueue(self._task, token, attempt, **options)
 
@@ -132,7 +130,5 @@ class Dispatcher:
         """Ids of the RQ jobs in the failed-job registries (the dead-letter view)."""
         with redis_errors():
             return {
-                job_id
-                for queue in self._queues.values()
-                for job_id in FailedJobRegistry(queue=queue).get_job_ids()
+                job_id for queue in self._queues.values() for job_id in FailedJobRegistry(queue=queue).get_job_ids()
             }

@@ -45,9 +45,7 @@ class ReapReport:
 
 
 class Reaper:
-    def __init__(
-        self, lifecycle: Lifecycle, results: ResultsStore, *, queue_timeout_s: int, ttl_s: int
-    ) -> None:
+    def __init__(self, lifecycle: Lifecycle, results: ResultsStore, *, queue_timeout_s: int, ttl_s: int) -> None:
         self._lifecycle = lifecycle
         self._results = results
         self._queue_timeout_ms = queue_timeout_s * 1000
@@ -88,9 +86,7 @@ class Reaper:
                 "the worker running the job stopped renewing its lease",
                 metadata={"attempt": record.attempt},
             )
-            outcome = self._lifecycle.retry_or_fail(
-                record.token, record.attempt, error, only_if_lease_lapsed=True
-            )
+            outcome = self._lifecycle.retry_or_fail(record.token, record.attempt, error, only_if_lease_lapsed=True)
             if outcome is not RetryOutcome.IGNORED:
                 report.lost.append(record.token)
                 log.warning(
@@ -104,9 +100,7 @@ class Reaper:
         records = self._lifecycle.records
         now = now_ms()
         # Only jobs queued for a while are checked, oldest first and a bounded number a round.
-        tokens = records.tokens_with_status(
-            JobStatus.QUEUED, created_before_ms=now - _QUEUED_GRACE_MS, limit=500
-        )
+        tokens = records.tokens_with_status(JobStatus.QUEUED, created_before_ms=now - _QUEUED_GRACE_MS, limit=500)
         candidates = [r for r in records.get_many(tokens) if r is not None and r.status is JobStatus.QUEUED]
         stale = [r for r in candidates if now - r.queued_ms >= _QUEUED_GRACE_MS]
         statuses = self._lifecycle.dispatcher.rq_statuses([(r.token, r.attempt) for r in stale])

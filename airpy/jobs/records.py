@@ -139,9 +139,7 @@ class JobRecords:
         """The subject's tokens, newest first, below `before` (the index is scored by token)."""
         upper = f"({before}" if before else "+inf"
         with redis_errors():
-            members = self._conn.zrevrangebyscore(
-                keys.subject_index(subject), upper, "-inf", start=0, num=count
-            )
+            members = self._conn.zrevrangebyscore(keys.subject_index(subject), upper, "-inf", start=0, num=count)
         return [int(m) for m in cast(list[bytes], members)]
 
     def tokens_with_status(

@@ -266,8 +266,6 @@ class JobRunner:
         if error.transient:
             outcome = self._lifecycle.retry_or_fail(token, attempt, error)
         else:
-            outcome = (
-                RetryOutcome.FAILED if self._lifecycle.fail(token, attempt, error) else RetryOutcome.IGNORED
-            )
+            outcome = RetryOutcome.FAILED if self._lifecycle.fail(token, attempt, error) else RetryOutcome.IGNORED
         if outcome is RetryOutcome.FAILED:
             raise JobFailedError(f"job {token} failed: {error.reason}: {error.message}") from error

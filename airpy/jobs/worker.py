@@ -59,6 +59,7 @@ class WorkerRuntime:
 
     settings: Settings
     lifecycle: Lifecycle
+    results: ResultsStore
     runner: JobRunner
 
 
@@ -100,18 +101,11 @@ def _horse_died(lifecycle: Lifecycle, job: Job, retpid: int, ret_val: int, rusag
 def build_runtime(settings: Settings, handlers: Mapping[JobKind, Handler], name: str) -> WorkerRuntime:
     assert settings.redis_url, "workers need REDIS_URL (airpy serve passes its embedded Redis)"
     conn = connect(settings.redis_url)
-    dispatcher = Dispatcher(
-        conn, "airpy.tasks.run", failure_ttl_s=settings.job_ttl_s, grace_s=settings.cancel_grace_s
-    )
+    dispatcher = Dispatcher(conn, "airpy.tasks.run", failure_ttl_s=settings.job_ttl_s, grace_s=settings.cancel_grace_s)
     lifecycle = Lifecycle(conn, dispatcher, Timing(lease_s=settings.lease_s, ttl_s=settings.job_ttl_s))
-    runner = JobRunner(
-        lifecycle,
-        ResultsStore(settings.results_path),
-        handlers,
-        grace_s=settings.cancel_grace_s,
-        worker_name=name,
-    )
-    return WorkerRuntime(settings, lifecycle, runner)
+    results = ResultsStore(settings.results_path)
+    runner = JobRunner(lifecycle, results, handlers, grace_s=settings.cancel_grace_s, worker_name=name)
+    return WorkerRuntime(settings, lifecycle, results, runner)
 
 
 def run_worker(
@@ -133,9 +127,7 @@ def run_worker(
         connection=lifecycle.conn,
         worker_ttl=WORKER_TTL_S,
         maintenance_interval=60,
-        work_horse_killed_handler=lambda job, pid, status, usage: _horse_died(
-            lifecycle, job, pid, status, usage
-        ),
+        work_horse_killed_handler=lambda job, pid, status, usage: _horse_died(lifecycle, job, pid, status, usage),
     )
     log.info("worker %s serving queue %s", name, queue)
     worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)

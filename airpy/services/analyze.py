@@ -14,9 +14,7 @@ class AnalyzeService:
     def __init__(self, app: App) -> None:
         self._app = app
 
-    async def Analyze(
-        self, request: analyze_pb2.AnalyzeRequest, call: Call
-    ) -> analyze_service_pb2.AnalyzeResponse:
+    async def Analyze(self, request: analyze_pb2.AnalyzeRequest, call: Call) -> analyze_service_pb2.AnalyzeResponse:
         raise NotImplementedYet("Analyze is not implemented yet (the analysis issue adds it)")
 
     async def UploadFrame(

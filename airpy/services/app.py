@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from airpy.config import Settings
 from airpy.data.paths import BasePath
 from airpy.errors import NotFoundError, ValidationError
+from airpy.jobs.frames import owned_record
 from airpy.jobs.lifecycle import Lifecycle
 from airpy.jobs.model import JobRecord
 from airpy.jobs.tokens import TokenIssuer
@@ -55,7 +56,10 @@ class App:
         """The caller's job; NOT_FOUND for unknown, expired and other subjects' tokens alike."""
         if token == 0:
             raise ValidationError.for_field("token", "is required")
-        record = await self.blocking(self.lifecycle.records.get, token, full=full)
-        if record is None or record.subject != subject:
-            raise NotFoundError(f"no job with token {token}", metadata={"token": token})
+        record = await self.blocking(owned_record, self.lifecycle.records, token, subject)
+        if full:
+            complete = await self.blocking(self.lifecycle.records.get, token, full=True)
+            if complete is None:
+                raise NotFoundError(f"no job with token {token}", metadata={"token": token})
+            return complete
         return record

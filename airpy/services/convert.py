@@ -22,9 +22,11 @@ from airpy.data.profile import ColumnStats, Hint, Profile, ProfileMode, ProfileS
 from airpy.data.readers import OnError, ReadOptions
 from airpy.errors import ErrorDetail, ValidationError
 from airpy.jobs.model import JobEvent, JobKind, JobRecord, JobStatus
+from airpy.query.execute import Explanation
 from airpy.results import FrameMeta
 from airpy.schema import FieldDesc, Logical, describe
-from airpy.v1 import common_pb2, data_pb2, job_pb2
+from airpy.v1 import common_pb2, data_pb2, job_pb2, query_pb2
+from airpy.v1.common_pb2 import JsonRows
 
 STATUS_TO_PB = {
     JobStatus.QUEUED: job_pb2.JOB_STATUS_QUEUED,
@@ -198,9 +200,7 @@ def fit_job(job: job_pb2.Job, budget: int) -> job_pb2.Job:
         job.steps_truncated = True
     if job.ByteSize() > budget and job.HasField("discover"):
         overflow = job.ByteSize() - budget
-        job.result_truncated = fit(
-            job.discover, "files", max(job.discover.ByteSize() - overflow, 0), "files_truncated"
-        )
+        job.result_truncated = fit(job.discover, "files", max(job.discover.ByteSize() - overflow, 0), "files_truncated")
     return job
 
 
@@ -341,8 +341,7 @@ def value_pb(value: object) -> common_pb2.Value:
 
 
 _HINT_TO_PB: dict[Hint, common_pb2.SemanticHint] = {
-    hint: cast(common_pb2.SemanticHint, common_pb2.SemanticHint.Value(f"SEMANTIC_HINT_{hint.name}"))
-    for hint in Hint
+    hint: cast(common_pb2.SemanticHint, common_pb2.SemanticHint.Value(f"SEMANTIC_HINT_{hint.name}")) for hint in Hint
 }
 _MODE_TO_PB = {ProfileMode.SAMPLE: data_pb2.PROFILE_MODE_SAMPLE, ProfileMode.FULL: data_pb2.PROFILE_MODE_FULL}
 
@@ -401,9 +400,7 @@ def profile_pb(result: Profile, budget: int) -> data_pb2.InferSchemaResult:
         columns=[column_profile_pb(c) for c in result.columns],
         sample_preview=json_rows_pb(result.sample, SAMPLE_PREVIEW_ROWS),
         drift=[
-            data_pb2.ColumnDrift(
-                column=d.column, files_present=d.present, files_missing=d.missing, types_seen=d.types
-            )
+            data_pb2.ColumnDrift(column=d.column, files_present=d.present, files_missing=d.missing, types_seen=d.types)
             for d in result.drift
         ],
         issues=[issue_pb(i) for i in result.issues],
@@ -421,14 +418,36 @@ def profile_pb(result: Profile, budget: int) -> data_pb2.InferSchemaResult:
     return message
 
 
-def profile_spec(request: data_pb2.InferSchemaRequest, infer_rows: int, per_pass: int) -> ProfileSpec:
+def profile_spec(request: data_pb2.InferSchemaRequest, infer_rows: int, per_pass: int, memory_mb: int) -> ProfileSpec:
     return ProfileSpec(
         mode=ProfileMode.FULL if request.mode == data_pb2.PROFILE_MODE_FULL else ProfileMode.SAMPLE,
         infer_rows=request.infer_rows or infer_rows,
         sample_files=request.sample_files,
         columns=tuple(request.columns),
         columns_per_pass=per_pass,
+        memory_mb=memory_mb,
     )
 
 
 SAMPLE_PREVIEW_ROWS = 20
+
+
+def explanation_pb(explanation: Explanation) -> query_pb2.ExplainQueryResponse:
+    return query_pb2.ExplainQueryResponse(
+        schema=arrow_schema_pb(explanation.schema),
+        sql=explanation.sql,
+        parameters=[value_pb(p) for p in explanation.params],
+        files=explanation.files[:10_000],
+        estimated_rows=explanation.estimated_rows,
+        plan_text=explanation.plan_text,
+    )
+
+
+def query_result_pb(frame: FrameMeta, seconds: float, rows: JsonRows | None) -> query_pb2.QueryResult:
+    result = query_pb2.QueryResult(
+        schema=schema_pb(frame.schema),
+        metrics=query_pb2.QueryMetrics(rows=frame.rows, bytes=frame.bytes, execution_time_ms=round(seconds * 1000)),
+    )
+    if rows is not None:
+        result.rows.CopyFrom(rows)
+    return result

@@ -26,17 +26,13 @@ class DataService:
     def __init__(self, app: App) -> None:
         self._app = app
 
-    async def Discover(
-        self, request: data_pb2.DiscoverRequest, call: Call
-    ) -> data_service_pb2.DiscoverResponse:
+    async def Discover(self, request: data_pb2.DiscoverRequest, call: Call) -> data_service_pb2.DiscoverResponse:
         app = self._app
         spec = convert.discover_spec(request)
         discovery.validate(spec, app.settings.discover_max_files)
         # Refuse paths outside the base (and missing roots) now, before anything is queued.
         await app.blocking(app.base.resolve, spec.uri, "uri", allow_root=True)
-        token, job = await submit.start_job(
-            app, call, JobKind.DISCOVER, request.datasource_id, request, request.job
-        )
+        token, job = await submit.start_job(app, call, JobKind.DISCOVER, request.datasource_id, request, request.job)
         return data_service_pb2.DiscoverResponse(token=token, job=job)
 
     async def InferSchema(
@@ -85,9 +81,7 @@ class DataService:
         options.validate("reader")
         con = engine.connect(engine.limits_of(app.settings))
         try:
-            result = await app.blocking(
-                self._preview, con, request.path, options, limit, tuple(request.columns)
-            )
+            result = await app.blocking(self._preview, con, request.path, options, limit, tuple(request.columns))
         except asyncio.CancelledError:
             con.interrupt()  # the caller went away or its deadline passed: stop reading
             raise

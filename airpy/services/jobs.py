@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from airpy.errors import JobStateError, NotFoundError, Reason, ValidationError
+from airpy.errors import NotFoundError, ValidationError
 from airpy.jobs import keys
 from airpy.jobs.events import follow
+from airpy.jobs.frames import frame_of
 from airpy.jobs.model import JobKind, JobRecord, JobStatus
 from airpy.results import DEFAULT_FRAME, FRAME_NAME
 from airpy.rpc import Call
@@ -26,9 +27,7 @@ class JobService:
     def __init__(self, app: App) -> None:
         self._app = app
 
-    async def GetJob(
-        self, request: job_service_pb2.GetJobRequest, call: Call
-    ) -> job_service_pb2.GetJobResponse:
+    async def GetJob(self, request: job_service_pb2.GetJobRequest, call: Call) -> job_service_pb2.GetJobResponse:
         app = self._app
         record = await app.owned(request.token, call.subject, full=True)
         events = await app.blocking(app.lifecycle.events.read_last, record.token, MAX_STEPS)
@@ -72,13 +71,7 @@ class JobService:
         if not FRAME_NAME.match(frame):
             raise ValidationError.for_field("frame", "is not a frame name (lowercase letters, digits, _)")
         record = await app.owned(request.token, call.subject)
-        _require_finished(record, frame)
-        meta = record.frames.get(frame)
-        if meta is None:
-            raise NotFoundError(
-                f"job {record.token} has no frame {frame!r} (frames: {', '.join(record.frames) or 'none'})",
-                metadata={"frame": frame, "frames": ",".join(record.frames)},
-            )
+        meta = frame_of(record, frame)
         if request.offset > meta.bytes:
             raise ValidationError.for_field("offset", f"is beyond the end of the frame ({meta.bytes} bytes)")
         handle = await app.open_frame(record.token, meta)
@@ -109,9 +102,7 @@ class JobService:
         current = await app.blocking(app.lifecycle.records.get, record.token, full=False)
         return job_service_pb2.CancelJobResponse(job=convert.job_pb(current or record))
 
-    async def ListJobs(
-        self, request: job_service_pb2.ListJobsRequest, call: Call
-    ) -> job_service_pb2.ListJobsResponse:
+    async def ListJobs(self, request: job_service_pb2.ListJobsRequest, call: Call) -> job_service_pb2.ListJobsResponse:
         app = self._app
         page_size = request.page_size or 50
         if page_size > MAX_PAGE_SIZE:
@@ -155,29 +146,6 @@ class JobService:
                         return jobs, str(token)
             records.forget(gone, [subject])
         return jobs, str(before)
-
-
-def _require_finished(record: JobRecord, frame: str) -> None:
-    metadata = {"token": record.token, "frame": frame, "status": record.status.value}
-    if record.status is JobStatus.FAILED:
-        reason = record.error.reason if record.error else "unknown"
-        raise JobStateError(
-            f"job {record.token} failed ({reason}); it has no frames",
-            metadata=metadata,
-            reason=Reason.JOB_FAILED,
-        )
-    if record.status is JobStatus.CANCELLED:
-        raise JobStateError(
-            f"job {record.token} was cancelled; it has no frames",
-            metadata=metadata,
-            reason=Reason.JOB_CANCELLED,
-        )
-    if not record.status.terminal:
-        raise JobStateError(
-            f"job {record.token} is {record.status.value}; its frames are not ready yet",
-            metadata=metadata,
-            reason=Reason.JOB_NOT_READY,
-        )
 
 
 def _page_token(raw: str) -> int | None:

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-from airpy.errors import NotImplementedYet
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+
+from airpy import engine
+from airpy.errors import ValidationError
+from airpy.jobs.frames import frame_file
+from airpy.jobs.model import JobKind
+from airpy.query import execute
+from airpy.query.plan import FrameSource, Plan
 from airpy.rpc import Call
+from airpy.services import convert, plans, submit
 from airpy.services.app import App
 from airpy.v1 import query_pb2, query_service_pb2
+
+T = TypeVar("T")
 
 
 class QueryService:
@@ -13,9 +28,47 @@ class QueryService:
         self._app = app
 
     async def Query(self, request: query_pb2.QueryRequest, call: Call) -> query_service_pb2.QueryResponse:
-        raise NotImplementedYet("Query is not implemented yet (the query issue adds it)")
+        app = self._app
+        if request.output not in query_pb2.Output.values():
+            raise ValidationError.for_field("output", "is not an output (OUTPUT_ARROW, OUTPUT_JSON)")
+        plan = plans.decode(request.plan)
+        # The plan is checked against the dataset's real schema before anything is queued.
+        await self._with_engine(lambda con: self._prepare(con, plan, call.subject))
+        token, job = await submit.start_job(app, call, JobKind.QUERY, request.datasource_id, request, request.job)
+        return query_service_pb2.QueryResponse(token=token, job=job)
 
-    async def ExplainQuery(
-        self, request: query_pb2.ExplainQueryRequest, call: Call
-    ) -> query_pb2.ExplainQueryResponse:
-        raise NotImplementedYet("ExplainQuery is not implemented yet (the query issue adds it)")
+    async def ExplainQuery(self, request: query_pb2.ExplainQueryRequest, call: Call) -> query_pb2.ExplainQueryResponse:
+        submit.datasource_id(request.datasource_id)
+        plan = plans.decode(request.plan)
+
+        def explain(con: duckdb.DuckDBPyConnection) -> execute.Explanation:
+            return execute.explain(con, self._prepare(con, plan, call.subject))
+
+        return convert.explanation_pb(await self._with_engine(explain))
+
+    def _prepare(self, con: duckdb.DuckDBPyConnection, plan: Plan, subject: str) -> execute.Prepared:
+        app = self._app
+
+        def frame_path(ref: FrameSource) -> Path:
+            return frame_file(app.lifecycle.records, app.results, ref.token, ref.frame, subject)
+
+        return execute.prepare(con, plan, app.base, app.settings.discover_max_files, frame_path)
+
+    async def _with_engine(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `work` on a fresh DuckDB connection off the event loop; interrupt it if the call ends."""
+        app = self._app
+        con = engine.connect(engine.limits_of(app.settings))
+
+        def guarded() -> T:
+            try:
+                return work(con)
+            except duckdb.Error as exc:
+                raise engine.translate(exc, base=app.base.root, reading=False) from exc
+            finally:
+                con.close()
+
+        try:
+            return await app.blocking(guarded)
+        except asyncio.CancelledError:
+            con.interrupt()
+            raise

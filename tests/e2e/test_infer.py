@@ -55,9 +55,7 @@ def planted(folder):
 
 def infer(stack: Stack, uri, **fields) -> job_pb2.Job:
     rel = str(uri.relative_to(stack.base)) if hasattr(uri, "relative_to") else uri
-    token = stack.data.InferSchema(
-        data_pb2.InferSchemaRequest(uri=rel, **fields), metadata=stack.metadata()
-    ).token
+    token = stack.data.InferSchema(data_pb2.InferSchemaRequest(uri=rel, **fields), metadata=stack.metadata()).token
     return stack.wait(token, timeout=120)
 
 
@@ -133,9 +131,7 @@ def test_a_columns_subset_is_profiled_alone(stack: Stack, files: dict) -> None:
     assert [c.name for c in job.infer_schema.columns] == ["tier", "amount"]
 
 
-@pytest.mark.parametrize(
-    "name", ["csv", "tsv", "gz", "zst", "parquet", "jsonl", "ndjson_gz", "arrow", "feather"]
-)
+@pytest.mark.parametrize("name", ["csv", "tsv", "gz", "zst", "parquet", "jsonl", "ndjson_gz", "arrow", "feather"])
 def test_every_format_profiles_the_same(stack: Stack, files: dict, name: str) -> None:
     job = infer(stack, files[name], mode=FULL)
     assert job.status == job_pb2.JOB_STATUS_COMPLETED, job.error

@@ -49,9 +49,14 @@ def test_every_format_previews_the_same_rows(stack: Stack, files: dict, name: st
 def test_hive_partitions_become_columns(stack: Stack, files: dict) -> None:
     for name in ("hive", "hive_arrow"):
         table = table_of(preview(stack, files[name]))
-        assert sorted(
-            zip(table.column("id").to_pylist(), table.column("region").to_pylist(), strict=True)
-        ) == [(1, "north"), (2, "north"), (3, "north"), (4, "south"), (5, "south"), (6, "south")], name
+        assert sorted(zip(table.column("id").to_pylist(), table.column("region").to_pylist(), strict=True)) == [
+            (1, "north"),
+            (2, "north"),
+            (3, "north"),
+            (4, "south"),
+            (5, "south"),
+            (6, "south"),
+        ], name
 
 
 def test_limit_columns_and_stats(stack: Stack, files: dict) -> None:

@@ -33,7 +33,7 @@ SERVICES = [
     info_service_pb2.DESCRIPTOR.services_by_name["InfoService"],
 ]
 ALL_METHODS = [(s, m) for s in SERVICES for m in s.methods]
-NOT_YET = {"Query", "ExplainQuery", "Analyze", "UploadFrame"}
+NOT_YET = {"Analyze", "UploadFrame"}
 
 
 def raw_call(stack: Stack, service, method, payloads: list[bytes], metadata):
@@ -54,9 +54,7 @@ def raw_call(stack: Stack, service, method, payloads: list[bytes], metadata):
         return [], err
 
 
-@pytest.mark.parametrize(
-    ("service", "method"), ALL_METHODS, ids=[f"{s.name}.{m.name}" for s, m in ALL_METHODS]
-)
+@pytest.mark.parametrize(("service", "method"), ALL_METHODS, ids=[f"{s.name}.{m.name}" for s, m in ALL_METHODS])
 def test_every_rpc_answers_over_a_real_channel_with_a_defined_status(stack: Stack, service, method) -> None:
     request = message_factory.GetMessageClass(method.input_type)()
     responses, err = raw_call(stack, service, method, [request.SerializeToString()], stack.metadata())
@@ -76,9 +74,7 @@ def test_every_rpc_answers_over_a_real_channel_with_a_defined_status(stack: Stac
     assert info.domain == "airpy"
 
 
-@pytest.mark.parametrize(
-    ("service", "method"), ALL_METHODS, ids=[f"{s.name}.{m.name}" for s, m in ALL_METHODS]
-)
+@pytest.mark.parametrize(("service", "method"), ALL_METHODS, ids=[f"{s.name}.{m.name}" for s, m in ALL_METHODS])
 def test_undecodable_request_bytes_are_invalid_argument_not_unknown(stack: Stack, service, method) -> None:
     _, err = raw_call(stack, service, method, [b"\xff\xff\xff\xff"], stack.metadata())
     assert err is not None
@@ -184,9 +180,7 @@ def test_request_ids_are_echoed_or_made_and_carried_in_error_details(stack: Stac
         info_service_pb2.GetServerInfoRequest(), metadata=[*stack.metadata(), ("x-request-id", "req-42")]
     )
     assert dict(call.trailing_metadata())["x-request-id"] == "req-42"
-    _, call = stack.info.GetServerInfo.with_call(
-        info_service_pb2.GetServerInfoRequest(), metadata=stack.metadata()
-    )
+    _, call = stack.info.GetServerInfo.with_call(info_service_pb2.GetServerInfoRequest(), metadata=stack.metadata())
     made = dict(call.trailing_metadata())["x-request-id"]
     assert len(made) == 32
     with pytest.raises(grpc.RpcError) as caught:

@@ -253,7 +253,7 @@ func TestUnimplementedRPCsSayUnimplemented(t *testing.T) {
 	conn := dial(t, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := airpyv1.NewQueryServiceClient(conn).Query(ctx, &airpyv1.QueryRequest{})
+	_, err := airpyv1.NewAnalyzeServiceClient(conn).Analyze(ctx, &airpyv1.AnalyzeRequest{})
 	if status.Code(err) != codes.Unimplemented {
 		t.Fatalf("want Unimplemented, got %v", err)
 	}

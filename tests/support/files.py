@@ -18,9 +18,7 @@ READINGS = pa.table(
         "id": pa.array([1, 2, 3, 4, 5, 6], pa.int64()),
         "meter": ["m1", "m2", "m1", "m3", None, "m2"],
         "kwh": [1.5, 2.25, None, 4.0, 5.5, 6.75],
-        "ts": pa.array(
-            [dt.datetime(2024, 3, 1, h, tzinfo=dt.UTC) for h in range(6)], pa.timestamp("us", tz="UTC")
-        ),
+        "ts": pa.array([dt.datetime(2024, 3, 1, h, tzinfo=dt.UTC) for h in range(6)], pa.timestamp("us", tz="UTC")),
     }
 )
 

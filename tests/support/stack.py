@@ -96,6 +96,7 @@ class Stack:
     settings: Settings
     server: ServerThread
     channel: grpc.Channel
+    worker_env: dict[str, str] = field(default_factory=dict)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     worker_module: str = "tests.support.worker"
 
@@ -137,9 +138,7 @@ class Stack:
         return info_service_pb2_grpc.InfoServiceStub(self.channel)
 
     def get_job(self, token: int, subject: str = "alice") -> job_pb2.Job:
-        return self.jobs.GetJob(
-            job_service_pb2.GetJobRequest(token=token), metadata=self.metadata(subject)
-        ).job
+        return self.jobs.GetJob(job_service_pb2.GetJobRequest(token=token), metadata=self.metadata(subject)).job
 
     def wait(
         self, token: int, subject: str = "alice", timeout: float = 60, statuses: Iterable[int] = TERMINAL
@@ -152,9 +151,7 @@ class Stack:
             if job.status in wanted:
                 return job
             if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"job {token} still {job_pb2.JobStatus.Name(job.status)} after {timeout} s"
-                )
+                raise AssertionError(f"job {token} still {job_pb2.JobStatus.Name(job.status)} after {timeout} s")
             time.sleep(0.05)
 
     def wait_step(self, token: int, step: str, subject: str = "alice", timeout: float = 30) -> job_pb2.Step:
@@ -175,7 +172,7 @@ class Stack:
         if name:
             args += ["--name", name]
         process = subprocess.Popen(
-            args, env={**base_env(self.settings), **(env or {})}, cwd=REPO, start_new_session=True
+            args, env={**base_env(self.settings), **self.worker_env, **(env or {})}, cwd=REPO, start_new_session=True
         )
         self.workers.append(process)
         return process
@@ -209,10 +206,10 @@ def start_stack(
     server = ServerThread(settings)
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
-    stack = Stack(settings, server, channel)
+    stack = Stack(settings, server, channel, worker_env=dict(worker_env or {}))
     queues = list(workers)
     for queue in queues:
-        stack.start_worker(queue, worker_env)
+        stack.start_worker(queue)
     for queue in set(queues):
         stack.wait_workers(queue, queues.count(queue))
     return stack

@@ -1,0 +1,63 @@
+"""Finding a job's frame for a caller: the owner check and the job-state rules in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from airpy.errors import JobStateError, NotFoundError, Reason
+from airpy.jobs.model import JobRecord, JobStatus
+from airpy.jobs.records import JobRecords
+from airpy.results import FrameMeta, ResultsStore
+
+
+def owned_record(records: JobRecords, token: int, subject: str) -> JobRecord:
+    """The subject's job; NOT_FOUND alike for unknown, expired and other subjects' tokens."""
+    record = records.get(token, full=False)
+    if record is None or record.subject != subject:
+        raise NotFoundError(f"no job with token {token}", metadata={"token": token})
+    return record
+
+
+def require_finished(record: JobRecord, frame: str) -> None:
+    """FAILED_PRECONDITION with JOB_NOT_READY / JOB_FAILED / JOB_CANCELLED unless it completed."""
+    metadata = {"token": record.token, "frame": frame, "status": record.status.value}
+    if record.status is JobStatus.FAILED:
+        reason = record.error.reason if record.error else "unknown"
+        raise JobStateError(
+            f"job {record.token} failed ({reason}); it has no frames",
+            metadata=metadata,
+            reason=Reason.JOB_FAILED,
+        )
+    if record.status is JobStatus.CANCELLED:
+        raise JobStateError(
+            f"job {record.token} was cancelled; it has no frames",
+            metadata=metadata,
+            reason=Reason.JOB_CANCELLED,
+        )
+    if not record.status.terminal:
+        raise JobStateError(
+            f"job {record.token} is {record.status.value}; its frames are not ready yet",
+            metadata=metadata,
+            reason=Reason.JOB_NOT_READY,
+        )
+
+
+def frame_of(record: JobRecord, frame: str) -> FrameMeta:
+    """A finished job's frame by name; NOT_FOUND naming the frames it has."""
+    require_finished(record, frame)
+    meta = record.frames.get(frame)
+    if meta is None:
+        raise NotFoundError(
+            f"job {record.token} has no frame {frame!r} (frames: {', '.join(record.frames) or 'none'})",
+            metadata={"frame": frame, "frames": ",".join(record.frames)},
+        )
+    return meta
+
+
+def frame_file(records: JobRecords, results: ResultsStore, token: int, frame: str, subject: str) -> Path:
+    """The file of the subject's finished frame, for reading it as an input."""
+    meta = frame_of(owned_record(records, token, subject), frame)
+    path = results.path(token, meta)
+    if not path.exists():
+        raise NotFoundError(f"frame {frame!r} of job {token} is no longer stored", metadata={"frame": frame})
+    return path

@@ -1,0 +1,177 @@
+"""Running a plan: open its sources, compile it, stream its result into the results store.
+
+The result never sits whole in memory: DuckDB hands out record batches that are written to
+the frame file as they come. Cancels and timeouts interrupt DuckDB itself (the caller wraps
+the run in `engine.interruptible`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from airpy.data.paths import BasePath
+from airpy.data.readers import Dataset, open_dataset, source_sql
+from airpy.errors import IOFailure
+from airpy.progress import Progress
+from airpy.query.compile import Compiled, compile_plan
+from airpy.query.plan import Filter, FrameSource, Op, Plan, Source
+from airpy.results import DEFAULT_FRAME, FrameMeta, FrameSink
+from airpy.schema import Logical, logical_type
+
+# Rows per record batch written to the frame (and per FetchResult read-ahead).
+BATCH_ROWS = 65_536
+_ESTIMATE = re.compile(r"~([\d,]+) rows")
+
+#: Where a frame of an earlier job is stored, after the owner check; raises AirpyError.
+FramePath = Callable[[FrameSource], Path]
+
+
+@dataclass
+class Opened:
+    sql: str
+    params: list[Any]
+    columns: dict[str, Logical]
+    dataset: Dataset | None = None
+
+
+@dataclass
+class Prepared:
+    compiled: Compiled
+    source: Opened
+    joins: list[Opened] = field(default_factory=list)
+
+    @property
+    def datasets(self) -> list[Dataset]:
+        return [o.dataset for o in (self.source, *self.joins) if o.dataset is not None]
+
+
+def open_source(
+    con: duckdb.DuckDBPyConnection, source: Source, base: BasePath, max_files: int, frame_path: FramePath
+) -> Opened:
+    """A source as SQL: a dataset through its reader, a frame as a memory-mapped Arrow table."""
+    if source.frame is not None:
+        path = frame_path(source.frame)
+        try:
+            table = pa.ipc.open_stream(pa.memory_map(str(path))).read_all()
+        except (OSError, pa.ArrowException) as exc:
+            raise IOFailure(f"frame {source.frame.frame!r} of job {source.frame.token} cannot be read") from exc
+        name = f"airpy_frame_{source.frame.token}_{source.frame.frame}"
+        con.register(name, table)
+        return Opened(name, [], {f.name: logical_type(f.type) for f in table.schema})
+    dataset = open_dataset(base, source.dataset, source.path, source.reader, max_files)
+    scan = source_sql(con, dataset)
+    schema = con.sql(f"SELECT * FROM {scan.sql} LIMIT 0", params=scan.params).to_arrow_table().schema
+    return Opened(scan.sql, scan.params, {f.name: logical_type(f.type) for f in schema}, dataset)
+
+
+def prepare(
+    con: duckdb.DuckDBPyConnection, plan: Plan, base: BasePath, max_files: int, frame_path: FramePath
+) -> Prepared:
+    """Open the plan's sources and compile it against their real schemas. Raises ValidationError."""
+    source = open_source(con, plan.source, base, max_files, frame_path)
+    joins = [open_source(con, join.source, base, max_files, frame_path) for join in plan.joins]
+    compiled = compile_plan(
+        plan, source.sql, source.params, source.columns, [(j.sql, j.params, j.columns) for j in joins]
+    )
+    return Prepared(compiled, source, joins)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    frame: FrameMeta
+    seconds: float
+
+
+def run(con: duckdb.DuckDBPyConnection, prepared: Prepared, plan: Plan, sink: FrameSink, progress: Progress) -> Outcome:
+    """Run the compiled plan, streaming its batches into the frame "result". Raises duckdb.Error."""
+    progress.step("loading_data", "reading " + (plan.source.dataset or f"frame of job {plan.source.frame}"), 0.05)
+    if plan.filters:
+        progress.step("applying_filters", f"{len(plan.filters)} filters", 0.1)
+    if plan.aggregating:
+        progress.step("aggregating", f"{len(plan.group_by)} keys, {len(plan.aggs)} aggregates", 0.15)
+    started = time.perf_counter()
+    compiled = prepared.compiled
+    reader = con.sql(compiled.sql, params=compiled.params).to_arrow_reader(BATCH_ROWS)
+    with sink.open(DEFAULT_FRAME, reader.schema) as writer:
+        for batch in reader:
+            writer.write(batch)
+            progress.step("writing_result", f"{writer.rows} rows written")
+    seconds = time.perf_counter() - started
+    meta = sink.committed[DEFAULT_FRAME]
+    progress.step("query_complete", f"{meta.rows} rows in {seconds * 1000:.0f} ms", 1.0)
+    return Outcome(meta, seconds)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    schema: pa.Schema
+    sql: str
+    params: list[Any]
+    files: list[str]
+    estimated_rows: int
+    plan_text: str
+
+
+def explain(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> Explanation:
+    """The output schema, SQL, files read after partition pruning and DuckDB's row estimate."""
+    compiled = prepared.compiled
+    schema = con.sql(f"SELECT * FROM ({compiled.sql}) LIMIT 0", params=compiled.params).to_arrow_table().schema
+    rows = con.sql(f"EXPLAIN {compiled.sql}", params=compiled.params).fetchall()
+    text = "\n".join(str(r[1]) for r in rows)
+    match = _ESTIMATE.search(text)
+    estimate = int(match.group(1).replace(",", "")) if match else -1
+    files = []
+    for dataset in prepared.datasets:
+        files.extend(pruned_files(dataset, compiled.source_filters if dataset is prepared.source.dataset else []))
+    return Explanation(schema, compiled.sql, compiled.params, files, estimate, text)
+
+
+def pruned_files(dataset: Dataset, filters: list[Filter]) -> list[str]:
+    """The files a hive-partitioned dataset reads once simple predicates on partition keys apply."""
+    keep = []
+    for item in dataset.files:
+        below = item.rel[len(dataset.rel) :] if dataset.rel and item.rel.startswith(dataset.rel) else item.rel
+        partitions = dict(p.split("=", 1) for p in below.split("/")[:-1] if "=" in p)
+        if all(_may_match(f, partitions) for f in filters):
+            keep.append(item.rel)
+    return keep
+
+
+def _may_match(node: Filter, partitions: dict[str, str]) -> bool:
+    """False only when the predicate surely excludes every row of a partition."""
+    if node.col not in partitions or node.value is None:
+        return True
+    text = partitions[node.col]
+    values = node.value if isinstance(node.value, list) else [node.value]
+    if node.op is Op.EQ:
+        return _same(text, values[0])
+    if node.op is Op.NE:
+        return not _same(text, values[0])
+    if node.op is Op.IN:
+        return any(_same(text, v) for v in values)
+    if node.op is Op.NOT_IN:
+        return not any(_same(text, v) for v in values)
+    return True
+
+
+def _same(text: str, value: Any) -> bool:
+    """Whether a partition folder's text means the value (hive values are typed: 03 is 3)."""
+    if isinstance(value, bool):
+        return text.lower() in ({"true", "1"} if value else {"false", "0"})
+    if isinstance(value, int | float):
+        try:
+            return float(text) == float(value)
+        except ValueError:
+            return False
+    if isinstance(value, dt.date):
+        return text == value.isoformat()
+    return text == str(value)
