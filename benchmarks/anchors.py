@@ -64,11 +64,40 @@ def duckdb_head(path: str, rows: str) -> None:
     con.sql(f"SELECT * FROM read_csv('{path}') LIMIT {int(rows)}").to_arrow_table()
 
 
+def duckdb_query(sql: str, runs: str) -> None:
+    """The same SQL as airpy's plan, in-process; prints the median of `runs` runs as `seconds`."""
+    import duckdb
+
+    con = duckdb.connect()
+    timings = []
+    for _ in range(int(runs)):
+        started = time.perf_counter()
+        con.sql(sql).to_arrow_table()
+        timings.append(time.perf_counter() - started)
+    timings.sort()
+    print(json.dumps({"seconds": timings[len(timings) // 2], "peak_rss_mb": 0}))
+    raise SystemExit(0)
+
+
+def polars_grain(path: str) -> None:
+    import polars as pl
+
+    (
+        pl.scan_parquet(path + "/**/*.parquet")
+        .with_columns(pl.col("ts").dt.truncate("1d").alias("day"))
+        .group_by("day", "region")
+        .agg(pl.col("kwh").sum().alias("kwh_sum"), pl.len().alias("count"))
+        .collect(engine="streaming")
+    )
+
+
 ANCHORS: dict[str, Callable[..., None]] = {
     "summarize": summarize,
     "polars_profile": polars_profile,
     "ydata_minimal": ydata_minimal,
     "duckdb_head": duckdb_head,
+    "duckdb_query": duckdb_query,
+    "polars_grain": polars_grain,
 }
 
 

@@ -50,3 +50,22 @@ def mixed_csv(rows: int) -> tuple[str, str]:
         con.close()
         (folder / "done").write_text("ok")
     return str(csv_path.relative_to(DATA)), str(parquet_path.relative_to(DATA))
+
+
+def events_parquet(rows: int) -> str:
+    """`rows` timestamped readings (ts over a year, 1000 meters, a value) as Parquet, 8 files."""
+    folder = DATA / f"events-{rows}"
+    if not (folder / "done").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect()
+        select = f"""
+            SELECT TIMESTAMP '2024-01-01' + to_seconds((hash(range, 1) % 31536000)::BIGINT) AS ts,
+                   'meter_' || (hash(range, 2) % 1000) AS meter,
+                   ['north', 'south', 'east', 'west'][(1 + hash(range, 3) % 4)::BIGINT] AS region,
+                   round((hash(range, 4) % 100000) / 1000.0, 3) AS kwh,
+                   range % 8 AS part
+            FROM range({int(rows)})"""
+        con.execute(f"COPY ({select}) TO '{folder}' (FORMAT parquet, PARTITION_BY (part), OVERWRITE_OR_IGNORE)")
+        con.close()
+        (folder / "done").write_text("ok")
+    return str(folder.relative_to(DATA))

@@ -290,3 +290,84 @@ func TestPreviewReadsArrowRows(t *testing.T) {
 		t.Fatalf("total rows %d", reply.GetStats().GetTotalRows())
 	}
 }
+
+func TestQueryGroupByDailyGrainReadAsArrow(t *testing.T) {
+	conn := dial(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	jobs := airpyv1.NewJobServiceClient(conn)
+	started, err := airpyv1.NewQueryServiceClient(conn).Query(ctx, &airpyv1.QueryRequest{
+		DatasourceId: "go",
+		Plan: &airpyv1.Plan{
+			Source:  &airpyv1.Plan_Dataset{Dataset: "sample/readings_parquet"},
+			Grain:   &airpyv1.Grain{Col: "ts", Every: "1 day"},
+			GroupBy: []string{"day", "region"},
+			Aggs: []*airpyv1.Aggregate{
+				{Col: "kwh", Fn: airpyv1.Aggregate_FN_SUM},
+				{Fn: airpyv1.Aggregate_FN_COUNT},
+			},
+			OrderBy: []*airpyv1.OrderBy{{Col: "day"}, {Col: "region"}},
+		},
+	})
+	if err != nil {
+		t.Fatalf("Query: %v", err)
+	}
+	stream, err := jobs.WatchJob(ctx, &airpyv1.WatchJobRequest{Token: started.GetToken()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last *airpyv1.JobEvent
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = msg.GetEvent()
+	}
+	if last.GetStatus() != airpyv1.JobStatus_JOB_STATUS_COMPLETED {
+		t.Fatalf("query ended %v: %v", last.GetStatus(), last.GetError())
+	}
+	fetch, err := jobs.FetchResult(ctx, &airpyv1.FetchResultRequest{Token: started.GetToken()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var whole bytes.Buffer
+	for {
+		msg, err := fetch.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole.Write(msg.GetArrowIpc())
+	}
+	reader, err := ipc.NewReader(&whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Release()
+	names := []string{}
+	for _, field := range reader.Schema().Fields() {
+		names = append(names, field.Name)
+	}
+	if strings.Join(names, ",") != "day,region,kwh_sum,count" {
+		t.Fatalf("columns %v", names)
+	}
+	var rows, total int64
+	for reader.Next() {
+		record := reader.RecordBatch()
+		rows += record.NumRows()
+		counts := record.Column(3).(*array.Int64)
+		for i := 0; i < counts.Len(); i++ {
+			total += counts.Value(i)
+		}
+	}
+	// 96 hourly readings over 4 days, two regions.
+	if rows != 8 || total != 96 {
+		t.Fatalf("%d rows, %d readings counted", rows, total)
+	}
+}
