@@ -140,7 +140,8 @@ def test_fifteen_minute_buckets_in_a_time_zone(data: Stack) -> None:
     )
     got = result(data, plan)
     first = got["slot"][0]
-    # Buckets start at 00/06/12/18 New York time.
+    assert first.tzinfo is not None  # buckets are instants
+    # Buckets start at 00/06/12/18 New York time (UTC-5 in early March).
     assert first.astimezone(dt.timezone(dt.timedelta(hours=-5))).hour % 6 == 0
     assert got["count"].sum() == 400
 
