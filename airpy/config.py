@@ -127,11 +127,17 @@ def _redis_url(raw: str) -> str | None:
     return value
 
 
-def _log_format(raw: str) -> str:
-    value = raw.strip().lower()
-    if value not in {"auto", "json", "text"}:
-        raise ValueError(f"expected auto, json or text, got {raw!r}")
-    return value
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"expected {', '.join(choices[:-1])} or {choices[-1]}, got {raw!r}")
+        return value
+
+    return parse
+
+
+_log_format = _one_of("auto", "json", "text")
 
 
 def _log_level(raw: str) -> str:
@@ -261,6 +267,38 @@ SPECS: tuple[Spec, ...] = (
         _int(64 * 1024),
     ),
     Spec("PY_MAX_UPLOAD_BYTES", "max_upload_bytes", "1073741824", "largest UploadFrame stream", _int(1024)),
+    Spec(
+        "PY_MAX_INLINE_FRAME_BYTES",
+        "max_inline_frame_bytes",
+        "4194304",
+        "largest frame sent inline in AnalyzeRequest.arrow_ipc (use UploadFrame above)",
+        _int(1024),
+    ),
+    Spec("PY_MAX_ANALYZE_ROWS", "max_analyze_rows", "20000000", "most rows of a frame Analyze takes on", _int(1)),
+    Spec(
+        "OPENAI_BASE_URL",
+        "openai_base_url",
+        "",
+        "OpenAI-compatible endpoint for insights (unset = insights not configured)",
+        _str,
+    ),
+    Spec("OPENAI_API_KEY", "openai_api_key", "", "key for that endpoint", _str),
+    Spec("PY_LLM_MODEL", "llm_model", "gpt-4o-mini", "model asked for insights", _str),
+    Spec("PY_LLM_TIMEOUT_S", "llm_timeout_s", "60", "time one insights request may take", _float(1)),
+    Spec(
+        "PY_LLM_RESPONSE_FORMAT",
+        "llm_response_format",
+        "json_schema",
+        "how the answer's form is asked for: json_schema, json_object (older servers) or none",
+        _one_of("json_schema", "json_object", "none"),
+    ),
+    Spec(
+        "PY_LLM_MAX_SAMPLE_ROWS",
+        "llm_max_sample_rows",
+        "20",
+        "most rows of a frame the model may see (aggregates only beyond)",
+        _int(0),
+    ),
     Spec("PY_PREVIEW_MAX_ROWS", "preview_max_rows", "1000", "most rows Preview returns", _int(1)),
     Spec("PY_DISCOVER_MAX_FILES", "discover_max_files", "100000", "most files one Discover lists", _int(1)),
     Spec(
@@ -317,6 +355,14 @@ class Settings:
     fetch_chunk_bytes: int
     max_message_bytes: int
     max_upload_bytes: int
+    max_inline_frame_bytes: int
+    max_analyze_rows: int
+    openai_base_url: str
+    openai_api_key: str
+    llm_model: str
+    llm_timeout_s: float
+    llm_response_format: str
+    llm_max_sample_rows: int
     preview_max_rows: int
     discover_max_files: int
     shutdown_grace_s: float

@@ -15,9 +15,9 @@ in one place; workers store them on the job as `JobError` with the same fields.
     ├── JobStateError               (FAILED_PRECONDITION, JOB_NOT_READY | JOB_FAILED | JOB_CANCELLED)
     ├── NotConfiguredError          (FAILED_PRECONDITION, NOT_CONFIGURED)
     ├── WorkerLostError             (UNAVAILABLE, WORKER_LOST)
+    ├── UpstreamError               (UNAVAILABLE, UPSTREAM_ERROR)    the LLM endpoint failed or answered badly
     ├── CancelledByCaller           (CANCELLED, CANCELLED)
-    ├── UnavailableError            (UNAVAILABLE, UNAVAILABLE)       Redis down, shutting down; retried
-    └── NotImplementedYet           (UNIMPLEMENTED, UNIMPLEMENTED)
+    └── UnavailableError            (UNAVAILABLE, UNAVAILABLE)       Redis down, shutting down; retried
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ class Reason(StrEnum):
     JOB_CANCELLED = "JOB_CANCELLED"
     NOT_CONFIGURED = "NOT_CONFIGURED"
     WORKER_LOST = "WORKER_LOST"
+    UPSTREAM_ERROR = "UPSTREAM_ERROR"
     CANCELLED = "CANCELLED"
     UNAVAILABLE = "UNAVAILABLE"
-    UNIMPLEMENTED = "UNIMPLEMENTED"
 
 
 ERROR_DOMAIN = "airpy"
@@ -187,6 +187,13 @@ class WorkerLostError(AirpyError):
     reason = Reason.WORKER_LOST
 
 
+class UpstreamError(AirpyError):
+    """A service airpy calls (the LLM endpoint) failed, refused, or answered in a form that does not validate."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = Reason.UPSTREAM_ERROR
+
+
 class CancelledByCaller(AirpyError):
     """The caller cancelled."""
 
@@ -200,13 +207,6 @@ class UnavailableError(AirpyError):
     code = grpc.StatusCode.UNAVAILABLE
     reason = Reason.UNAVAILABLE
     transient = True
-
-
-class NotImplementedYet(AirpyError):
-    """An RPC of the contract whose implementation has not landed yet."""
-
-    code = grpc.StatusCode.UNIMPLEMENTED
-    reason = Reason.UNIMPLEMENTED
 
 
 def from_detail(detail: ErrorDetail) -> AirpyError:
@@ -231,8 +231,8 @@ _ALL: tuple[type[AirpyError], ...] = (
     JobStateError,
     NotConfiguredError,
     WorkerLostError,
+    UpstreamError,
     CancelledByCaller,
     UnavailableError,
-    NotImplementedYet,
     AirpyError,
 )

@@ -8,12 +8,16 @@ through ctx.frames) and returns the encoded result summary.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from airpy import engine
+from airpy.analyze import anomaly, eda, forecast, insights, rules
+from airpy.analyze.frames import check_columns, check_rows, inline_table, load_stream
+from airpy.config import Settings
 from airpy.data import discovery
 from airpy.data.paths import BasePath
 from airpy.data.profile import columns_per_pass, profile
@@ -25,8 +29,14 @@ from airpy.jobs.model import JobKind
 from airpy.jobs.runner import Handler, JobContext
 from airpy.query import execute
 from airpy.query.plan import FrameSource
-from airpy.services import convert, plans
-from airpy.v1 import common_pb2, data_pb2, query_pb2
+from airpy.results import DEFAULT_FRAME
+from airpy.schema import logical_type
+from airpy.services import analyses, analysis_pb, convert, plans
+from airpy.services.analyses import Analysis, Kind
+from airpy.v1 import analyze_pb2, common_pb2, data_pb2, query_pb2
+
+# The frame an analysis of a plan writes the plan's result to.
+ANALYZED_FRAME = "data"
 
 
 def discover(ctx: JobContext) -> bytes:
@@ -96,6 +106,98 @@ def query(ctx: JobContext) -> bytes:
     return result.SerializeToString()
 
 
+def analyze(ctx: JobContext) -> bytes:
+    settings = worker.current().settings
+    request = analyze_pb2.AnalyzeRequest.FromString(ctx.record.request)
+    limits = engine.limits_of(settings)
+    con = engine.connect(limits)
+    try:
+        with engine.interruptible(con, ctx.progress):
+            table = _analysis_input(ctx, con, request)
+            check_rows(table, settings.max_analyze_rows)
+            check_columns(table.column_names, request.WhichOneof("input") or "input")
+            columns = {f.name: logical_type(f.type) for f in table.schema}
+            analysis = analyses.decode(request, columns, settings.llm_max_sample_rows)
+            per_pass = columns_per_pass(limits.memory_mb, limits.threads_in_use)
+            analysis = dataclasses.replace(
+                analysis, eda=dataclasses.replace(analysis.eda, memory_mb=limits.memory_mb, columns_per_pass=per_pass)
+            )
+            result = _analysis(ctx, con, table, analysis, settings)
+    except duckdb.Error as exc:
+        raise engine.translate(exc, reading=False) from exc
+    finally:
+        con.close()
+    return result.SerializeToString()
+
+
+def _analysis_input(ctx: JobContext, con: duckdb.DuckDBPyConnection, request: analyze_pb2.AnalyzeRequest) -> pa.Table:
+    """The frame to analyze: an earlier frame, the inline one, or the result of the plan (run now)."""
+    runtime = worker.current()
+    settings = runtime.settings
+    source = request.WhichOneof("input")
+    subject = ctx.record.subject
+    if source == "frame_ref":
+        ref = request.frame_ref
+        path = frame_file(runtime.lifecycle.records, runtime.results, ref.token, ref.frame or DEFAULT_FRAME, subject)
+        return load_stream(path)
+    if source == "arrow_ipc":
+        return inline_table(request.arrow_ipc, "arrow_ipc", settings.max_inline_frame_bytes)
+    plan = plans.decode(request.plan)
+    base = BasePath(settings.base_path, settings.allowed_ext)
+
+    def frame_path(ref: FrameSource) -> Path:
+        return frame_file(runtime.lifecycle.records, runtime.results, ref.token, ref.frame, subject)
+
+    try:
+        prepared = execute.prepare(con, plan, base, settings.discover_max_files, frame_path)
+        with engine.reporting(con, ctx.progress, "running_query", 0.02, 0.2):
+            outcome = execute.run(con, prepared, plan, ctx.frames, ctx.progress, ANALYZED_FRAME)
+    except duckdb.Error as exc:
+        raise engine.translate(exc, base=base.root) from exc
+    return load_stream(runtime.results.path(ctx.token, outcome.frame))
+
+
+def _analysis(
+    ctx: JobContext, con: duckdb.DuckDBPyConnection, table: pa.Table, analysis: Analysis, settings: Settings
+) -> analyze_pb2.AnalyzeResult:
+    progress = ctx.progress
+    result = analysis_pb.result_pb(analysis.kind, table.schema)
+    if analysis.kind in {Kind.EDA, Kind.PROFILE}:
+        with engine.reporting(con, progress, "profiling", 0.2, 0.4):
+            report = eda.eda(con, table, analysis.eda, progress)
+        if report.sample is not None:
+            ctx.frames.write("sample", report.sample, report.sample.schema)
+        result.eda.CopyFrom(analysis_pb.eda_pb(report, settings.getjob_max_bytes - result.ByteSize() - 1024))
+    elif analysis.kind is Kind.VALIDATION:
+        progress.step("validating", f"{len(analysis.rules)} rules over {table.num_rows} rows", 0.2)
+        result.validation.CopyFrom(analysis_pb.validation_pb(rules.validate(con, table, analysis.rules, ctx.frames)))
+    elif analysis.kind is Kind.ANOMALY:
+        assert analysis.anomaly is not None
+        found = anomaly.detect(table, analysis.anomaly, progress)
+        ctx.frames.write("anomalies", found.table, found.table.schema)
+        result.anomaly.CopyFrom(analysis_pb.anomaly_pb(found, analysis.anomaly, "anomalies"))
+    elif analysis.kind is Kind.FORECAST:
+        assert analysis.forecast is not None
+        predicted = forecast.forecast(table, analysis.forecast, progress)
+        ctx.frames.write("forecast", predicted.table, predicted.table.schema)
+        result.forecast.CopyFrom(analysis_pb.forecast_pb(predicted, "forecast"))
+    else:
+        report = eda.eda(con, table, dataclasses.replace(analysis.eda, sample_rows=analysis.llm_rows), progress)
+        llm = insights.LlmSettings(
+            settings.openai_base_url,
+            settings.openai_api_key,
+            settings.llm_model,
+            settings.llm_timeout_s,
+            settings.llm_response_format,
+        )
+        sample = report.sample if analysis.llm_rows else None
+        result.insights.CopyFrom(
+            analysis_pb.insights_pb(insights.insights(report, sample, analysis.question, llm, progress))
+        )
+    progress.step("analysis_complete", f"{analysis.kind.value} of {table.num_rows} rows", 1.0)
+    return result
+
+
 def _json_rows(path: Path, count: int) -> common_pb2.JsonRows:
     settings = worker.current().settings
     if count > settings.max_rows_json:
@@ -112,6 +214,7 @@ HANDLERS: dict[JobKind, Handler] = {
     JobKind.DISCOVER: discover,
     JobKind.INFER_SCHEMA: infer_schema,
     JobKind.QUERY: query,
+    JobKind.ANALYZE: analyze,
 }
 
 

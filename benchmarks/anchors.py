@@ -57,6 +57,23 @@ def ydata_minimal(path: str) -> None:
     ProfileReport(pd.read_csv(path), minimal=True, progress_bar=False).get_description()
 
 
+def ydata_eda(path: str, mode: str) -> None:
+    """ydata-profiling's description of a Parquet frame already in memory (the read is not timed)."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import pandas as pd
+    from ydata_profiling import ProfileReport
+
+    frame = pd.read_parquet(path)
+    started = time.perf_counter()
+    ProfileReport(frame, minimal=mode == "minimal", progress_bar=False).get_description()
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb}))
+    raise SystemExit(0)
+
+
 def duckdb_head(path: str, rows: str) -> None:
     import duckdb
 
@@ -95,6 +112,7 @@ ANCHORS: dict[str, Callable[..., None]] = {
     "summarize": summarize,
     "polars_profile": polars_profile,
     "ydata_minimal": ydata_minimal,
+    "ydata_eda": ydata_eda,
     "duckdb_head": duckdb_head,
     "duckdb_query": duckdb_query,
     "polars_grain": polars_grain,

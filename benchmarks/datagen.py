@@ -69,3 +69,32 @@ def events_parquet(rows: int) -> str:
         con.close()
         (folder / "done").write_text("ok")
     return str(folder.relative_to(DATA))
+
+
+# Ten more columns for the 30-column EDA frame: correlated and skewed numbers, a rare category.
+WIDE_EXTRA = """
+    round(((hash(range, 5) % 1000000) / 10000.0) - 50 + (hash(range, 30) % 1000) / 100.0, 4) AS amount_noisy,
+    ((hash(range, 31) % 1000) + (hash(range, 32) % 1000) + (hash(range, 33) % 1000)) / 30.0 AS bell,
+    exp(((hash(range, 34) % 1000) / 1000.0) * 8) AS skewed,
+    (hash(range, 6) % 500)::INTEGER * 3 + (hash(range, 35) % 7)::INTEGER AS qty_scaled,
+    CASE WHEN hash(range, 36) % 3 = 0 THEN NULL ELSE (hash(range, 37) % 10000) / 7.0 END AS sparse,
+    CASE WHEN hash(range, 38) % 100 = 0 THEN 'rare' ELSE 'common' END AS rarity,
+    (hash(range, 39) % 1000000) / 1000.0 AS uniform,
+    ['xs', 's', 'm', 'l', 'xl'][(1 + hash(range, 40) % 5)::BIGINT] AS size,
+    TIMESTAMP '2023-01-01' + to_seconds((range * 31)::BIGINT) AS created,
+    (hash(range, 41) % 2000)::INTEGER - 1000 AS delta
+"""
+
+
+def wide_parquet(rows: int) -> str:
+    """`rows` rows of 30 columns (MIXED_COLUMNS and WIDE_EXTRA) as one Parquet file."""
+    folder = DATA / f"wide-{rows}"
+    path = folder / "wide.parquet"
+    if not (folder / "done").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect()
+        select = f"SELECT {MIXED_COLUMNS}, {WIDE_EXTRA} FROM range({int(rows)})"
+        con.execute(f"COPY ({select}) TO '{path}' (FORMAT parquet)")
+        con.close()
+        (folder / "done").write_text("ok")
+    return str(path.relative_to(DATA))

@@ -18,6 +18,11 @@ from tests.support.stack import SECRET, Stack, start_stack
 _databases = itertools.count(1)
 
 
+def next_database() -> int:
+    """A Redis database no other stack of this session uses."""
+    return next(_databases)
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[EmbeddedRedis]:
     folder = Path(tempfile.mkdtemp(prefix="airpy-redis-", dir="/tmp"))
@@ -55,7 +60,7 @@ def stack_factory(redis_server: EmbeddedRedis, tmp_path: Path) -> Iterator[Stack
     stacks: list[Stack] = []
 
     def factory(workers: tuple[str, ...] = ("interactive", "batch"), **overrides: Any) -> Stack:
-        db = next(_databases)
+        db = next_database()
         env = make_env(f"{redis_server.url}?db={db}", tmp_path / f"stack{db}", **overrides)
         stack = start_stack(Settings.from_env(env), workers=workers, worker_env=env)
         stacks.append(stack)
@@ -69,7 +74,7 @@ def stack_factory(redis_server: EmbeddedRedis, tmp_path: Path) -> Iterator[Stack
 @pytest.fixture(scope="module")
 def stack(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack shared by a module's tests (each test uses its own subject or files)."""
-    db = next(_databases)
+    db = next_database()
     env = make_env(f"{redis_server.url}?db={db}", tmp_path_factory.mktemp("stack"))
     shared = start_stack(Settings.from_env(env), worker_env=env)
     yield shared

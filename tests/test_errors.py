@@ -23,9 +23,9 @@ EXPECTED = {
     errors.JobStateError: (grpc.StatusCode.FAILED_PRECONDITION, "JOB_NOT_READY"),
     errors.NotConfiguredError: (grpc.StatusCode.FAILED_PRECONDITION, "NOT_CONFIGURED"),
     errors.WorkerLostError: (grpc.StatusCode.UNAVAILABLE, "WORKER_LOST"),
+    errors.UpstreamError: (grpc.StatusCode.UNAVAILABLE, "UPSTREAM_ERROR"),
     errors.CancelledByCaller: (grpc.StatusCode.CANCELLED, "CANCELLED"),
     errors.UnavailableError: (grpc.StatusCode.UNAVAILABLE, "UNAVAILABLE"),
-    errors.NotImplementedYet: (grpc.StatusCode.UNIMPLEMENTED, "UNIMPLEMENTED"),
 }
 
 

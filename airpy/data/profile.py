@@ -503,6 +503,25 @@ def _memory_mb(sample: pa.Table, rows: int) -> float:
     return round(per_row * rows / 1_048_576, 3)
 
 
+def measure_frame(
+    con: duckdb.DuckDBPyConnection, table: pa.Table, memory_mb: int, per_pass: int
+) -> tuple[list[ColumnStats], int | None]:
+    """Full-scan metrics of an in-memory (or memory-mapped) table, as InferSchema measures files."""
+    name = "airpy_frame_profile"
+    con.register(name, table)
+    try:
+        return _measure(
+            con, Scan(name, []), table.schema, sample=False, duplicates=True, per_pass=per_pass, memory_mb=memory_mb
+        )
+    finally:
+        con.unregister(name)
+
+
+def add_hints(sample: pa.Table, columns: list[ColumnStats]) -> None:
+    """Semantic hints from the counts, and from a sample of values for text columns."""
+    _hint(sample, columns)
+
+
 def _hint(sample: pa.Table, columns: list[ColumnStats]) -> None:
     """Semantic hints from the counts, and from a sample of values for text columns."""
     for column in columns:

@@ -54,10 +54,16 @@ def frame_of(record: JobRecord, frame: str) -> FrameMeta:
     return meta
 
 
-def frame_file(records: JobRecords, results: ResultsStore, token: int, frame: str, subject: str) -> Path:
-    """The file of the subject's finished frame, for reading it as an input."""
+def stored_frame(
+    records: JobRecords, results: ResultsStore, token: int, frame: str, subject: str
+) -> tuple[Path, FrameMeta]:
+    """The file and description of the subject's finished frame, for reading it as an input."""
     meta = frame_of(owned_record(records, token, subject), frame)
     path = results.path(token, meta)
     if not path.exists():
         raise NotFoundError(f"frame {frame!r} of job {token} is no longer stored", metadata={"frame": frame})
-    return path
+    return path, meta
+
+
+def frame_file(records: JobRecords, results: ResultsStore, token: int, frame: str, subject: str) -> Path:
+    return stored_frame(records, results, token, frame, subject)[0]

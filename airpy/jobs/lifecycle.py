@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -85,6 +86,16 @@ class Lifecycle:
             except AirpyError as exc:
                 self.fail(token, 1, exc)
                 raise
+        record = self.records.get(token)
+        assert record is not None
+        return record
+
+    def record_finished(self, new: NewJob, store: Callable[[int], dict[str, FrameMeta]], result: bytes) -> JobRecord:
+        """A job the server completes itself (an upload): token, stored frames, record, completion."""
+        token = self.issue_token()
+        frames = store(token)
+        self.records.create(token, new, now_ms())
+        self.complete(token, 1, result, frames)
         record = self.records.get(token)
         assert record is not None
         return record

@@ -91,8 +91,15 @@ class Outcome:
     seconds: float
 
 
-def run(con: duckdb.DuckDBPyConnection, prepared: Prepared, plan: Plan, sink: FrameSink, progress: Progress) -> Outcome:
-    """Run the compiled plan, streaming its batches into the frame "result". Raises duckdb.Error."""
+def run(
+    con: duckdb.DuckDBPyConnection,
+    prepared: Prepared,
+    plan: Plan,
+    sink: FrameSink,
+    progress: Progress,
+    frame: str = DEFAULT_FRAME,
+) -> Outcome:
+    """Run the compiled plan, streaming its batches into `frame`. Raises duckdb.Error."""
     progress.step("loading_data", "reading " + (plan.source.dataset or f"frame of job {plan.source.frame}"), 0.05)
     if plan.filters:
         progress.step("applying_filters", f"{len(plan.filters)} filters", 0.1)
@@ -101,12 +108,12 @@ def run(con: duckdb.DuckDBPyConnection, prepared: Prepared, plan: Plan, sink: Fr
     started = time.perf_counter()
     compiled = prepared.compiled
     reader = con.sql(compiled.sql, params=compiled.params).to_arrow_reader(BATCH_ROWS)
-    with sink.open(DEFAULT_FRAME, reader.schema) as writer:
+    with sink.open(frame, reader.schema) as writer:
         for batch in reader:
             writer.write(batch)
             progress.step("writing_result", f"{writer.rows} rows written")
     seconds = time.perf_counter() - started
-    meta = sink.committed[DEFAULT_FRAME]
+    meta = sink.committed[frame]
     progress.step("query_complete", f"{meta.rows} rows in {seconds * 1000:.0f} ms", 1.0)
     return Outcome(meta, seconds)
 

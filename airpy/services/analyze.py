@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
-from airpy.errors import NotImplementedYet
+import pyarrow as pa
+
+from airpy.analyze.frames import check_columns, check_rows, inline_table, inspect_stream
+from airpy.errors import NotConfiguredError, ResourceCapError, ValidationError
+from airpy.jobs.frames import stored_frame
+from airpy.jobs.model import JobKind, JobRecord, JobStatus
+from airpy.jobs.queueing import QUEUE_FOR_KIND
+from airpy.jobs.records import NewJob
+from airpy.results import DEFAULT_FRAME, FrameMeta
 from airpy.rpc import Call
+from airpy.schema import Logical, describe, logical_type
+from airpy.services import analyses, convert, plans, submit
 from airpy.services.app import App
+from airpy.services.query import prepare, with_engine
 from airpy.v1 import analyze_pb2, analyze_service_pb2
 
 
@@ -15,9 +28,100 @@ class AnalyzeService:
         self._app = app
 
     async def Analyze(self, request: analyze_pb2.AnalyzeRequest, call: Call) -> analyze_service_pb2.AnalyzeResponse:
-        raise NotImplementedYet("Analyze is not implemented yet (the analysis issue adds it)")
+        app = self._app
+        kind = analyses.kind_of(request)
+        if kind is analyses.Kind.INSIGHTS and not app.settings.openai_base_url:
+            raise NotConfiguredError(
+                "insights need an OpenAI-compatible endpoint: set OPENAI_BASE_URL (and OPENAI_API_KEY, PY_LLM_MODEL)",
+                metadata={"setting": "OPENAI_BASE_URL"},
+            )
+        # Rules, columns and options are checked against the frame's schema before anything is queued.
+        columns = await self._columns(request, call.subject)
+        analyses.decode(request, columns, app.settings.llm_max_sample_rows)
+        token, job = await submit.start_job(app, call, JobKind.ANALYZE, request.datasource_id, request, request.job)
+        return analyze_service_pb2.AnalyzeResponse(token=token, job=job)
+
+    async def _columns(self, request: analyze_pb2.AnalyzeRequest, subject: str) -> dict[str, Logical]:
+        """The logical types of the columns of the frame the request analyzes."""
+        app = self._app
+        source = request.WhichOneof("input")
+        if source == "frame_ref":
+            ref = request.frame_ref
+            if ref.token == 0:
+                raise ValidationError.for_field("frame_ref.token", "is required")
+            records, results = app.lifecycle.records, app.results
+            frame = ref.frame or DEFAULT_FRAME
+            _, meta = await app.blocking(stored_frame, records, results, ref.token, frame, subject)
+            if meta.rows > app.settings.max_analyze_rows:
+                raise ResourceCapError(
+                    f"frame {frame!r} of job {ref.token} has {meta.rows} rows, "
+                    f"more than PY_MAX_ANALYZE_ROWS ({app.settings.max_analyze_rows})",
+                    metadata={"rows": meta.rows, "limit": "PY_MAX_ANALYZE_ROWS"},
+                )
+            check_columns([f.name for f in meta.schema], "frame_ref")
+            return {f.name: f.logical for f in meta.schema}
+        if source == "arrow_ipc":
+            table = await app.blocking(
+                inline_table, request.arrow_ipc, "arrow_ipc", app.settings.max_inline_frame_bytes
+            )
+            check_rows(table, app.settings.max_analyze_rows)
+            check_columns(table.column_names, "arrow_ipc")
+            return {f.name: logical_type(f.type) for f in table.schema}
+        if source == "plan":
+            plan = plans.decode(request.plan)
+            prepared = await with_engine(app, lambda con: prepare(app, con, plan, subject))
+            return dict(prepared.compiled.output)
+        raise ValidationError.for_field("input", "set frame_ref, plan or arrow_ipc: the frame to analyze")
 
     async def UploadFrame(
         self, requests: AsyncIterator[analyze_service_pb2.UploadFrameRequest], call: Call
     ) -> analyze_service_pb2.UploadFrameResponse:
-        raise NotImplementedYet("UploadFrame is not implemented yet (the analysis issue adds it)")
+        app = self._app
+        cap = app.settings.max_upload_bytes
+        tmp = await app.blocking(app.results.upload_path)
+        handle = await app.blocking(tmp.open, "wb")
+        size, source, first = 0, "", True
+        try:
+            async for message in requests:
+                if first:
+                    source, first = submit.datasource_id(message.datasource_id), False
+                size += len(message.arrow_ipc)
+                if size > cap:
+                    raise ResourceCapError(
+                        f"the upload is larger than PY_MAX_UPLOAD_BYTES ({cap} bytes)",
+                        metadata={"limit": "PY_MAX_UPLOAD_BYTES", "max_upload_bytes": cap},
+                    )
+                await app.blocking(handle.write, message.arrow_ipc)
+            await app.blocking(handle.close)
+            if size == 0:
+                raise ValidationError.for_field("arrow_ipc", "the upload holds no bytes")
+            rows, schema = await app.blocking(inspect_stream, tmp, "arrow_ipc")
+            record = await app.blocking(self._record, call.subject, source, tmp, rows, size, schema)
+        finally:
+            handle.close()
+            await asyncio.shield(app.blocking(tmp.unlink, missing_ok=True))
+        return analyze_service_pb2.UploadFrameResponse(token=record.token, job=convert.job_pb(record))
+
+    def _record(self, subject: str, source: str, tmp: Path, rows: int, size: int, schema: pa.Schema) -> JobRecord:
+        app = self._app
+        fields = describe(schema)
+        new = NewJob(
+            kind=JobKind.UPLOAD,
+            subject=subject,
+            datasource_id=source,
+            queue=QUEUE_FOR_KIND[JobKind.UPLOAD],
+            timeout_s=app.settings.job_timeout_s,
+            max_attempts=1,
+            request=b"",
+            ttl_s=app.settings.job_ttl_s,
+            status=JobStatus.RUNNING,
+            step="upload_received",
+            message=f"{rows} rows, {size} bytes",
+        )
+
+        def store(token: int) -> dict[str, FrameMeta]:
+            file = app.results.adopt_upload(tmp, token)
+            return {DEFAULT_FRAME: FrameMeta(DEFAULT_FRAME, file, rows, size, fields)}
+
+        result = convert.upload_result_pb(rows, size, fields).SerializeToString()
+        return app.lifecycle.record_finished(new, store, result)

@@ -25,7 +25,7 @@ from airpy.jobs.model import JobEvent, JobKind, JobRecord, JobStatus
 from airpy.query.execute import Explanation
 from airpy.results import FrameMeta
 from airpy.schema import FieldDesc, Logical, describe
-from airpy.v1 import common_pb2, data_pb2, job_pb2, query_pb2
+from airpy.v1 import analyze_pb2, common_pb2, data_pb2, job_pb2, query_pb2
 from airpy.v1.common_pb2 import JsonRows
 
 STATUS_TO_PB = {
@@ -451,3 +451,7 @@ def query_result_pb(frame: FrameMeta, seconds: float, rows: JsonRows | None) -> 
     if rows is not None:
         result.rows.CopyFrom(rows)
     return result
+
+
+def upload_result_pb(rows: int, size: int, fields: Sequence[FieldDesc]) -> analyze_pb2.UploadResult:
+    return analyze_pb2.UploadResult(rows=rows, bytes=size, schema=schema_pb(fields))

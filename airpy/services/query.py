@@ -33,7 +33,7 @@ class QueryService:
             raise ValidationError.for_field("output", "is not an output (OUTPUT_ARROW, OUTPUT_JSON)")
         plan = plans.decode(request.plan)
         # The plan is checked against the dataset's real schema before anything is queued.
-        await self._with_engine(lambda con: self._prepare(con, plan, call.subject))
+        await with_engine(app, lambda con: prepare(app, con, plan, call.subject))
         token, job = await submit.start_job(app, call, JobKind.QUERY, request.datasource_id, request, request.job)
         return query_service_pb2.QueryResponse(token=token, job=job)
 
@@ -42,33 +42,34 @@ class QueryService:
         plan = plans.decode(request.plan)
 
         def explain(con: duckdb.DuckDBPyConnection) -> execute.Explanation:
-            return execute.explain(con, self._prepare(con, plan, call.subject))
+            return execute.explain(con, prepare(self._app, con, plan, call.subject))
 
-        return convert.explanation_pb(await self._with_engine(explain))
+        return convert.explanation_pb(await with_engine(self._app, explain))
 
-    def _prepare(self, con: duckdb.DuckDBPyConnection, plan: Plan, subject: str) -> execute.Prepared:
-        app = self._app
 
-        def frame_path(ref: FrameSource) -> Path:
-            return frame_file(app.lifecycle.records, app.results, ref.token, ref.frame, subject)
+def prepare(app: App, con: duckdb.DuckDBPyConnection, plan: Plan, subject: str) -> execute.Prepared:
+    """The plan checked against its sources' real schemas and compiled (frames only the subject's)."""
 
-        return execute.prepare(con, plan, app.base, app.settings.discover_max_files, frame_path)
+    def frame_path(ref: FrameSource) -> Path:
+        return frame_file(app.lifecycle.records, app.results, ref.token, ref.frame, subject)
 
-    async def _with_engine(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        """Run `work` on a fresh DuckDB connection off the event loop; interrupt it if the call ends."""
-        app = self._app
-        con = engine.connect(engine.limits_of(app.settings))
+    return execute.prepare(con, plan, app.base, app.settings.discover_max_files, frame_path)
 
-        def guarded() -> T:
-            try:
-                return work(con)
-            except duckdb.Error as exc:
-                raise engine.translate(exc, base=app.base.root, reading=False) from exc
-            finally:
-                con.close()
 
+async def with_engine(app: App, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+    """Run `work` on a fresh DuckDB connection off the event loop; interrupt it if the call ends."""
+    con = engine.connect(engine.limits_of(app.settings))
+
+    def guarded() -> T:
         try:
-            return await app.blocking(guarded)
-        except asyncio.CancelledError:
-            con.interrupt()
-            raise
+            return work(con)
+        except duckdb.Error as exc:
+            raise engine.translate(exc, base=app.base.root, reading=False) from exc
+        finally:
+            con.close()
+
+    try:
+        return await app.blocking(guarded)
+    except asyncio.CancelledError:
+        con.interrupt()
+        raise

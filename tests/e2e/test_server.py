@@ -13,13 +13,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from airpy.v1 import (
-    analyze_pb2,
     analyze_service_pb2,
     data_pb2,
     data_service_pb2,
     info_service_pb2,
     job_service_pb2,
-    query_pb2,
     query_service_pb2,
 )
 from tests.e2e.test_discover import rich_status
@@ -33,7 +31,6 @@ SERVICES = [
     info_service_pb2.DESCRIPTOR.services_by_name["InfoService"],
 ]
 ALL_METHODS = [(s, m) for s in SERVICES for m in s.methods]
-NOT_YET = {"Analyze", "UploadFrame"}
 
 
 def raw_call(stack: Stack, service, method, payloads: list[bytes], metadata):
@@ -58,11 +55,6 @@ def raw_call(stack: Stack, service, method, payloads: list[bytes], metadata):
 def test_every_rpc_answers_over_a_real_channel_with_a_defined_status(stack: Stack, service, method) -> None:
     request = message_factory.GetMessageClass(method.input_type)()
     responses, err = raw_call(stack, service, method, [request.SerializeToString()], stack.metadata())
-    if method.name in NOT_YET:
-        assert err is not None
-        assert err.code() == grpc.StatusCode.UNIMPLEMENTED
-        assert rich_status(err)[0].reason == "UNIMPLEMENTED"
-        return
     if err is None:
         output = message_factory.GetMessageClass(method.output_type)
         for raw in responses:
@@ -78,9 +70,6 @@ def test_every_rpc_answers_over_a_real_channel_with_a_defined_status(stack: Stac
 def test_undecodable_request_bytes_are_invalid_argument_not_unknown(stack: Stack, service, method) -> None:
     _, err = raw_call(stack, service, method, [b"\xff\xff\xff\xff"], stack.metadata())
     assert err is not None
-    if method.client_streaming and method.name in NOT_YET:  # never reads its stream yet
-        assert err.code() == grpc.StatusCode.UNIMPLEMENTED
-        return
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert rich_status(err)[0].reason == "VALIDATION_ERROR"
 
@@ -220,9 +209,3 @@ def test_oversized_messages_are_resource_exhausted(stack: Stack) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         stack.data.Discover(big, metadata=stack.metadata())
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-
-
-def test_unused_request_types_still_decode(stack: Stack) -> None:
-    # The unimplemented RPCs already take their final request shapes.
-    assert analyze_pb2.AnalyzeRequest(kind=analyze_pb2.ANALYSIS_KIND_EDA).kind == 1
-    assert query_pb2.Plan(dataset="x", limit=5).limit == 5

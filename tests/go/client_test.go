@@ -5,6 +5,7 @@ package gotest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,8 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -249,16 +252,6 @@ func TestMissingCredentialsAreUnauthenticated(t *testing.T) {
 	}
 }
 
-func TestUnimplementedRPCsSayUnimplemented(t *testing.T) {
-	conn := dial(t, true)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err := airpyv1.NewAnalyzeServiceClient(conn).Analyze(ctx, &airpyv1.AnalyzeRequest{})
-	if status.Code(err) != codes.Unimplemented {
-		t.Fatalf("want Unimplemented, got %v", err)
-	}
-}
-
 func TestPreviewReadsArrowRows(t *testing.T) {
 	conn := dial(t, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -291,11 +284,9 @@ func TestPreviewReadsArrowRows(t *testing.T) {
 	}
 }
 
-func TestQueryGroupByDailyGrainReadAsArrow(t *testing.T) {
-	conn := dial(t, true)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	jobs := airpyv1.NewJobServiceClient(conn)
+// startDailyQuery sums kwh per day and region of the sample dataset, as a job.
+func startDailyQuery(t *testing.T, ctx context.Context, conn *grpc.ClientConn) uint64 {
+	t.Helper()
 	started, err := airpyv1.NewQueryServiceClient(conn).Query(ctx, &airpyv1.QueryRequest{
 		DatasourceId: "go",
 		Plan: &airpyv1.Plan{
@@ -312,7 +303,13 @@ func TestQueryGroupByDailyGrainReadAsArrow(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Query: %v", err)
 	}
-	stream, err := jobs.WatchJob(ctx, &airpyv1.WatchJobRequest{Token: started.GetToken()})
+	return started.GetToken()
+}
+
+// watchToEnd follows a job's events until the stream ends and fails the test unless it completed.
+func watchToEnd(t *testing.T, ctx context.Context, jobs airpyv1.JobServiceClient, token uint64) {
+	t.Helper()
+	stream, err := jobs.WatchJob(ctx, &airpyv1.WatchJobRequest{Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,9 +325,14 @@ func TestQueryGroupByDailyGrainReadAsArrow(t *testing.T) {
 		last = msg.GetEvent()
 	}
 	if last.GetStatus() != airpyv1.JobStatus_JOB_STATUS_COMPLETED {
-		t.Fatalf("query ended %v: %v", last.GetStatus(), last.GetError())
+		t.Fatalf("job %d ended %v: %v", token, last.GetStatus(), last.GetError())
 	}
-	fetch, err := jobs.FetchResult(ctx, &airpyv1.FetchResultRequest{Token: started.GetToken()})
+}
+
+// fetchArrow reads a job's frame through FetchResult into one Arrow IPC reader.
+func fetchArrow(t *testing.T, ctx context.Context, jobs airpyv1.JobServiceClient, token uint64, frame string) *ipc.Reader {
+	t.Helper()
+	fetch, err := jobs.FetchResult(ctx, &airpyv1.FetchResultRequest{Token: token, Frame: frame})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,6 +351,33 @@ func TestQueryGroupByDailyGrainReadAsArrow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return reader
+}
+
+// analyzeToEnd starts an analysis, follows it to completion and returns its token and result.
+func analyzeToEnd(t *testing.T, ctx context.Context, conn *grpc.ClientConn, request *airpyv1.AnalyzeRequest) (uint64, *airpyv1.AnalyzeResult) {
+	t.Helper()
+	started, err := airpyv1.NewAnalyzeServiceClient(conn).Analyze(ctx, request)
+	if err != nil {
+		t.Fatalf("Analyze: %v", err)
+	}
+	jobs := airpyv1.NewJobServiceClient(conn)
+	watchToEnd(t, ctx, jobs, started.GetToken())
+	reply, err := jobs.GetJob(ctx, &airpyv1.GetJobRequest{Token: started.GetToken()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return started.GetToken(), reply.GetJob().GetAnalyze()
+}
+
+func TestQueryGroupByDailyGrainReadAsArrow(t *testing.T) {
+	conn := dial(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	jobs := airpyv1.NewJobServiceClient(conn)
+	token := startDailyQuery(t, ctx, conn)
+	watchToEnd(t, ctx, jobs, token)
+	reader := fetchArrow(t, ctx, jobs, token, "")
 	defer reader.Release()
 	names := []string{}
 	for _, field := range reader.Schema().Fields() {
@@ -369,5 +398,131 @@ func TestQueryGroupByDailyGrainReadAsArrow(t *testing.T) {
 	// 96 hourly readings over 4 days, two regions.
 	if rows != 8 || total != 96 {
 		t.Fatalf("%d rows, %d readings counted", rows, total)
+	}
+}
+
+func TestEdaOfQueryResultByFrameRef(t *testing.T) {
+	conn := dial(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	jobs := airpyv1.NewJobServiceClient(conn)
+	query := startDailyQuery(t, ctx, conn)
+	watchToEnd(t, ctx, jobs, query)
+
+	token, result := analyzeToEnd(t, ctx, conn, &airpyv1.AnalyzeRequest{
+		DatasourceId: "go",
+		Input:        &airpyv1.AnalyzeRequest_FrameRef{FrameRef: &airpyv1.FrameRef{Token: query, Frame: "result"}},
+		Kind:         airpyv1.AnalysisKind_ANALYSIS_KIND_EDA,
+		Options:      &airpyv1.AnalyzeOptions{CorrelationThreshold: 0.5},
+	})
+	eda := result.GetEda()
+	if eda.GetRows() != 8 || len(eda.GetColumns()) != 4 {
+		t.Fatalf("EDA of %d rows, %d columns", eda.GetRows(), len(eda.GetColumns()))
+	}
+	var count *airpyv1.ColumnProfile
+	for _, column := range eda.GetColumns() {
+		if column.GetName() == "count" {
+			count = column
+		}
+	}
+	// Each day has 12 readings per region.
+	if count == nil || count.GetMean() != 12 || count.GetNullCount() != 0 {
+		t.Fatalf("count column %v", count)
+	}
+	if len(eda.GetCharts()) == 0 {
+		t.Fatal("no chart hints")
+	}
+	for _, chart := range eda.GetCharts() {
+		var spec map[string]any
+		if err := json.Unmarshal([]byte(chart.GetVegaLite()), &spec); err != nil {
+			t.Fatalf("chart %q: %v", chart.GetTitle(), err)
+		}
+		if !strings.Contains(fmt.Sprint(spec["$schema"]), "vega-lite/v5") {
+			t.Fatalf("chart %q has schema %v", chart.GetTitle(), spec["$schema"])
+		}
+	}
+	sample := fetchArrow(t, ctx, jobs, token, "sample")
+	defer sample.Release()
+	var rows int64
+	for sample.Next() {
+		rows += sample.RecordBatch().NumRows()
+	}
+	if rows != 8 {
+		t.Fatalf("sample frame has %d rows", rows)
+	}
+}
+
+func TestUploadFrameFromGoThenValidate(t *testing.T) {
+	conn := dial(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	jobs := airpyv1.NewJobServiceClient(conn)
+	analyze := airpyv1.NewAnalyzeServiceClient(conn)
+
+	// A frame built with arrow-go: 1000 meter readings, reading 7 has no meter.
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "meter", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "kwh", Type: arrow.PrimitiveTypes.Float64},
+	}, nil)
+	builder := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
+	defer builder.Release()
+	for i := 0; i < 1000; i++ {
+		if i == 7 {
+			builder.Field(0).(*array.StringBuilder).AppendNull()
+		} else {
+			builder.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("m%d", i%5))
+		}
+		builder.Field(1).(*array.Float64Builder).Append(float64(i) / 10)
+	}
+	record := builder.NewRecordBatch()
+	defer record.Release()
+	var buf bytes.Buffer
+	writer := ipc.NewWriter(&buf, ipc.WithSchema(schema))
+	if err := writer.Write(record); err != nil {
+		t.Fatal(err)
+	}
+	if err := writer.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Client streaming: the IPC stream in 1 KiB chunks.
+	upload, err := analyze.UploadFrame(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	for start := 0; start < len(data); start += 1024 {
+		end := min(start+1024, len(data))
+		if err := upload.Send(&airpyv1.UploadFrameRequest{DatasourceId: "go", ArrowIpc: data[start:end]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	uploaded, err := upload.CloseAndRecv()
+	if err != nil {
+		t.Fatalf("UploadFrame: %v", err)
+	}
+	if uploaded.GetJob().GetStatus() != airpyv1.JobStatus_JOB_STATUS_COMPLETED {
+		t.Fatalf("upload job %v", uploaded.GetJob().GetStatus())
+	}
+
+	token, result := analyzeToEnd(t, ctx, conn, &airpyv1.AnalyzeRequest{
+		DatasourceId: "go",
+		Input:        &airpyv1.AnalyzeRequest_FrameRef{FrameRef: &airpyv1.FrameRef{Token: uploaded.GetToken()}},
+		Kind:         airpyv1.AnalysisKind_ANALYSIS_KIND_VALIDATION,
+		Options: &airpyv1.AnalyzeOptions{Rules: []*airpyv1.Rule{
+			{Id: "meter-set", Kind: airpyv1.Rule_KIND_NOT_NULL, Columns: []string{"meter"}},
+			{Id: "kwh-range", Kind: airpyv1.Rule_KIND_RANGE, Columns: []string{"kwh"},
+				Min: &airpyv1.Value{Kind: &airpyv1.Value_DoubleValue{DoubleValue: 0}}},
+		}},
+	})
+	validation := result.GetValidation()
+	rules := validation.GetRules()
+	if validation.GetScore() != 0.5 || rules[0].GetPassed() || rules[0].GetFailingRows() != 1 || !rules[1].GetPassed() {
+		t.Fatalf("validation %v", validation)
+	}
+	failing := fetchArrow(t, ctx, jobs, token, rules[0].GetFailingFrame())
+	defer failing.Release()
+	if !failing.Next() || failing.RecordBatch().Column(0).(*array.Int64).Value(0) != 7 {
+		t.Fatal("the failing row is not row 7")
 	}
 }

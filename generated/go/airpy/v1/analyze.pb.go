@@ -580,8 +580,11 @@ type AnomalyOptions struct {
 	Method  OutlierMethod `protobuf:"varint,5,opt,name=method,proto3,enum=airpy.v1.OutlierMethod" json:"method,omitempty"`
 	// Score above which a point is flagged (default 3 for zscore/mad, 1.5 for iqr).
 	Threshold float64 `protobuf:"fixed64,6,opt,name=threshold,proto3" json:"threshold,omitempty"`
-	// Rolling window in points; 0 = the whole series.
-	Window        uint32 `protobuf:"varint,7,opt,name=window,proto3" json:"window,omitempty"`
+	// Trailing window in points (each point judged by the points before it); 0 = the whole series.
+	Window uint32 `protobuf:"varint,7,opt,name=window,proto3" json:"window,omitempty"`
+	// Points per seasonal cycle (24 for hourly data with a daily cycle): each phase's median is
+	// removed before scoring, so a usual peak is not an anomaly. 0 = no season.
+	SeasonLength  uint32 `protobuf:"varint,8,opt,name=season_length,json=seasonLength,proto3" json:"season_length,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -661,6 +664,13 @@ func (x *AnomalyOptions) GetThreshold() float64 {
 func (x *AnomalyOptions) GetWindow() uint32 {
 	if x != nil {
 		return x.Window
+	}
+	return 0
+}
+
+func (x *AnomalyOptions) GetSeasonLength() uint32 {
+	if x != nil {
+		return x.SeasonLength
 	}
 	return 0
 }
@@ -1300,8 +1310,10 @@ type EdaResult struct {
 	Issues        []*DataIssue           `protobuf:"bytes,6,rep,name=issues,proto3" json:"issues,omitempty"`
 	Charts        []*ChartHint           `protobuf:"bytes,7,rep,name=charts,proto3" json:"charts,omitempty"`
 	Sample        *JsonRows              `protobuf:"bytes,8,opt,name=sample,proto3" json:"sample,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Charts were dropped from the end to keep the result under PY_GETJOB_MAX_BYTES.
+	ChartsTruncated bool `protobuf:"varint,9,opt,name=charts_truncated,json=chartsTruncated,proto3" json:"charts_truncated,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *EdaResult) Reset() {
@@ -1388,6 +1400,13 @@ func (x *EdaResult) GetSample() *JsonRows {
 		return x.Sample
 	}
 	return nil
+}
+
+func (x *EdaResult) GetChartsTruncated() bool {
+	if x != nil {
+		return x.ChartsTruncated
+	}
+	return false
 }
 
 type RuleResult struct {
@@ -2106,7 +2125,7 @@ const file_airpy_v1_analyze_proto_rawDesc = "" +
 	"\vSTAT_MEDIAN\x10\x04\x12\x0f\n" +
 	"\vSTAT_STDDEV\x10\x05\x12\f\n" +
 	"\bSTAT_SUM\x10\x06B\t\n" +
-	"\a_mostly\"\xec\x01\n" +
+	"\a_mostly\"\x91\x02\n" +
 	"\x0eAnomalyOptions\x12\x1f\n" +
 	"\vtime_column\x18\x01 \x01(\tR\n" +
 	"timeColumn\x12!\n" +
@@ -2115,7 +2134,8 @@ const file_airpy_v1_analyze_proto_rawDesc = "" +
 	"\bgroup_by\x18\x04 \x03(\tR\agroupBy\x12/\n" +
 	"\x06method\x18\x05 \x01(\x0e2\x17.airpy.v1.OutlierMethodR\x06method\x12\x1c\n" +
 	"\tthreshold\x18\x06 \x01(\x01R\tthreshold\x12\x16\n" +
-	"\x06window\x18\a \x01(\rR\x06window\"\xdc\x01\n" +
+	"\x06window\x18\a \x01(\rR\x06window\x12#\n" +
+	"\rseason_length\x18\b \x01(\rR\fseasonLength\"\xdc\x01\n" +
 	"\x0fForecastOptions\x12\x1f\n" +
 	"\vtime_column\x18\x01 \x01(\tR\n" +
 	"timeColumn\x12!\n" +
@@ -2181,7 +2201,7 @@ const file_airpy_v1_analyze_proto_rawDesc = "" +
 	"\tTYPE_LINE\x10\x03\x12\x10\n" +
 	"\fTYPE_SCATTER\x10\x04\x12\f\n" +
 	"\bTYPE_BOX\x10\x05\x12\x10\n" +
-	"\fTYPE_HEATMAP\x10\x06\"\xf0\x02\n" +
+	"\fTYPE_HEATMAP\x10\x06\"\x9b\x03\n" +
 	"\tEdaResult\x12\x12\n" +
 	"\x04rows\x18\x01 \x01(\x03R\x04rows\x121\n" +
 	"\acolumns\x18\x02 \x03(\v2\x17.airpy.v1.ColumnProfileR\acolumns\x129\n" +
@@ -2190,7 +2210,8 @@ const file_airpy_v1_analyze_proto_rawDesc = "" +
 	"\x0eduplicate_rows\x18\x05 \x01(\x03R\rduplicateRows\x12+\n" +
 	"\x06issues\x18\x06 \x03(\v2\x13.airpy.v1.DataIssueR\x06issues\x12+\n" +
 	"\x06charts\x18\a \x03(\v2\x13.airpy.v1.ChartHintR\x06charts\x12*\n" +
-	"\x06sample\x18\b \x01(\v2\x12.airpy.v1.JsonRowsR\x06sample\"\xfc\x01\n" +
+	"\x06sample\x18\b \x01(\v2\x12.airpy.v1.JsonRowsR\x06sample\x12)\n" +
+	"\x10charts_truncated\x18\t \x01(\bR\x0fchartsTruncated\"\xfc\x01\n" +
 	"\n" +
 	"RuleResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +

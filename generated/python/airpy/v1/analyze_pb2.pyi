@@ -120,7 +120,7 @@ class Rule(_message.Message):
     def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[Rule.Kind, str]] = ..., columns: _Optional[_Iterable[str]] = ..., min: _Optional[_Union[_common_pb2.Value, _Mapping]] = ..., max: _Optional[_Union[_common_pb2.Value, _Mapping]] = ..., min_exclusive: _Optional[bool] = ..., max_exclusive: _Optional[bool] = ..., pattern: _Optional[str] = ..., allowed_values: _Optional[_Iterable[_Union[_common_pb2.Value, _Mapping]]] = ..., type: _Optional[_Union[_common_pb2.LogicalType, str]] = ..., ordered: _Optional[bool] = ..., stat: _Optional[_Union[Rule.Stat, str]] = ..., max_ratio: _Optional[float] = ..., max_age_s: _Optional[int] = ..., compare: _Optional[_Union[_query_pb2.Filter.Op, str]] = ..., mostly: _Optional[float] = ...) -> None: ...
 
 class AnomalyOptions(_message.Message):
-    __slots__ = ("time_column", "value_column", "grain", "group_by", "method", "threshold", "window")
+    __slots__ = ("time_column", "value_column", "grain", "group_by", "method", "threshold", "window", "season_length")
     TIME_COLUMN_FIELD_NUMBER: _ClassVar[int]
     VALUE_COLUMN_FIELD_NUMBER: _ClassVar[int]
     GRAIN_FIELD_NUMBER: _ClassVar[int]
@@ -128,6 +128,7 @@ class AnomalyOptions(_message.Message):
     METHOD_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
+    SEASON_LENGTH_FIELD_NUMBER: _ClassVar[int]
     time_column: str
     value_column: str
     grain: str
@@ -135,7 +136,8 @@ class AnomalyOptions(_message.Message):
     method: OutlierMethod
     threshold: float
     window: int
-    def __init__(self, time_column: _Optional[str] = ..., value_column: _Optional[str] = ..., grain: _Optional[str] = ..., group_by: _Optional[_Iterable[str]] = ..., method: _Optional[_Union[OutlierMethod, str]] = ..., threshold: _Optional[float] = ..., window: _Optional[int] = ...) -> None: ...
+    season_length: int
+    def __init__(self, time_column: _Optional[str] = ..., value_column: _Optional[str] = ..., grain: _Optional[str] = ..., group_by: _Optional[_Iterable[str]] = ..., method: _Optional[_Union[OutlierMethod, str]] = ..., threshold: _Optional[float] = ..., window: _Optional[int] = ..., season_length: _Optional[int] = ...) -> None: ...
 
 class ForecastOptions(_message.Message):
     __slots__ = ("time_column", "value_column", "grain", "horizon", "levels", "holdout", "season_length")
@@ -272,7 +274,7 @@ class ChartHint(_message.Message):
     def __init__(self, type: _Optional[_Union[ChartHint.Type, str]] = ..., x: _Optional[str] = ..., y: _Optional[str] = ..., title: _Optional[str] = ..., vega_lite: _Optional[str] = ...) -> None: ...
 
 class EdaResult(_message.Message):
-    __slots__ = ("rows", "columns", "correlations", "outliers", "duplicate_rows", "issues", "charts", "sample")
+    __slots__ = ("rows", "columns", "correlations", "outliers", "duplicate_rows", "issues", "charts", "sample", "charts_truncated")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     CORRELATIONS_FIELD_NUMBER: _ClassVar[int]
@@ -281,6 +283,7 @@ class EdaResult(_message.Message):
     ISSUES_FIELD_NUMBER: _ClassVar[int]
     CHARTS_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    CHARTS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     rows: int
     columns: _containers.RepeatedCompositeFieldContainer[_common_pb2.ColumnProfile]
     correlations: _containers.RepeatedCompositeFieldContainer[Correlation]
@@ -289,7 +292,8 @@ class EdaResult(_message.Message):
     issues: _containers.RepeatedCompositeFieldContainer[_common_pb2.DataIssue]
     charts: _containers.RepeatedCompositeFieldContainer[ChartHint]
     sample: _common_pb2.JsonRows
-    def __init__(self, rows: _Optional[int] = ..., columns: _Optional[_Iterable[_Union[_common_pb2.ColumnProfile, _Mapping]]] = ..., correlations: _Optional[_Iterable[_Union[Correlation, _Mapping]]] = ..., outliers: _Optional[_Iterable[_Union[OutlierSummary, _Mapping]]] = ..., duplicate_rows: _Optional[int] = ..., issues: _Optional[_Iterable[_Union[_common_pb2.DataIssue, _Mapping]]] = ..., charts: _Optional[_Iterable[_Union[ChartHint, _Mapping]]] = ..., sample: _Optional[_Union[_common_pb2.JsonRows, _Mapping]] = ...) -> None: ...
+    charts_truncated: bool
+    def __init__(self, rows: _Optional[int] = ..., columns: _Optional[_Iterable[_Union[_common_pb2.ColumnProfile, _Mapping]]] = ..., correlations: _Optional[_Iterable[_Union[Correlation, _Mapping]]] = ..., outliers: _Optional[_Iterable[_Union[OutlierSummary, _Mapping]]] = ..., duplicate_rows: _Optional[int] = ..., issues: _Optional[_Iterable[_Union[_common_pb2.DataIssue, _Mapping]]] = ..., charts: _Optional[_Iterable[_Union[ChartHint, _Mapping]]] = ..., sample: _Optional[_Union[_common_pb2.JsonRows, _Mapping]] = ..., charts_truncated: _Optional[bool] = ...) -> None: ...
 
 class RuleResult(_message.Message):
     __slots__ = ("id", "kind", "columns", "passed", "failing_rows", "failing_ratio", "detail", "failing_frame")

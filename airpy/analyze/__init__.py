@@ -1,0 +1,1 @@
+"""Analysis of frames: EDA and profiles, validation rules, anomalies, forecasts, LLM insights."""

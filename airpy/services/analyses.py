@@ -1,0 +1,229 @@
+"""airpy.v1.AnalyzeRequest -> a typed analysis, checked against the frame's columns (with field paths).
+
+The server decodes a request before queueing it (so a bad rule or column fails the call at once);
+the worker decodes the stored request again against the frame it loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from airpy.analyze.anomaly import AnomalySpec
+from airpy.analyze.eda import EdaOptions, OutlierMethod
+from airpy.analyze.forecast import DEFAULT_LEVELS, MAX_HORIZON, ForecastSpec
+from airpy.analyze.insights import MAX_QUESTION_CHARS
+from airpy.analyze.rules import Rule, RuleKind, Stat, check_rules
+from airpy.analyze.series import Grain
+from airpy.errors import ValidationError
+from airpy.query.compile import parse_grain
+from airpy.query.plan import Op
+from airpy.schema import Logical
+from airpy.services.plans import value
+from airpy.v1 import analyze_pb2, common_pb2, query_pb2
+
+MAX_SAMPLE_ROWS = 1000
+MAX_RULES = 500
+MAX_WINDOW = 100_000
+_NUMERIC = frozenset({Logical.INTEGER, Logical.FLOAT, Logical.DECIMAL})
+_TEMPORAL = frozenset({Logical.DATE, Logical.TIMESTAMP})
+
+
+class Kind(StrEnum):
+    EDA = "eda"
+    PROFILE = "profile"
+    VALIDATION = "validation"
+    ANOMALY = "anomaly"
+    FORECAST = "forecast"
+    INSIGHTS = "insights"
+
+
+_KINDS = {getattr(analyze_pb2, f"ANALYSIS_KIND_{k.name}"): k for k in Kind}
+KIND_TO_PB = {k: v for v, k in _KINDS.items()}
+_METHODS = {
+    analyze_pb2.OUTLIER_METHOD_UNSPECIFIED: OutlierMethod.IQR,
+    analyze_pb2.OUTLIER_METHOD_IQR: OutlierMethod.IQR,
+    analyze_pb2.OUTLIER_METHOD_ZSCORE: OutlierMethod.ZSCORE,
+    analyze_pb2.OUTLIER_METHOD_MAD: OutlierMethod.MAD,
+}
+METHOD_TO_PB = {OutlierMethod.IQR: analyze_pb2.OUTLIER_METHOD_IQR} | {
+    m: p for p, m in _METHODS.items() if p != analyze_pb2.OUTLIER_METHOD_UNSPECIFIED
+}
+_RULE_KINDS = {getattr(analyze_pb2.Rule, f"KIND_{k.name}"): k for k in RuleKind}
+RULE_KIND_TO_PB = {k: v for v, k in _RULE_KINDS.items()}
+_STATS = {getattr(analyze_pb2.Rule, f"STAT_{s.name}"): s for s in Stat}
+_COMPARE = {getattr(query_pb2.Filter, f"OP_{op.name}"): op for op in (Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE)}
+_LOGICAL = {getattr(common_pb2, f"LOGICAL_TYPE_{lg.name}"): lg for lg in Logical}
+
+
+@dataclass(frozen=True)
+class Analysis:
+    kind: Kind
+    eda: EdaOptions = field(default_factory=EdaOptions)
+    rules: tuple[Rule, ...] = ()
+    anomaly: AnomalySpec | None = None
+    forecast: ForecastSpec | None = None
+    question: str = ""
+    #: Rows the model may see (insights), already capped by PY_LLM_MAX_SAMPLE_ROWS.
+    llm_rows: int = 0
+
+
+def kind_of(request: analyze_pb2.AnalyzeRequest) -> Kind:
+    kind = _KINDS.get(request.kind)
+    if kind is None:
+        raise ValidationError.for_field(
+            "kind", "set an analysis kind (ANALYSIS_KIND_EDA, _PROFILE, _VALIDATION, _ANOMALY, _FORECAST or _INSIGHTS)"
+        )
+    return kind
+
+
+def decode(request: analyze_pb2.AnalyzeRequest, columns: dict[str, Logical], llm_max_rows: int) -> Analysis:
+    """The analysis the request asks for, checked against the frame's columns and types."""
+    kind = kind_of(request)
+    options = request.options
+    eda = _eda(options, kind)
+    if kind is Kind.VALIDATION:
+        if len(options.rules) > MAX_RULES:
+            raise ValidationError.for_field("options.rules", f"at most {MAX_RULES} rules")
+        rules = [_rule(r, f"options.rules[{i}]") for i, r in enumerate(options.rules)]
+        return Analysis(kind, eda, rules=tuple(check_rules(rules, columns)))
+    if kind is Kind.ANOMALY:
+        return Analysis(kind, eda, anomaly=_anomaly(options.anomaly, columns))
+    if kind is Kind.FORECAST:
+        return Analysis(kind, eda, forecast=_forecast(options.forecast, columns))
+    if kind is Kind.INSIGHTS:
+        question = options.insights.question
+        if len(question) > MAX_QUESTION_CHARS:
+            raise ValidationError.for_field("options.insights.question", f"at most {MAX_QUESTION_CHARS} characters")
+        return Analysis(kind, eda, question=question, llm_rows=min(options.insights.sample_rows, llm_max_rows))
+    return Analysis(kind, eda)
+
+
+def _eda(options: analyze_pb2.AnalyzeOptions, kind: Kind) -> EdaOptions:
+    threshold = options.correlation_threshold or 0.7
+    if not 0 < threshold <= 1:
+        raise ValidationError.for_field("options.correlation_threshold", "must be between 0 and 1")
+    method = _METHODS.get(options.outlier_method)
+    if method is None:
+        raise ValidationError.for_field("options.outlier_method", "is not an outlier method (IQR, ZSCORE, MAD)")
+    if options.sample_rows > MAX_SAMPLE_ROWS:
+        raise ValidationError.for_field("options.sample_rows", f"must be at most {MAX_SAMPLE_ROWS}")
+    return EdaOptions(
+        correlation_threshold=threshold,
+        outlier_method=method,
+        include_correlations=options.include_correlations if options.HasField("include_correlations") else True,
+        include_outliers=options.include_outliers if options.HasField("include_outliers") else True,
+        sample_rows=options.sample_rows or 20,
+        profile_only=kind is Kind.PROFILE,
+    )
+
+
+def _rule(message: analyze_pb2.Rule, path: str) -> Rule:
+    kind = _RULE_KINDS.get(message.kind)
+    if kind is None:
+        raise ValidationError.for_field(f"{path}.kind", "is not a rule kind (KIND_NOT_NULL … KIND_COMPARE)")
+    low, _ = value(message.min, f"{path}.min") if message.HasField("min") else (None, False)
+    high, _ = value(message.max, f"{path}.max") if message.HasField("max") else (None, False)
+    allowed = tuple(value(v, f"{path}.allowed_values[{i}]")[0] for i, v in enumerate(message.allowed_values))
+    logical = None
+    if kind is RuleKind.TYPE:
+        logical = _LOGICAL.get(message.type)
+        if logical is None:
+            raise ValidationError.for_field(f"{path}.type", "names the expected type (LOGICAL_TYPE_…)")
+    stat = _STATS.get(message.stat) if kind is RuleKind.STAT_BETWEEN else None
+    compare = None
+    if kind is RuleKind.COMPARE:
+        compare = _COMPARE.get(message.compare)
+        if compare is None:
+            raise ValidationError.for_field(f"{path}.compare", "is one of OP_EQ OP_NE OP_LT OP_LE OP_GT OP_GE")
+    return Rule(
+        path=path,
+        kind=kind,
+        id=message.id,
+        columns=tuple(message.columns),
+        min=low,
+        max=high,
+        min_exclusive=message.min_exclusive,
+        max_exclusive=message.max_exclusive,
+        pattern=message.pattern,
+        allowed=allowed,
+        type=logical,
+        ordered=message.ordered,
+        stat=stat,
+        max_ratio=message.max_ratio,
+        max_age_s=message.max_age_s,
+        compare=compare,
+        mostly=message.mostly if message.HasField("mostly") else None,
+    )
+
+
+def _column(columns: dict[str, Logical], name: str, path: str, allowed: frozenset[Logical], what: str) -> str:
+    if not name:
+        raise ValidationError.for_field(path, "is required")
+    if name not in columns:
+        raise ValidationError.for_field(path, f"no column {name!r} in the frame")
+    if columns[name] not in allowed:
+        raise ValidationError.for_field(path, f"{name!r} is {columns[name].value}, not {what}")
+    return name
+
+
+def _grain(every: str, path: str) -> Grain | None:
+    if not every:
+        return None
+    count, unit = parse_grain(every, path)
+    return Grain(count, unit)
+
+
+def _anomaly(message: analyze_pb2.AnomalyOptions, columns: dict[str, Logical]) -> AnomalySpec:
+    p = "options.anomaly"
+    time = _column(columns, message.time_column, f"{p}.time_column", _TEMPORAL, "a date or timestamp")
+    values = _column(columns, message.value_column, f"{p}.value_column", _NUMERIC, "numeric")
+    for i, key in enumerate(message.group_by):
+        if key not in columns:
+            raise ValidationError.for_field(f"{p}.group_by[{i}]", f"no column {key!r} in the frame")
+        if key in {time, values}:
+            raise ValidationError.for_field(f"{p}.group_by[{i}]", f"{key!r} is the time or value column")
+    method = _METHODS.get(message.method)
+    if method is None:
+        raise ValidationError.for_field(f"{p}.method", "is not an outlier method (IQR, ZSCORE, MAD)")
+    if message.threshold < 0:
+        raise ValidationError.for_field(f"{p}.threshold", "must not be negative")
+    if message.window and not 3 <= message.window <= MAX_WINDOW:
+        raise ValidationError.for_field(f"{p}.window", f"must be 0 (the whole series) or 3 to {MAX_WINDOW}")
+    if message.season_length == 1 or message.season_length > MAX_WINDOW:
+        raise ValidationError.for_field(f"{p}.season_length", f"must be 0 (none) or 2 to {MAX_WINDOW}")
+    return AnomalySpec(
+        time=time,
+        value=values,
+        grain=_grain(message.grain, f"{p}.grain"),
+        group_by=tuple(message.group_by),
+        method=method,
+        threshold=message.threshold,
+        window=message.window,
+        season_length=message.season_length,
+    )
+
+
+def _forecast(message: analyze_pb2.ForecastOptions, columns: dict[str, Logical]) -> ForecastSpec:
+    p = "options.forecast"
+    time = _column(columns, message.time_column, f"{p}.time_column", _TEMPORAL, "a date or timestamp")
+    values = _column(columns, message.value_column, f"{p}.value_column", _NUMERIC, "numeric")
+    if not 1 <= message.horizon <= MAX_HORIZON:
+        raise ValidationError.for_field(f"{p}.horizon", f"must be between 1 and {MAX_HORIZON}")
+    levels = tuple(message.levels) or DEFAULT_LEVELS
+    for i, level in enumerate(levels):
+        if not 0 < level < 100:
+            raise ValidationError.for_field(f"{p}.levels[{i}]", "must be a percentage between 0 and 100")
+    if len(set(levels)) != len(levels) or len(levels) > 5:
+        raise ValidationError.for_field(f"{p}.levels", "at most 5 distinct levels")
+    if message.season_length == 1 or message.season_length > 1000:
+        raise ValidationError.for_field(f"{p}.season_length", "must be 0 (from the grain) or 2 to 1000")
+    return ForecastSpec(
+        time=time,
+        value=values,
+        horizon=message.horizon,
+        grain=_grain(message.grain, f"{p}.grain"),
+        levels=levels,
+        holdout=message.holdout,
+        season_length=message.season_length,
+    )
