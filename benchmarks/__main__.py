@@ -4,7 +4,7 @@ Each row: the measure, airpy's figure, the anchor's figure measured in the same 
 ratio, the target and whether it is met. Server and clients run in separate processes on
 loopback, on seeded data generated into .bench-data/ (sizes in each row).
 
-    python -m benchmarks [--scale 1.0] [--only files] [--no-ydata]
+    python -m benchmarks [--scale 1.0] [--only files] [--no-ydata] [--ydata-cap 900]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 SUITES: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
     "files": lambda args: files.run(args.scale, with_ydata=not args.no_ydata),
     "query": lambda args: query.run(args.scale),
-    "analyze": lambda args: analyze.run(args.scale, with_ydata=not args.no_ydata),
+    "analyze": lambda args: analyze.run(args.scale, with_ydata=not args.no_ydata, ydata_cap_s=args.ydata_cap),
 }
 
 
@@ -45,6 +45,9 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="data size factor (1.0 = the stated sizes)")
     parser.add_argument("--only", choices=sorted(SUITES), action="append", help="run only these suites")
     parser.add_argument("--no-ydata", action="store_true", help="skip the (slow) ydata-profiling anchors")
+    parser.add_argument(
+        "--ydata-cap", type=float, default=900, help="seconds before a ydata-profiling EDA anchor is stopped"
+    )
     args = parser.parse_args()
     rows: list[Row] = []
     started = time.monotonic()

@@ -78,15 +78,22 @@ class PeakRss:
 
 
 def run_anchor(name: str, *args: str, timeout: float = 1800) -> dict[str, float]:
-    """Run an anchor in its own process (`python -m benchmarks.anchors NAME ARGS`); its JSON figures."""
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.anchors", name, *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """Run an anchor in its own process (`python -m benchmarks.anchors NAME ARGS`); its JSON figures.
+
+    An anchor still running after `timeout` seconds is killed and reported as
+    {"seconds": timeout, "timed_out": 1}: its time is then a lower bound.
+    """
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "benchmarks.anchors", name, *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"seconds": timeout, "peak_rss_mb": float("nan"), "timed_out": 1}
     if result.returncode != 0:
         raise RuntimeError(f"anchor {name} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])

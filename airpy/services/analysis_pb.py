@@ -57,6 +57,7 @@ def eda_pb(report: EdaReport, budget: int) -> analyze_pb2.EdaResult:
             for o in report.outliers
         ],
         duplicate_rows=report.duplicate_rows,
+        correlation_rows=report.correlation_rows,
         issues=[issue_pb(i) for i in report.issues],
         charts=[
             analyze_pb2.ChartHint(

@@ -110,6 +110,7 @@ def test_correlations_match_numpy_and_scipy(eda: analyze_pb2.EdaResult) -> None:
     assert correlation(eda, "cat_a", "cat_b", c.METHOD_CRAMERS_V) == pytest.approx(expected_v, abs=1e-9)
     # Independent pairs stay below the threshold (0.5) and are not reported.
     assert correlation(eda, "x", "noise", c.METHOD_PEARSON) is None
+    assert eda.correlation_rows == FRAME.height  # below the sampling size: every row
     assert all(abs(c.value) >= 0.5 for c in eda.correlations)
 
 

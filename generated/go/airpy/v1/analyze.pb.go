@@ -1312,6 +1312,9 @@ type EdaResult struct {
 	Sample        *JsonRows              `protobuf:"bytes,8,opt,name=sample,proto3" json:"sample,omitempty"`
 	// Charts were dropped from the end to keep the result under PY_GETJOB_MAX_BYTES.
 	ChartsTruncated bool `protobuf:"varint,9,opt,name=charts_truncated,json=chartsTruncated,proto3" json:"charts_truncated,omitempty"`
+	// Rows the correlations were computed over: all of them, or a seeded uniform sample of
+	// 250 000 rows for larger frames.
+	CorrelationRows int64 `protobuf:"varint,10,opt,name=correlation_rows,json=correlationRows,proto3" json:"correlation_rows,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -1407,6 +1410,13 @@ func (x *EdaResult) GetChartsTruncated() bool {
 		return x.ChartsTruncated
 	}
 	return false
+}
+
+func (x *EdaResult) GetCorrelationRows() int64 {
+	if x != nil {
+		return x.CorrelationRows
+	}
+	return 0
 }
 
 type RuleResult struct {
@@ -2201,7 +2211,7 @@ const file_airpy_v1_analyze_proto_rawDesc = "" +
 	"\tTYPE_LINE\x10\x03\x12\x10\n" +
 	"\fTYPE_SCATTER\x10\x04\x12\f\n" +
 	"\bTYPE_BOX\x10\x05\x12\x10\n" +
-	"\fTYPE_HEATMAP\x10\x06\"\x9b\x03\n" +
+	"\fTYPE_HEATMAP\x10\x06\"\xc6\x03\n" +
 	"\tEdaResult\x12\x12\n" +
 	"\x04rows\x18\x01 \x01(\x03R\x04rows\x121\n" +
 	"\acolumns\x18\x02 \x03(\v2\x17.airpy.v1.ColumnProfileR\acolumns\x129\n" +
@@ -2211,7 +2221,9 @@ const file_airpy_v1_analyze_proto_rawDesc = "" +
 	"\x06issues\x18\x06 \x03(\v2\x13.airpy.v1.DataIssueR\x06issues\x12+\n" +
 	"\x06charts\x18\a \x03(\v2\x13.airpy.v1.ChartHintR\x06charts\x12*\n" +
 	"\x06sample\x18\b \x01(\v2\x12.airpy.v1.JsonRowsR\x06sample\x12)\n" +
-	"\x10charts_truncated\x18\t \x01(\bR\x0fchartsTruncated\"\xfc\x01\n" +
+	"\x10charts_truncated\x18\t \x01(\bR\x0fchartsTruncated\x12)\n" +
+	"\x10correlation_rows\x18\n" +
+	" \x01(\x03R\x0fcorrelationRows\"\xfc\x01\n" +
 	"\n" +
 	"RuleResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +

@@ -274,7 +274,7 @@ class ChartHint(_message.Message):
     def __init__(self, type: _Optional[_Union[ChartHint.Type, str]] = ..., x: _Optional[str] = ..., y: _Optional[str] = ..., title: _Optional[str] = ..., vega_lite: _Optional[str] = ...) -> None: ...
 
 class EdaResult(_message.Message):
-    __slots__ = ("rows", "columns", "correlations", "outliers", "duplicate_rows", "issues", "charts", "sample", "charts_truncated")
+    __slots__ = ("rows", "columns", "correlations", "outliers", "duplicate_rows", "issues", "charts", "sample", "charts_truncated", "correlation_rows")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     CORRELATIONS_FIELD_NUMBER: _ClassVar[int]
@@ -284,6 +284,7 @@ class EdaResult(_message.Message):
     CHARTS_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_FIELD_NUMBER: _ClassVar[int]
     CHARTS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    CORRELATION_ROWS_FIELD_NUMBER: _ClassVar[int]
     rows: int
     columns: _containers.RepeatedCompositeFieldContainer[_common_pb2.ColumnProfile]
     correlations: _containers.RepeatedCompositeFieldContainer[Correlation]
@@ -293,7 +294,8 @@ class EdaResult(_message.Message):
     charts: _containers.RepeatedCompositeFieldContainer[ChartHint]
     sample: _common_pb2.JsonRows
     charts_truncated: bool
-    def __init__(self, rows: _Optional[int] = ..., columns: _Optional[_Iterable[_Union[_common_pb2.ColumnProfile, _Mapping]]] = ..., correlations: _Optional[_Iterable[_Union[Correlation, _Mapping]]] = ..., outliers: _Optional[_Iterable[_Union[OutlierSummary, _Mapping]]] = ..., duplicate_rows: _Optional[int] = ..., issues: _Optional[_Iterable[_Union[_common_pb2.DataIssue, _Mapping]]] = ..., charts: _Optional[_Iterable[_Union[ChartHint, _Mapping]]] = ..., sample: _Optional[_Union[_common_pb2.JsonRows, _Mapping]] = ..., charts_truncated: _Optional[bool] = ...) -> None: ...
+    correlation_rows: int
+    def __init__(self, rows: _Optional[int] = ..., columns: _Optional[_Iterable[_Union[_common_pb2.ColumnProfile, _Mapping]]] = ..., correlations: _Optional[_Iterable[_Union[Correlation, _Mapping]]] = ..., outliers: _Optional[_Iterable[_Union[OutlierSummary, _Mapping]]] = ..., duplicate_rows: _Optional[int] = ..., issues: _Optional[_Iterable[_Union[_common_pb2.DataIssue, _Mapping]]] = ..., charts: _Optional[_Iterable[_Union[ChartHint, _Mapping]]] = ..., sample: _Optional[_Union[_common_pb2.JsonRows, _Mapping]] = ..., charts_truncated: _Optional[bool] = ..., correlation_rows: _Optional[int] = ...) -> None: ...
 
 class RuleResult(_message.Message):
     __slots__ = ("id", "kind", "columns", "passed", "failing_rows", "failing_ratio", "detail", "failing_frame")
