@@ -20,7 +20,7 @@ GO_PLUGINS := $(TOOLS)/bin/protoc-gen-go $(TOOLS)/bin/protoc-gen-go-grpc
 
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup run test check lint fmt typecheck proto proto-lint go-test pytest bench clean tools
+.PHONY: help setup run test check lint fmt typecheck proto proto-lint go-test pytest fuzz bench clean tools
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -81,6 +81,9 @@ go-test: setup tools ## the Go client test (generated Go stubs + arrow-go agains
 test: lint typecheck proto-lint pytest go-test ## everything: lint, types, buf lint, pytest, Go test
 
 check: test ## what CI runs
+
+fuzz: setup tools ## a longer, freshly random run of the hypothesis request fuzzer (FUZZ_EXAMPLES=500)
+	AIRPY_FUZZ_RANDOM=1 AIRPY_FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-500} PATH="$(TOOLS)/bin:$$PATH" $(VENV)/bin/pytest -q tests/e2e/test_fuzz.py
 
 bench: setup ## benchmarks with ratios against anchors measured in the same run (a few minutes)
 	$(UV) sync --frozen --quiet --group bench

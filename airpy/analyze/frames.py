@@ -18,7 +18,7 @@ def inspect_stream(path: Path, field: str) -> tuple[int, pa.Schema]:
             for batch in reader:
                 rows += batch.num_rows
             return rows, reader.schema
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+    except (pa.ArrowException, OSError, ValueError) as exc:
         raise ValidationError.for_field(field, f"is not a valid Arrow IPC stream ({exc.__class__.__name__})") from exc
 
 
@@ -36,7 +36,7 @@ def inline_table(data: bytes, field: str, max_bytes: int) -> pa.Table:
         )
     try:
         return pa.ipc.open_stream(pa.BufferReader(data)).read_all()
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+    except (pa.ArrowException, OSError, ValueError) as exc:
         raise ValidationError.for_field(field, f"is not a valid Arrow IPC stream ({exc.__class__.__name__})") from exc
 
 

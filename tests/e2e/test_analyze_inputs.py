@@ -141,6 +141,8 @@ def test_frames_of_other_subjects_and_missing_frames_are_not_found(stack: Stack)
         (analyze_pb2.AnalyzeRequest(kind=K.ANALYSIS_KIND_EDA), "input"),
         (analyze_pb2.AnalyzeRequest(arrow_ipc=b"x"), "kind"),
         (analyze_pb2.AnalyzeRequest(kind=K.ANALYSIS_KIND_EDA, arrow_ipc=b"garbage"), "arrow_ipc"),
+        # Found by the fuzzer: a stream header announcing more bytes than there are.
+        (analyze_pb2.AnalyzeRequest(kind=K.ANALYSIS_KIND_EDA, arrow_ipc=b"\x00\x00\x00\x80"), "arrow_ipc"),
         (analyze_pb2.AnalyzeRequest(kind=K.ANALYSIS_KIND_EDA, frame_ref=common_pb2.FrameRef()), "frame_ref.token"),
         (analyze_pb2.AnalyzeRequest(kind=99, arrow_ipc=b"x"), "kind"),
         (
