@@ -107,6 +107,14 @@ def _extensions(raw: str) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _queues(raw: str) -> tuple[str, ...]:
+    names = tuple(q.strip() for q in raw.split(",") if q.strip())
+    unknown = [q for q in names if q not in QUEUES]
+    if unknown:
+        raise ValueError(f"unknown queue {unknown[0]!r}; queues are {', '.join(QUEUES)}")
+    return names
+
+
 def _kind_timeouts(raw: str) -> dict[str, int]:
     result: dict[str, int] = {}
     for item in (p.strip() for p in raw.split(",") if p.strip()):
@@ -188,6 +196,20 @@ SPECS: tuple[Spec, ...] = (
     Spec("PY_MEMORY_MB", "memory_mb", "2048", "memory per job (DuckDB limit and caps)", _int(64)),
     Spec("PY_DUCKDB_THREADS", "duckdb_threads", "0", "DuckDB threads per query (0 = one per core)", _int(0)),
     Spec("PY_WORKERS", "workers", "2", "worker processes started by `airpy serve` (0 = server only)", _int(0)),
+    Spec(
+        "PY_WARM_QUEUES",
+        "warm_queues",
+        "interactive",
+        "queues whose workers run jobs in their own process, warm, instead of forking per job",
+        _queues,
+    ),
+    Spec(
+        "PY_WARM_RECYCLE_MB",
+        "warm_recycle_mb",
+        "0",
+        "a warm worker restarts after a job once its RSS passes this (0 = PY_MEMORY_MB + 1024)",
+        _int(0),
+    ),
     Spec("REDIS_URL", "redis_url", "", "external Redis; unset = embedded Redis", _redis_url),
     Spec("PY_LISTEN", "listen", "127.0.0.1:50051", "gRPC address (port 0 picks a free port)", _listen),
     Spec("PY_DATA_DIR", "data_dir", "./.airpy", "embedded Redis files, results store, secret", _path),
@@ -336,6 +358,8 @@ class Settings:
     memory_mb: int
     duckdb_threads: int
     workers: int
+    warm_queues: tuple[str, ...]
+    warm_recycle_mb: int
     redis_url: str | None
     listen: str
     data_dir: Path

@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from airpy import engine
 from airpy.engine import quote_ident
 from airpy.errors import ValidationError
 from airpy.query.plan import Op
@@ -213,7 +214,7 @@ def _bounds(rule: Rule, logical: Logical, what: str) -> Rule:
 def _check_regex(pattern: str, path: str) -> None:
     if not pattern:
         raise ValidationError.for_field(path, "is required")
-    con = duckdb.connect()
+    con = engine.scratch()
     try:
         # RE2 (DuckDB's engine) runs in linear time; only its syntax needs checking.
         con.execute("SELECT regexp_full_match('', $1)", [pattern])

@@ -1,13 +1,26 @@
-"""The worker process: an RQ `Worker` serving one queue, forking a work-horse per job.
+"""The worker process: an RQ worker serving one queue, forking per job or running jobs warm.
 
-Forking keeps each job's memory, crashes and native state apart from the worker,
-and lets a stuck job be killed without losing the worker. airpy adds:
+Forking (`AirpyWorker`, RQ's `Worker`: the `batch` queue by default) keeps each job's
+memory, crashes and native state apart from the worker, and lets a stuck job be killed
+without losing the worker. airpy adds:
 - the horse dies with its parent (PR_SET_PDEATHSIG): RQ puts the horse in its own
   process group, so a SIGKILLed worker would otherwise leave it running, unseen,
   while the job is retried elsewhere;
 - a horse that dies (OOM, SIGKILL) is reported to the job at once: the job is
-  retried or fails with WORKER_LOST (RQ does not call `on_failure` then);
-- a whole lost worker is found by the server's reaper when the job's lease lapses.
+  retried or fails with WORKER_LOST (RQ does not call `on_failure` then).
+
+Warm (`AirpyWarmWorker`, RQ's `SimpleWorker`: the queues of PY_WARM_QUEUES, `interactive`
+by default) runs each job in the worker process itself: no fork (about 15 ms) and a DuckDB
+database that stays open (a cold one costs 10-20 ms), which is most of a short query's time.
+What forking gave is done otherwise:
+- a job that does not stop when interrupted makes the watchdog end the whole worker
+  (exit 75); `airpy serve` starts a new one (elsewhere the orchestrator does);
+- a crash (segfault, OOM kill) takes the worker down: the job's lease lapses and the
+  server's reaper retries it or fails it with WORKER_LOST, as for any lost worker;
+- memory a job leaves behind: after a job, a worker whose RSS passed PY_WARM_RECYCLE_MB
+  stops (warm) and is started anew.
+
+Either way, a whole lost worker is found by the server's reaper when the job's lease lapses.
 """
 
 from __future__ import annotations
@@ -21,7 +34,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rq import Worker
+import psutil
+from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 
 from airpy.config import Settings
@@ -81,6 +95,19 @@ class AirpyWorker(Worker):
         die_with_parent(signal.SIGKILL, self.pid or os.getppid())
 
 
+class AirpyWarmWorker(SimpleWorker):
+    """RQ's in-process worker that steps down, between jobs, once it holds too much memory."""
+
+    recycle_rss_mb: int = 0
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        super().execute_job(job, queue)
+        rss_mb = psutil.Process().memory_info().rss / 1_048_576
+        if self.recycle_rss_mb and rss_mb > self.recycle_rss_mb:
+            log.info("worker %s holds %.0f MB after a job; stopping to be restarted", self.name, rss_mb)
+            self._stop_requested = True
+
+
 def _horse_died(lifecycle: Lifecycle, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
     """RQ's hook for a work-horse that exited abnormally: retry the job or fail it."""
     del retpid, rusage
@@ -121,13 +148,22 @@ def run_worker(
     name = name or f"{socket.gethostname()}.{os.getpid()}.{queue}"
     _runtime = build_runtime(settings, handlers, name)
     lifecycle = _runtime.lifecycle
-    worker = AirpyWorker(
-        [lifecycle.dispatcher.queue(queue)],
-        name=name,
-        connection=lifecycle.conn,
-        worker_ttl=WORKER_TTL_S,
-        maintenance_interval=60,
-        work_horse_killed_handler=lambda job, pid, status, usage: _horse_died(lifecycle, job, pid, status, usage),
-    )
-    log.info("worker %s serving queue %s", name, queue)
+    common: dict[str, Any] = {
+        "name": name,
+        "connection": lifecycle.conn,
+        "worker_ttl": WORKER_TTL_S,
+        "maintenance_interval": 60,
+    }
+    worker: Worker | SimpleWorker
+    if queue in settings.warm_queues:
+        worker = AirpyWarmWorker([lifecycle.dispatcher.queue(queue)], **common)
+        worker.recycle_rss_mb = settings.warm_recycle_mb or settings.memory_mb + 1024
+    else:
+        worker = AirpyWorker(
+            [lifecycle.dispatcher.queue(queue)],
+            work_horse_killed_handler=lambda job, pid, status, usage: _horse_died(lifecycle, job, pid, status, usage),
+            **common,
+        )
+    mode = "warm (in-process)" if isinstance(worker, SimpleWorker) else "forking"
+    log.info("worker %s serving queue %s, %s", name, queue, mode)
     worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)

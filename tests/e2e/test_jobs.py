@@ -116,9 +116,20 @@ def test_cancel_of_a_finished_job_changes_nothing(stack: Stack) -> None:
     assert job.status == job_pb2.JOB_STATUS_COMPLETED
 
 
-@pytest.mark.parametrize("workload", ["sleep:60", "spin:60", "block:60"])
+@pytest.mark.parametrize("workload", ["sleep:60", "spin:60"])
 def test_a_job_past_its_time_limit_ends_with_timeout_and_frees_its_worker(stack: Stack, workload: str) -> None:
     token = start(stack, workload, timeout_s=1)
+    job = stack.wait(token, timeout=30)
+    assert job.status == job_pb2.JOB_STATUS_FAILED
+    assert (job.error.reason, job.error.code) == ("TIMEOUT", "DEADLINE_EXCEEDED")
+    assert stack.wait(start(stack, "sleep:0"), timeout=30).status == job_pb2.JOB_STATUS_COMPLETED
+
+
+def test_a_blocked_job_past_its_time_limit_is_killed_with_its_work_horse(stack_factory) -> None:
+    """Forking workers: a job stuck in C code is ended by killing its horse; the worker lives on.
+    (A warm worker goes down with such a job instead: tests/e2e/test_crash.py.)"""
+    stack = stack_factory(PY_WARM_QUEUES="", workers=("interactive",))
+    token = start(stack, "block:60", timeout_s=1)
     job = stack.wait(token, timeout=30)
     assert job.status == job_pb2.JOB_STATUS_FAILED
     assert (job.error.reason, job.error.code) == ("TIMEOUT", "DEADLINE_EXCEEDED")
