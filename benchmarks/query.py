@@ -71,9 +71,9 @@ def run(scale: float) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="airpy-bench-") as state, AirpyServer(DATA, Path(state)) as server:
         timed_query(server, small_plan, 3)  # warm up
         small = statistics.median(timed_query(server, small_plan, 25)) * 1000
-        grain = statistics.median(timed_query(server, grain_plan, 3))
+        grain = statistics.median(timed_query(server, grain_plan, 7))
     small_anchor = run_anchor("duckdb_query", small_sql, "25")["seconds"] * 1000
-    grain_anchor = run_anchor("duckdb_query", grain_sql, "3")["seconds"]
+    grain_anchor = run_anchor("duckdb_query", grain_sql, "7")["seconds"]
     polars = run_anchor("polars_grain", str(path))["seconds"]
     small_target = small_anchor * 1.1 + 15
     return [
