@@ -38,7 +38,8 @@ ENV PATH=/opt/airpy/bin:$PATH \
     PY_LOG_FORMAT=json
 USER 10001:10001
 WORKDIR /var/lib/airpy
-EXPOSE 50051
+# gRPC; Prometheus metrics when PY_METRICS_LISTEN=0.0.0.0:9464
+EXPOSE 50051 9464
 VOLUME ["/var/lib/airpy"]
 # Liveness: the overall health status (""); readiness is the airpy.v1.JobService status.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \

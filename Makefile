@@ -20,7 +20,7 @@ GO_PLUGINS := $(TOOLS)/bin/protoc-gen-go $(TOOLS)/bin/protoc-gen-go-grpc
 
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup run test check lint fmt typecheck proto proto-lint go-test pytest fuzz bench clean tools
+.PHONY: help setup run test check lint fmt typecheck proto proto-lint go-test pytest fuzz faults reliability-report load bench clean tools
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -75,7 +75,8 @@ typecheck: setup ## mypy --strict on airpy/
 pytest: setup tools ## the Python test suite
 	PATH="$(TOOLS)/bin:$$PATH" $(VENV)/bin/pytest -q
 
-go-test: setup tools ## the Go client test (generated Go stubs + arrow-go against a real server)
+go-test: setup tools ## the Go client tests and the README's Go example (examples/go/query), against a real server
+	cd examples/go/query && go vet ./...
 	cd tests/go && AIRPY_BIN=$(VENV)/bin/airpy go test -count=1 ./...
 
 test: lint typecheck proto-lint pytest go-test ## everything: lint, types, buf lint, pytest, Go test
@@ -84,6 +85,15 @@ check: test ## what CI runs
 
 fuzz: setup tools ## a longer, freshly random run of the hypothesis request fuzzer (FUZZ_EXAMPLES=500)
 	AIRPY_FUZZ_RANDOM=1 AIRPY_FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-500} PATH="$(TOOLS)/bin:$$PATH" $(VENV)/bin/pytest -q tests/e2e/test_fuzz.py
+
+faults: setup ## the fault cases kept out of `make test` for time (tests/faults -m long_fault; CI runs them)
+	AIRPY_LONG_FAULTS=1 PATH="$(TOOLS)/bin:$$PATH" $(VENV)/bin/pytest -q -m long_fault tests/faults
+
+reliability-report: setup tools ## run the reliability and security cases and write docs/reliability.md from their outcomes
+	PATH="$(TOOLS)/bin:$$PATH" $(PY) -m tests.faults.report
+
+load: setup tools ## load test (loopback, stops by itself): 200 WatchJob streams, submissions, GetJob polls, 4 large FetchResult streams for 30 s; writes load/results/latest.json (LOAD_ARGS="-duration 60s …")
+	cd load && AIRPY_BIN=$(VENV)/bin/airpy go run . $(LOAD_ARGS)
 
 bench: setup ## benchmarks with ratios against anchors measured in the same run (a few minutes)
 	$(UV) sync --frozen --quiet --group bench

@@ -97,6 +97,10 @@ def _listen(raw: str) -> str:
     return raw.strip()
 
 
+def _optional_listen(raw: str) -> str:
+    return _listen(raw) if raw.strip() else ""
+
+
 def _extensions(raw: str) -> tuple[str, ...]:
     items = [e.strip().lower() for e in raw.replace(";", ",").split(",") if e.strip()]
     if not items:
@@ -212,6 +216,13 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec("REDIS_URL", "redis_url", "", "external Redis; unset = embedded Redis", _redis_url),
     Spec("PY_LISTEN", "listen", "127.0.0.1:50051", "gRPC address (port 0 picks a free port)", _listen),
+    Spec(
+        "PY_METRICS_LISTEN",
+        "metrics_listen",
+        "",
+        "Prometheus /metrics HTTP address, e.g. 0.0.0.0:9464 (empty = off)",
+        _optional_listen,
+    ),
     Spec("PY_DATA_DIR", "data_dir", "./.airpy", "embedded Redis files, results store, secret", _path),
     Spec("PY_JOB_TTL_S", "job_ttl_s", "86400", "job record and frame lifetime", _int(1)),
     Spec("PY_JOB_TIMEOUT_S", "job_timeout_s", "90", "default per-job time limit", _int(1)),
@@ -277,7 +288,7 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "PY_FETCH_CHUNK_BYTES",
         "fetch_chunk_bytes",
-        "262144",
+        "1048576",
         "bytes per FetchResult message",
         _int(1024, 3 * 1024 * 1024),
     ),
@@ -362,6 +373,7 @@ class Settings:
     warm_recycle_mb: int
     redis_url: str | None
     listen: str
+    metrics_listen: str
     data_dir: Path
     job_ttl_s: int
     job_timeout_s: int

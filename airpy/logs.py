@@ -51,7 +51,17 @@ def configure(component: str, log_format: str = "auto", level: str = "INFO") -> 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.getLogger("grpc._cython.cygrpc").addFilter(_quiet_cancelled_writes)
     # RQ installs its own handler on its loggers when a worker starts; route them through ours.
     for name in ("rq", "rq.worker", "rq.scheduler", "rq.queue", "rq.job"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+def _quiet_cancelled_writes(record: logging.LogRecord) -> bool:
+    """Drop grpcio's error log of a stream message it could not send because the client had
+    cancelled (grpc/grpc#32551): a caller stopping a FetchResult or WatchJob is normal, and the
+    call is already logged as CANCELLED. Kept at DEBUG level."""
+    if record.getMessage().startswith("ExecuteBatchError raised in core by servicer method"):
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+    return True

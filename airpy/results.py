@@ -11,6 +11,7 @@ file or a frame of another attempt. The folder is shared by server and workers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -28,6 +29,8 @@ from airpy.errors import IOFailure, NotFoundError, ValidationError
 from airpy.schema import FieldDesc, Logical, describe
 
 FRAME_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# A frame file of one attempt, committed or being written: {frame}.{attempt}.arrows[.tmp]
+_ATTEMPT_FILE = re.compile(r"^[a-z][a-z0-9_]{0,62}\.(\d+)\.arrows(?:\.tmp)?$")
 DEFAULT_FRAME = "result"
 
 
@@ -119,19 +122,19 @@ class AttemptFrames:
         file = f"{name}.{self._attempt}.arrows"
         final = self._folder / file
         tmp = final.with_name(file + ".tmp")
+        sink: pa.OSFile | None = None
         try:
             self._folder.mkdir(parents=True, exist_ok=True)
             sink = pa.OSFile(str(tmp), "wb")
             stream = pa.ipc.new_stream(sink, schema)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            _abandon(sink, tmp)  # a warm worker lives on: no file handle may leak
             raise _io_failure("creating a result frame", exc) from exc
         writer = FrameWriter(stream, sink)
         try:
             yield writer  # errors of the caller's own code pass through unchanged
         except BaseException:
-            sink.close()
-            tmp.unlink(missing_ok=True)
+            _abandon(sink, tmp)
             raise
         try:
             stream.close()
@@ -140,8 +143,7 @@ class AttemptFrames:
             sink.close()
             os.replace(tmp, final)
         except OSError as exc:
-            sink.close()
-            tmp.unlink(missing_ok=True)
+            _abandon(sink, tmp)
             raise _io_failure("writing a result frame", exc) from exc
         self.committed[name] = FrameMeta(name, file, writer.rows, final.stat().st_size, describe(schema))
 
@@ -187,11 +189,23 @@ class ResultsStore:
         suffixes = (f".{attempt}.arrows", f".{attempt}.arrows.tmp")
         try:
             entries = list(folder.iterdir())
-        except FileNotFoundError:
+        except OSError:
             return
         for entry in entries:
             if entry.name.endswith(suffixes):
-                entry.unlink(missing_ok=True)
+                _remove_quietly(entry)
+
+    def discard_other_attempts(self, token: int, keep: int) -> None:
+        """Delete the files of every attempt but `keep`: what a killed attempt left behind
+        (a committed frame it never got to report, or a half-written .tmp) must not outlive it."""
+        try:
+            entries = list(self.folder(token).iterdir())
+        except OSError:
+            return
+        for entry in entries:
+            match = _ATTEMPT_FILE.match(entry.name)
+            if match is not None and int(match.group(1)) != keep:
+                _remove_quietly(entry)
 
     def delete_job(self, token: int) -> None:
         shutil.rmtree(self.folder(token), ignore_errors=True)
@@ -217,6 +231,21 @@ class ResultsStore:
         except OSError as exc:
             raise _io_failure("storing an upload", exc) from exc
         return file
+
+
+def _remove_quietly(path: Path) -> None:
+    # Cleanup after a failure runs where the store itself may be broken (not a directory,
+    # read-only, full): its own error must not replace the failure being reported.
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
+def _abandon(sink: pa.OSFile | None, tmp: Path) -> None:
+    """Close and delete a frame that will not be committed (closing may fail to flush on a full disk)."""
+    if sink is not None:
+        with contextlib.suppress(OSError):
+            sink.close()
+    _remove_quietly(tmp)
 
 
 def _io_failure(doing: str, exc: OSError) -> IOFailure:

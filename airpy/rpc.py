@@ -33,6 +33,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from airpy.auth import Authenticator
 from airpy.errors import ERROR_DOMAIN, AirpyError, ErrorDetail, ValidationError
+from airpy.metrics import RpcMetrics
 
 log = logging.getLogger("airpy.rpc")
 
@@ -80,8 +81,11 @@ def to_airpy_error(exc: BaseException, request_id: str) -> AirpyError:
 class AirpyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
     """Routes one service's methods to a servicer through the boundary above."""
 
-    def __init__(self, service: ServiceDescriptor, servicer: object, auth: Authenticator) -> None:
+    def __init__(
+        self, service: ServiceDescriptor, servicer: object, auth: Authenticator, metrics: RpcMetrics | None = None
+    ) -> None:
         self._auth = auth
+        self._metrics = metrics
         self._handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
         for method in service.methods:
             impl = getattr(servicer, method.name)
@@ -95,11 +99,11 @@ class AirpyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
         self, method: MethodDescriptor, path: str, impl: Callable[..., Any]
     ) -> grpc.RpcMethodHandler[Any, Any]:
         request_cls = message_factory.GetMessageClass(method.input_type)
-        serialize: Callable[[Message], bytes] = _serialize
+        serialize: Callable[[Message | bytes], bytes] = _serialize
         if method.client_streaming and not method.server_streaming:
 
             async def stream_unary(requests: AsyncIterator[bytes], context: Any) -> Message:
-                track = self._begin(path, context)
+                track = self._begin(path, context, "client_stream")
                 try:
                     call = self._authenticate(track)
                     return await impl(_decoded(requests, request_cls), call)  # type: ignore[no-any-return]
@@ -107,31 +111,32 @@ class AirpyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
                     await self._fail(track, exc)
                     raise
                 finally:
-                    track.log_end()
+                    self._end(track)
 
             return grpc.stream_unary_rpc_method_handler(stream_unary, response_serializer=serialize)
 
         if method.server_streaming:
 
             async def unary_stream(raw: bytes, context: Any) -> AsyncIterator[Message]:
-                track = self._begin(path, context)
+                track = self._begin(path, context, "server_stream")
                 try:
                     call = self._authenticate(track)
                     # aclosing: the servicer's finally blocks run as the call ends, not at GC.
                     async with contextlib.aclosing(impl(_decode(request_cls, raw), call)) as responses:
                         async for response in responses:
                             track.messages += 1
+                            track.sent_bytes += len(response) if isinstance(response, bytes) else response.ByteSize()
                             yield response
                 except BaseException as exc:
                     await self._fail(track, exc)
                     raise
                 finally:
-                    track.log_end()
+                    self._end(track)
 
             return grpc.unary_stream_rpc_method_handler(unary_stream, response_serializer=serialize)
 
         async def unary_unary(raw: bytes, context: Any) -> Message:
-            track = self._begin(path, context)
+            track = self._begin(path, context, "unary")
             try:
                 call = self._authenticate(track)
                 return await impl(_decode(request_cls, raw), call)  # type: ignore[no-any-return]
@@ -139,16 +144,26 @@ class AirpyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
                 await self._fail(track, exc)
                 raise
             finally:
-                track.log_end()
+                self._end(track)
 
         return grpc.unary_unary_rpc_method_handler(unary_unary, response_serializer=serialize)
 
-    def _begin(self, path: str, context: Any) -> _Tracked:
+    def _begin(self, path: str, context: Any, grpc_type: str) -> _Tracked:
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
         given = metadata.get(REQUEST_ID_HEADER, "")
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
-        return _Tracked(Call(method=path, subject="", request_id=request_id, context=context))
+        if self._metrics is not None:
+            self._metrics.begin(grpc_type, path)
+        return _Tracked(Call(method=path, subject="", request_id=request_id, context=context), grpc_type)
+
+    def _end(self, track: _Tracked) -> None:
+        track.log_end()
+        if self._metrics is not None:
+            seconds = time.monotonic() - track.started
+            self._metrics.end(
+                track.grpc_type, track.call.method, track.status, seconds, track.messages, track.sent_bytes
+            )
 
     def _authenticate(self, track: _Tracked) -> Call:
         call = track.call
@@ -182,10 +197,12 @@ class _Tracked:
     """One call as the access log sees it."""
 
     call: Call
+    grpc_type: str
     started: float = field(default_factory=time.monotonic)
     status: str = "OK"
     reason: str = ""
     messages: int = 0
+    sent_bytes: int = 0
 
     def log_end(self) -> None:
         extra: dict[str, object] = {
@@ -202,8 +219,9 @@ class _Tracked:
         log.info("call", extra=extra)
 
 
-def _serialize(message: Message) -> bytes:
-    return message.SerializeToString()
+def _serialize(message: Message | bytes) -> bytes:
+    # A servicer may yield a message it serialized itself (FetchResult, to save copies).
+    return message if isinstance(message, bytes) else message.SerializeToString()
 
 
 def _decode(request_cls: type[Message], raw: bytes) -> Message:

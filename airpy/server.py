@@ -22,6 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from airpy import tracing
 from airpy.auth import Authenticator
 from airpy.config import Settings
 from airpy.data.paths import BasePath
@@ -31,6 +32,7 @@ from airpy.jobs.lifecycle import Lifecycle, Timing, now_ms
 from airpy.jobs.queueing import Dispatcher
 from airpy.jobs.reaper import Reaper
 from airpy.jobs.tokens import HighWaterMark, TokenIssuer
+from airpy.metrics import MetricsEndpoint
 from airpy.results import ResultsStore
 from airpy.rpc import AirpyHandler
 from airpy.services.analyze import AnalyzeService
@@ -88,8 +90,16 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
 class Server:
     """The grpc.aio server plus its background tasks (readiness, reaper)."""
 
-    def __init__(self, app: App, grpc_server: grpc.aio.Server, health: HealthServicer, port: int) -> None:
+    def __init__(
+        self,
+        app: App,
+        grpc_server: grpc.aio.Server,
+        health: HealthServicer,
+        port: int,
+        metrics: MetricsEndpoint | None = None,
+    ) -> None:
         self.app = app
+        self.metrics = metrics
         self.grpc_server = grpc_server
         self.health = health
         self.port = port
@@ -104,6 +114,8 @@ class Server:
     async def start(self) -> None:
         await self.app.blocking(self.app.tokens.lift)
         await self.grpc_server.start()
+        if self.metrics is not None:
+            self.metrics.serve(self.app.settings.metrics_listen)
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set(READINESS_SERVICE, health_pb2.HealthCheckResponse.NOT_SERVING)
         self._tasks = [
@@ -116,12 +128,15 @@ class Server:
         """Stop accepting calls, let running ones finish within the grace period, then close."""
         grace = self.app.settings.shutdown_grace_s if grace_s is None else grace_s
         await self.health.enter_graceful_shutdown()
+        self.app.closing.set()  # open WatchJob streams end now with UNAVAILABLE; unary calls get the grace
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.grpc_server.stop(grace)
+        if self.metrics is not None:
+            self.metrics.close()
         await self.app.aconn.aclose()
         self.app.conn.close()
         self.app.executor.shutdown(wait=False, cancel_futures=True)
@@ -191,7 +206,8 @@ async def create_server(settings: Settings, *, token_mark: Path | None = None) -
     )
     if settings.auth_disabled:
         log.warning("authentication is DISABLED (PY_AUTH_DISABLED): any caller can use this server")
-    server = grpc.aio.server(options=grpc_options(settings))
+    tracing.setup("airpy-server")
+    server = grpc.aio.server(options=grpc_options(settings), interceptors=tracing.server_interceptors())
     services = (
         (data_service_pb2.DESCRIPTOR.services_by_name["DataService"], DataService(app)),
         (query_service_pb2.DESCRIPTOR.services_by_name["QueryService"], QueryService(app)),
@@ -199,7 +215,9 @@ async def create_server(settings: Settings, *, token_mark: Path | None = None) -
         (job_service_pb2.DESCRIPTOR.services_by_name["JobService"], JobService(app)),
         (info_service_pb2.DESCRIPTOR.services_by_name["InfoService"], InfoService(app)),
     )
-    server.add_generic_rpc_handlers(tuple(AirpyHandler(desc, impl, auth) for desc, impl in services))
+    metrics = MetricsEndpoint(conn, dispatcher) if settings.metrics_listen else None
+    rpc_metrics = metrics.rpc if metrics else None
+    server.add_generic_rpc_handlers(tuple(AirpyHandler(desc, impl, auth, rpc_metrics) for desc, impl in services))
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
@@ -213,4 +231,4 @@ async def create_server(settings: Settings, *, token_mark: Path | None = None) -
     if port == 0:
         raise OSError(f"cannot listen on {address}")
     log.debug("server created", extra={"port": port, "at": time.time()})
-    return Server(app, server, health, port), port
+    return Server(app, server, health, port, metrics), port

@@ -69,6 +69,7 @@ def infer_schema(ctx: JobContext) -> bytes:
         raise read_failure(exc, dataset, limits, base.root) from exc
     finally:
         con.close()
+    dataset.verify_unchanged(base)
     ctx.frames.write("sample", result.sample, result.sample.schema)
     return convert.profile_pb(result, settings.getjob_max_bytes).SerializeToString()
 
@@ -93,6 +94,7 @@ def query(ctx: JobContext) -> bytes:
         raise engine.translate(exc, base=base.root) from exc
     finally:
         con.close()
+    prepared.verify_unchanged(base)  # a failure discards the frame just written (runner)
     rows = None
     if request.output == query_pb2.OUTPUT_JSON:
         rows = _json_rows(runtime.results.path(ctx.token, outcome.frame), outcome.frame.rows)
@@ -154,6 +156,7 @@ def _analysis_input(ctx: JobContext, con: duckdb.DuckDBPyConnection, request: an
             outcome = execute.run(con, prepared, plan, ctx.frames, ctx.progress, ANALYZED_FRAME)
     except duckdb.Error as exc:
         raise engine.translate(exc, base=base.root) from exc
+    prepared.verify_unchanged(base)
     return load_stream(runtime.results.path(ctx.token, outcome.frame))
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import analyze, files, query
+from benchmarks import analyze, files, query, stream
 from benchmarks.harness import Row
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -23,6 +23,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 SUITES: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
     "files": lambda args: files.run(args.scale, with_ydata=not args.no_ydata),
     "query": lambda args: query.run(args.scale),
+    "stream": lambda args: stream.run(args.scale),
     "analyze": lambda args: analyze.run(args.scale, with_ydata=not args.no_ydata, ydata_cap_s=args.ydata_cap),
 }
 

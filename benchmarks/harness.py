@@ -102,8 +102,10 @@ def run_anchor(name: str, *args: str, timeout: float = 1800) -> dict[str, float]
 class AirpyServer:
     """`airpy serve` (embedded Redis, workers) in a temporary data dir, as a real process tree."""
 
-    def __init__(self, base: Path, state: Path, **env: str) -> None:
+    def __init__(self, base: Path, state: Path, *, ready_service: str = "airpy.v1.JobService", **env: str) -> None:
         self.base = base
+        # Readiness needs a live worker on every queue; a server without workers waits for liveness.
+        self.ready_service = ready_service
         self.state = state
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("PY_") and k != "REDIS_URL"}
         self.env.update(
@@ -120,6 +122,13 @@ class AirpyServer:
         self.port = 0
 
     def __enter__(self) -> AirpyServer:
+        try:
+            return self._start()
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _start(self) -> AirpyServer:
         port_file = self.state / "port"
         self.state.mkdir(parents=True, exist_ok=True)
         port_file.unlink(missing_ok=True)
@@ -139,7 +148,7 @@ class AirpyServer:
             health = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < deadline:
                 try:
-                    reply = health.Check(health_pb2.HealthCheckRequest(service="airpy.v1.JobService"), timeout=2)
+                    reply = health.Check(health_pb2.HealthCheckRequest(service=self.ready_service), timeout=2)
                     if reply.status == health_pb2.HealthCheckResponse.SERVING:
                         return self
                 except grpc.RpcError:

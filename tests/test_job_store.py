@@ -163,3 +163,19 @@ def test_tokens_never_go_back_even_when_the_counter_does(conn: redis.Redis, tmp_
     again = TokenIssuer(conn, HighWaterMark(tmp_path / "tokens.hwm"), block=10)
     again.lift()
     assert again.issue() == last + 1
+
+
+def test_a_job_waiting_long_in_its_queue_is_left_alone(conn: redis.Redis, tmp_path: Path) -> None:
+    # Regression: RQ's status enum was compared by str() ("JobStatus.QUEUED"), so every job
+    # queued past the grace looked vanished and was retried, then failed as WORKER_LOST.
+    jobs = lifecycle(conn, tmp_path)
+    a_minute_ago = now_ms() - 60_000
+    jobs.records.create(1, new_job(), a_minute_ago)
+    jobs.dispatcher.enqueue("interactive", 1, 1, timeout_s=600)
+    assert jobs.dispatcher.rq_statuses([(1, 1)]) == ["queued"]
+    assert jobs.dispatcher.rq_status(1, 1) == "queued"
+    reaper = Reaper(jobs, ResultsStore(tmp_path / "results"), queue_timeout_s=3600, ttl_s=3600)
+    assert reaper.run_once().requeued == []
+    record = jobs.records.get(1)
+    assert record is not None
+    assert (record.status, record.attempt) == (JobStatus.QUEUED, 1)

@@ -17,30 +17,13 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from airpy.analyze.eda import OutlierMethod
-from airpy.analyze.series import Grain, series_frame
+from airpy.analyze.series import series_frame
+from airpy.analyze.specs import AnomalySpec, OutlierMethod
 from airpy.progress import Progress
 
-DEFAULT_THRESHOLD = {OutlierMethod.ZSCORE: 3.0, OutlierMethod.MAD: 3.5, OutlierMethod.IQR: 1.5}
 # Rolling windows are scored in chunks of at most this many cells (bounds the window matrix in memory).
 _CHUNK_CELLS = 2_000_000
 _OUTPUT = ("expected", "lower", "upper", "score", "is_anomaly")
-
-
-@dataclass(frozen=True)
-class AnomalySpec:
-    time: str
-    value: str
-    grain: Grain | None = None
-    group_by: tuple[str, ...] = ()
-    method: OutlierMethod = OutlierMethod.IQR
-    threshold: float = 0.0
-    window: int = 0
-    season_length: int = 0
-
-    @property
-    def limit(self) -> float:
-        return self.threshold or DEFAULT_THRESHOLD[self.method]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import duckdb
 import numpy as np
@@ -19,6 +18,7 @@ import pyarrow.compute as pc
 
 from airpy.analyze.charts import Chart, charts_for
 from airpy.analyze.issues import Issue, find_issues
+from airpy.analyze.specs import CorrelationMethod, EdaOptions, OutlierMethod
 from airpy.data.profile import ColumnStats, Hint, add_hints, measure_frame
 from airpy.progress import Progress
 from airpy.schema import Logical
@@ -31,31 +31,6 @@ _EXAMPLE_ROWS = 10
 # Correlations of larger frames are computed over a seeded uniform sample of this many rows:
 # the standard error of a correlation is then about 0.002, and the cost stays flat.
 CORRELATION_ROWS = 250_000
-
-
-class OutlierMethod(StrEnum):
-    IQR = "iqr"
-    ZSCORE = "zscore"
-    MAD = "mad"
-
-
-class CorrelationMethod(StrEnum):
-    PEARSON = "pearson"
-    SPEARMAN = "spearman"
-    CRAMERS_V = "cramers_v"
-
-
-@dataclass(frozen=True)
-class EdaOptions:
-    correlation_threshold: float = 0.7
-    outlier_method: OutlierMethod = OutlierMethod.IQR
-    include_correlations: bool = True
-    include_outliers: bool = True
-    sample_rows: int = 20
-    memory_mb: int = 2048
-    columns_per_pass: int = 100
-    #: Profile only (no correlations, outliers, issues or charts).
-    profile_only: bool = False
 
 
 @dataclass(frozen=True)

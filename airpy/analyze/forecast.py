@@ -24,27 +24,15 @@ import polars as pl
 import pyarrow as pa
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
-from airpy.analyze.series import Grain, default_season, future_times, infer_grain, regular, series_frame
+from airpy.analyze.series import default_season, future_times, infer_grain, regular, series_frame
+from airpy.analyze.specs import ForecastSpec, Grain
 from airpy.errors import ValidationError
 from airpy.progress import Progress
 
-DEFAULT_LEVELS = (80.0, 95.0)
 # Points a model is fitted on, besides the holdout.
 MIN_FIT_POINTS = 8
 # Only the most recent points are fitted (older history adds little to ETS and costs time).
 MAX_FIT_POINTS = 3000
-MAX_HORIZON = 10_000
-
-
-@dataclass(frozen=True)
-class ForecastSpec:
-    time: str
-    value: str
-    horizon: int
-    grain: Grain | None = None
-    levels: tuple[float, ...] = DEFAULT_LEVELS
-    holdout: int = 0
-    season_length: int = 0
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from airpy.progress import Progress
 
 MAX_FINDINGS = 12
 MAX_QUESTIONS = 8
-MAX_QUESTION_CHARS = 2000
 # Columns described to the model (the most informative first: all of them for usual frames).
 _MAX_COLUMNS = 80
 _MAX_ISSUES = 40

@@ -5,21 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import polars as pl
 import pyarrow as pa
 
-# Polars duration suffix of each grain unit (the units of query grains).
-_POLARS_UNIT = {
-    "minute": "m",
-    "hour": "h",
-    "day": "d",
-    "week": "w",
-    "month": "mo",
-    "quarter": "q",
-    "year": "y",
-}
+from airpy.analyze.specs import POLARS_UNIT, Grain
+
 _UNIT_SECONDS = {
     "minute": 60.0,
     "hour": 3600.0,
@@ -29,21 +20,6 @@ _UNIT_SECONDS = {
     "quarter": 7_889_238.0,
     "year": 31_556_952.0,
 }
-
-
-@dataclass(frozen=True)
-class Grain:
-    count: int
-    unit: str
-
-    @property
-    def every(self) -> str:
-        """As Polars writes it ("15m", "1mo")."""
-        return f"{self.count}{_POLARS_UNIT[self.unit]}"
-
-    @property
-    def label(self) -> str:
-        return f"{self.count} {self.unit}{'s' if self.count != 1 else ''}"
 
 
 def series_frame(
@@ -92,7 +68,7 @@ def regular(frame: pl.DataFrame, time: str, value: str, grain: Grain) -> pl.Data
 def future_times(last: dt.datetime | dt.date, grain: Grain, steps: int) -> list[dt.datetime | dt.date]:
     """The `steps` bucket starts after `last`."""
     series = pl.Series("t", [last])
-    return [series.dt.offset_by(f"{grain.count * k}{_POLARS_UNIT[grain.unit]}")[0] for k in range(1, steps + 1)]
+    return [series.dt.offset_by(f"{grain.count * k}{POLARS_UNIT[grain.unit]}")[0] for k in range(1, steps + 1)]
 
 
 def default_season(grain: Grain) -> int:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from airpy.data.formats import FileKind
 from airpy.data.paths import BasePath, Target
+from airpy.errors import ValidationError
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,37 @@ class Listed:
     path: Path
     rel: str
     kind: FileKind
+    #: (st_dev, st_ino) of the file when it was listed: what `verify_unchanged` compares.
+    identity: tuple[int, int] = (0, 0)
+
+
+def identity_of(path: Path) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (0, 0)
+    return (st.st_dev, st.st_ino)
+
+
+def verify_unchanged(base: BasePath, files: Iterable[Listed], field: str) -> None:
+    """Re-check, after reading, the files validated before: the check-then-use race.
+
+    DuckDB opens files by path, so a path swapped for a symlink (or its folder for one)
+    between validation and read could make it read outside the base. Every file must
+    still resolve inside the base, to the very file (device, inode) that was listed, with
+    one name only; otherwise what was read is discarded and the call or job fails with
+    VALIDATION_ERROR (`check`: `changed_during_read`).
+    """
+    for item in files:
+        real = Path(os.path.realpath(item.path))
+        if not base.contains(real) or identity_of(real) != item.identity or not base.single_named(real):
+            raise ValidationError.for_field(
+                field,
+                f"{item.rel} changed while it was read (replaced, moved or linked elsewhere); "
+                "nothing read from it is returned",
+                check="changed_during_read",
+                file=item.rel,
+            )
 
 
 @dataclass(frozen=True)
@@ -52,7 +84,7 @@ def list_files(
             continue
         if len(files) >= limit:
             return Listing(files, skipped, truncated=True)
-        files.append(Listed(path, rel, kind))
+        files.append(Listed(path, rel, kind, identity_of(path)))
         if on_file is not None:
             on_file(rel)
     return Listing(files, skipped, truncated=False)
@@ -61,7 +93,8 @@ def list_files(
 def walk(base: BasePath, target: Target, recurse: bool) -> Iterator[Path]:
     """Files below the target in name order, as listed (not dereferenced).
 
-    Symlinks are followed only while they stay inside the base path.
+    Symlinks are followed only while they stay inside the base path; files with several
+    hard links are left out (BasePath.single_named).
     """
     if not target.is_dir:
         yield target.path
@@ -84,7 +117,7 @@ def walk(base: BasePath, target: Target, recurse: bool) -> Iterator[Path]:
             if real.is_dir():
                 if recurse:
                     yield from visit(Path(entry.path))
-            elif real.is_file():
+            elif real.is_file() and base.single_named(real):
                 yield Path(entry.path)
 
     yield from visit(target.path)

@@ -5,7 +5,10 @@ URIs inside it (percent-decoded once). Refused with VALIDATION_ERROR: anything
 that resolves outside the base (`..`, other absolute paths, symlinks that
 escape), NUL bytes, backslashes, other URL schemes, over-long paths, and files
 whose extension is not allowed. Real paths are compared, so a symlink inside the
-base that points outside is refused too.
+base that points outside is refused too. A hard link cannot be told from the file it
+names, so a regular file with more than one name (st_nlink > 1) is refused as well
+(`check`: `hard_link`; skipped in folder scans): it may be a second name, planted
+inside the base, of a file outside it.
 """
 
 from __future__ import annotations
@@ -46,6 +49,14 @@ class BasePath:
     def contains(self, real: Path) -> bool:
         return real == self.root or real.is_relative_to(self.root)
 
+    @staticmethod
+    def single_named(real: Path) -> bool:
+        """Whether a file has one name only: a hard link's other name may lie outside the base."""
+        try:
+            return os.stat(real).st_nlink <= 1
+        except OSError:
+            return True  # gone or unreadable: the read reports it
+
     def relative(self, real: Path) -> str:
         rel = real.relative_to(self.root).as_posix()
         return "" if rel == "." else rel
@@ -79,6 +90,10 @@ class BasePath:
                 f"{field}: no such file or folder under the base path: {rel}",
                 metadata={"field": field, "path": rel},
             )
+        if not self.single_named(real):
+            raise ValidationError.for_field(
+                field, "names a file with several hard links, which airpy does not read", check="hard_link"
+            )
         if self.kind(real.name) is None:
             raise ValidationError.for_field(
                 field,
@@ -90,7 +105,7 @@ class BasePath:
     def admit(self, candidate: Path) -> Path | None:
         """The real path of a file found inside a dataset, or None when it leaves the base."""
         real = Path(os.path.realpath(candidate))
-        return real if self.contains(real) and real.is_file() else None
+        return real if self.contains(real) and real.is_file() and self.single_named(real) else None
 
     def _decode(self, raw: str, field: str) -> str:
         if "\x00" in raw:

@@ -18,13 +18,16 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as pads
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as pads
 
 from airpy.data.formats import Compression, FileFormat
-from airpy.data.listing import Listed, list_files
+from airpy.data.listing import Listed, list_files, verify_unchanged
 from airpy.data.paths import BasePath, Target
 from airpy.engine import EngineLimits, connect, translate
 from airpy.errors import IOFailure, NotFoundError, ValidationError
@@ -86,6 +89,12 @@ class Dataset:
     #: More files matched than were taken (PY_DISCOVER_MAX_FILES).
     truncated: bool = False
     delimiter: str = ""
+    #: The request field that named the dataset (errors name it).
+    field: str = ""
+
+    def verify_unchanged(self, base: BasePath) -> None:
+        """After reading: every file is still the one validated (see listing.verify_unchanged)."""
+        verify_unchanged(base, self.files, self.field)
 
     @property
     def bytes_on_disk(self) -> int:
@@ -133,6 +142,7 @@ def dataset_of(base: BasePath, target: Target, field_name: str, options: ReadOpt
         hive,
         truncated=listing.truncated,
         delimiter=delimiter,
+        field=field_name,
     )
 
 
@@ -253,6 +263,8 @@ def _call(function: str, paths: list[str], named: dict[str, object]) -> Scan:
 
 def arrow_dataset(dataset: Dataset) -> pads.Dataset:
     """Arrow IPC / Feather files as one pyarrow dataset, schemas unified by column name."""
+    import pyarrow.dataset as pads  # imports pandas: only processes reading Arrow files pay for it
+
     paths = [str(item.path) for item in dataset.files]
     schemas = []
     for path in paths:

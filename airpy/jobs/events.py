@@ -25,7 +25,16 @@ from airpy.jobs import keys
 from airpy.jobs.connection import redis_errors
 from airpy.jobs.model import JobEvent, JobStatus, error_from_json, error_to_json
 
-_TRANSITION = """
+# Upper bounds (seconds) of the job-duration histogram the transitions keep for metrics.
+JOB_DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+_DURATION_TABLES = (
+    f"local DURATION_BOUNDS = {{{', '.join(map(repr, JOB_DURATION_BUCKETS))}}}\n"
+    f"local DURATION_NAMES = {{{', '.join(repr(repr(b)) for b in JOB_DURATION_BUCKETS)}}}\n"
+)
+
+_TRANSITION = (
+    _DURATION_TABLES
+    + """
 local job, ev, ops, lease_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, new_status, step, message, progress = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local terminal, err, guard = ARGV[6] == '1', ARGV[7], tonumber(ARGV[8])
@@ -34,7 +43,7 @@ local token, prefix, op, need_no_lease = ARGV[12], ARGV[13], ARGV[14], ARGV[15] 
 -- A client retrying after a lost reply gets the first answer, not a second event.
 local done = redis.call('HGET', ops, op)
 if done then return tonumber(done) end
-local r = redis.call('HMGET', job, 'status', 'attempt', 'seq', 'started_ms', 'created_ms', 'subject')
+local r = redis.call('HMGET', job, 'status', 'attempt', 'seq', 'started_ms', 'created_ms', 'subject', 'kind')
 local status = r[1]
 if not status then return -1 end
 if status == 'completed' or status == 'failed' or status == 'cancelled' then return -2 end
@@ -76,6 +85,17 @@ if terminal then
   redis.call('HSET', job, 'ended_ms', now)
   if err ~= '' then redis.call('HSET', job, 'error', err) end
   redis.call('DEL', lease_key)
+  -- Metrics (airpy.metrics): jobs ended by kind and status, durations of the ones that ran.
+  local kind = r[7] or 'unknown'
+  redis.call('HINCRBY', prefix .. 'stats:ended', kind .. ':' .. shown, 1)
+  if started and started ~= '' then
+    local hist, seconds, bucket = prefix .. 'stats:duration:' .. kind, duration / 1000, '+Inf'
+    for i, bound in ipairs(DURATION_BOUNDS) do
+      if seconds <= bound then bucket = DURATION_NAMES[i] break end
+    end
+    redis.call('HINCRBY', hist, bucket, 1)
+    redis.call('HINCRBYFLOAT', hist, 'sum', seconds)
+  end
 elseif lease_ms > 0 then
   redis.call('SET', lease_key, r[2], 'PX', lease_ms)
 end
@@ -84,6 +104,7 @@ redis.call('HSET', ops, op, seq)
 if ttl > 0 then redis.call('PEXPIRE', ops, ttl) end
 return seq
 """
+)
 
 # Renew an attempt's lease only while it is the job's running attempt.
 _RENEW = """

@@ -8,6 +8,9 @@ airpy:jobs:all                    zset token -> created_ms, for the sweeper and 
 airpy:jobs:status:{status}        zset token -> created_ms, per status
 airpy:jobs:subject:{subject}      zset token -> token, for ListJobs
 airpy:jobs:queued:{subject}       zset token -> created_ms, the caller's queued jobs (cap)
+airpy:stats:submitted             hash kind -> jobs created (metrics)
+airpy:stats:ended                 hash "{kind}:{status}" -> jobs ended so (metrics)
+airpy:stats:duration:{kind}       hash bucket bound -> jobs, "sum" -> seconds (metrics)
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ PREFIX = "airpy:"
 TOKEN_COUNTER = f"{PREFIX}token"
 ALL_JOBS = f"{PREFIX}jobs:all"
 STATUS_INDEX_PREFIX = f"{PREFIX}jobs:status:"
+STATS_SUBMITTED = f"{PREFIX}stats:submitted"
+STATS_ENDED = f"{PREFIX}stats:ended"
 
 
 def job(token: int) -> str:
@@ -49,3 +54,7 @@ def queued_index(subject: str) -> str:
 def rq_job_id(token: int, attempt: int) -> str:
     """RQ's id for one attempt of a job: a retry is a new RQ job, so a stale one is recognisable."""
     return f"airpy-{token}-{attempt}"
+
+
+def stats_duration(kind: str) -> str:
+    return f"{PREFIX}stats:duration:{kind}"

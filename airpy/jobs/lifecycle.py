@@ -80,14 +80,16 @@ class Lifecycle:
             )
         token = self.issue_token()
         self.records.create(token, new, now_ms())
+        # The reply is the job as submitted: read before a warm worker can pick it up, so a
+        # caller never sees it sometimes queued and sometimes already running.
+        record = self.records.get(token)
+        assert record is not None
         if new.status is JobStatus.QUEUED:
             try:
                 self.dispatcher.enqueue(new.queue, token, 1, new.timeout_s)
             except AirpyError as exc:
                 self.fail(token, 1, exc)
                 raise
-        record = self.records.get(token)
-        assert record is not None
         return record
 
     def record_finished(self, new: NewJob, store: Callable[[int], dict[str, FrameMeta]], result: bytes) -> JobRecord:

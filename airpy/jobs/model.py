@@ -94,6 +94,8 @@ class JobRecord:
     result: bytes
     error: ErrorDetail | None
     frames: dict[str, FrameMeta] = field(default_factory=dict)
+    # The W3C trace context of the call that started the job (airpy.tracing), "" untraced.
+    trace: str = ""
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ class Dispatcher:
         """RQ's status of an attempt ("queued", "started", "failed" …), None when RQ has no such job."""
         try:
             job = Job.fetch(keys.rq_job_id(token, attempt), connection=self._conn)
-            return str(job.get_status(refresh=False))
+            return _status_name(job)
         except NoSuchJobError:
             return None
         except redis.RedisError as exc:
@@ -107,7 +107,7 @@ class Dispatcher:
         ids = [keys.rq_job_id(token, attempt) for token, attempt in attempts]
         with redis_errors():
             jobs = Job.fetch_many(ids, connection=self._conn)
-            return [None if job is None else str(job.get_status(refresh=False)) for job in jobs]
+            return [None if job is None else _status_name(job) for job in jobs]
 
     def stats(self) -> list[QueueStats]:
         """Per queue: live workers, queued, started and failed (dead-letter) RQ jobs."""
@@ -132,3 +132,9 @@ class Dispatcher:
             return {
                 job_id for queue in self._queues.values() for job_id in FailedJobRegistry(queue=queue).get_job_ids()
             }
+
+
+def _status_name(job: Job) -> str:
+    """RQ's status as its plain name ("queued"): `str()` of the enum is "JobStatus.QUEUED"."""
+    status = job.get_status(refresh=False)
+    return str(getattr(status, "value", status))

@@ -87,6 +87,8 @@ class Reaper:
                 metadata={"attempt": record.attempt},
             )
             outcome = self._lifecycle.retry_or_fail(record.token, record.attempt, error, only_if_lease_lapsed=True)
+            if outcome is RetryOutcome.FAILED:
+                self._results.discard_attempt(record.token, record.attempt)  # no retry will clean up
             if outcome is not RetryOutcome.IGNORED:
                 report.lost.append(record.token)
                 log.warning(

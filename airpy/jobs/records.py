@@ -37,6 +37,7 @@ _SUMMARY_FIELDS = (
     "progress",
     "error",
     "frames",
+    "trace",
 )
 _ALL_FIELDS = (*_SUMMARY_FIELDS, "request", "result")
 
@@ -54,6 +55,7 @@ redis.call('ZADD', KEYS[3], now, token)
 redis.call('ZADD', KEYS[4], now, token)
 redis.call('ZADD', KEYS[5], token, token)
 if KEYS[6] ~= '' then redis.call('ZADD', KEYS[6], now, token) end
+redis.call('HINCRBY', KEYS[7], redis.call('HGET', KEYS[1], 'kind'), 1)
 return 1
 """
 
@@ -74,6 +76,7 @@ class NewJob:
     status: JobStatus = JobStatus.QUEUED
     step: str = StepName.QUEUED
     message: str = "job queued"
+    trace: str = ""
 
 
 class JobRecords:
@@ -103,6 +106,8 @@ class JobRecords:
         }
         if new.status is JobStatus.RUNNING:
             fields["started_ms"] = now_ms
+        if new.trace:
+            fields["trace"] = new.trace
         script_keys = [
             keys.job(token),
             keys.events(token),
@@ -110,6 +115,7 @@ class JobRecords:
             keys.status_index(new.status.value),
             keys.subject_index(new.subject),
             keys.queued_index(new.subject) if new.status is JobStatus.QUEUED else "",
+            keys.STATS_SUBMITTED,
         ]
         args: list[str | bytes | int] = [new.ttl_s, token, now_ms, new.status.value, new.step, new.message]
         for name, value in fields.items():
@@ -233,4 +239,5 @@ def _parse(token: int, data: dict[str, object]) -> JobRecord | None:
         result=result if isinstance(result, bytes) else b"",
         error=error_from_json(_text(data.get("error"))),
         frames=frames_from_json(_text(data.get("frames"))),
+        trace=_text(data.get("trace")),
     )

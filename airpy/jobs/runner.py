@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
+from airpy import tracing
 from airpy.errors import AirpyError, TimeoutFailure
 from airpy.jobs.lifecycle import Lifecycle, RetryOutcome
 from airpy.jobs.model import JobKind, JobRecord, JobStatus
@@ -215,6 +216,13 @@ class JobRunner:
         record = self._lifecycle.claim(token, attempt, self._worker_name)
         if record is None:
             return
+        with tracing.job_span(record.trace, record.kind.value, token, attempt):
+            self._run(record, token, attempt)
+
+    def _run(self, record: JobRecord, token: int, attempt: int) -> None:
+        # Earlier attempts were killed (their retry is this one): a frame one committed without
+        # reporting it, or a half-written one, is deleted so only this attempt's files remain.
+        self._discard_earlier(token, attempt)
         frames = self._results.attempt(token, attempt)
         interrupter = Interrupter(threading.get_ident())
         progress = JobProgress(self._lifecycle, token, attempt, interrupter)
@@ -226,7 +234,9 @@ class JobRunner:
                 result = self._handler(record)(JobContext(record, attempt, progress, frames))
             finally:
                 interrupter.disarm()
-            if not self._lifecycle.complete(token, attempt, result, frames.committed):
+            if self._lifecycle.complete(token, attempt, result, frames.committed):
+                self._discard_earlier(token, attempt)  # a straggler of an earlier attempt wrote meanwhile
+            else:
                 self._results.discard_attempt(token, attempt)
         except JobInterrupted:
             self._results.discard_attempt(token, attempt)
@@ -242,6 +252,13 @@ class JobRunner:
         if failure is not None:
             self._results.discard_attempt(token, attempt)
             self._record_failure(token, attempt, failure)
+
+    def _discard_earlier(self, token: int, attempt: int) -> None:
+        if attempt > 1:
+            try:
+                self._results.discard_other_attempts(token, attempt)
+            except OSError:
+                log.warning("job %s: cannot delete the files of earlier attempts", token)
 
     def _handler(self, record: JobRecord) -> Handler:
         handler = self._handlers.get(record.kind)

@@ -38,10 +38,11 @@ import psutil
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 
+from airpy import tracing
 from airpy.config import Settings
 from airpy.errors import WorkerLostError
 from airpy.jobs.connection import connect
-from airpy.jobs.lifecycle import Lifecycle, Timing
+from airpy.jobs.lifecycle import Lifecycle, RetryOutcome, Timing
 from airpy.jobs.model import JobKind
 from airpy.jobs.queueing import Dispatcher
 from airpy.jobs.runner import Handler, JobRunner
@@ -122,6 +123,9 @@ def _horse_died(lifecycle: Lifecycle, job: Job, retpid: int, ret_val: int, rusag
         detail = f"exited with status {os.WEXITSTATUS(ret_val)}"
     error = WorkerLostError(f"the process running the job was {detail}", metadata={"attempt": attempt})
     outcome = lifecycle.retry_or_fail(token, attempt, error)
+    if outcome is RetryOutcome.FAILED:
+        # No attempt follows to clean up: what the dead horse wrote (even half) goes now.
+        current().results.discard_attempt(token, attempt)
     log.warning("job %s attempt %s: work-horse %s; %s", token, attempt, detail, outcome.value)
 
 
@@ -146,6 +150,7 @@ def run_worker(
     """Serve one queue until SIGTERM (warm shutdown: the running job finishes first)."""
     global _runtime  # noqa: PLW0603 - one runtime per worker process, inherited by forked horses
     name = name or f"{socket.gethostname()}.{os.getpid()}.{queue}"
+    tracing.setup(f"airpy-worker-{queue}")
     _runtime = build_runtime(settings, handlers, name)
     lifecycle = _runtime.lifecycle
     common: dict[str, Any] = {

@@ -53,6 +53,11 @@ class Prepared:
     def datasets(self) -> list[Dataset]:
         return [o.dataset for o in (self.source, *self.joins) if o.dataset is not None]
 
+    def verify_unchanged(self, base: BasePath) -> None:
+        """After the run: no file was swapped since it was validated (raises ValidationError)."""
+        for dataset in self.datasets:
+            dataset.verify_unchanged(base)
+
 
 def open_source(
     con: duckdb.DuckDBPyConnection, source: Source, base: BasePath, max_files: int, frame_path: FramePath

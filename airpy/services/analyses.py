@@ -9,12 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from airpy.analyze.anomaly import AnomalySpec
-from airpy.analyze.eda import EdaOptions, OutlierMethod
-from airpy.analyze.forecast import DEFAULT_LEVELS, MAX_HORIZON, ForecastSpec
-from airpy.analyze.insights import MAX_QUESTION_CHARS
 from airpy.analyze.rules import Rule, RuleKind, Stat, check_rules
-from airpy.analyze.series import Grain
+from airpy.analyze.specs import (
+    DEFAULT_LEVELS,
+    MAX_HORIZON,
+    MAX_QUESTION_CHARS,
+    AnomalySpec,
+    EdaOptions,
+    ForecastSpec,
+    Grain,
+    OutlierMethod,
+)
 from airpy.errors import ValidationError
 from airpy.query.compile import parse_grain
 from airpy.query.plan import Op

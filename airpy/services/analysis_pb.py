@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from airpy.analyze.anomaly import Anomalies, AnomalySpec
-from airpy.analyze.eda import CorrelationMethod, EdaReport
+from airpy.analyze.anomaly import Anomalies
+from airpy.analyze.eda import EdaReport
 from airpy.analyze.forecast import Forecast
 from airpy.analyze.insights import Insights
 from airpy.analyze.issues import Issue, Severity
 from airpy.analyze.rules import Validation
+from airpy.analyze.specs import AnomalySpec, CorrelationMethod
 from airpy.services import convert
 from airpy.services.analyses import KIND_TO_PB, METHOD_TO_PB, RULE_KIND_TO_PB, Kind
 from airpy.v1 import analyze_pb2, common_pb2

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO, ParamSpec, TypeVar
 
 import redis
@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from airpy.config import Settings
 from airpy.data.paths import BasePath
-from airpy.errors import NotFoundError, ValidationError
+from airpy.errors import NotFoundError, UnavailableError, ValidationError
 from airpy.jobs.frames import owned_record
 from airpy.jobs.lifecycle import Lifecycle
 from airpy.jobs.model import JobRecord
@@ -37,6 +37,26 @@ class App:
     executor: ThreadPoolExecutor
     started_ms: int
     redis_mode: str
+    #: Set when the server begins to shut down: open streams end at once with UNAVAILABLE.
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def unless_closing(self, work: Awaitable[T], resume: str) -> T:
+        """Await work, or raise UnavailableError (naming how to resume) once the server shuts down.
+
+        Long waits (WatchJob's XREAD BLOCK) must not hold a stream open until the shutdown grace
+        runs out and gRPC cuts it with a bare CANCELLED: the client gets a status that says retry.
+        """
+        task = asyncio.ensure_future(work)
+        closing = asyncio.ensure_future(self.closing.wait())
+        try:
+            await asyncio.wait((task, closing), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+            if not task.done():
+                task.cancel()
+        if task.cancelled() or not task.done():
+            raise UnavailableError(f"the server is shutting down; reconnect and {resume}")
+        return task.result()
 
     async def blocking(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking call (sync Redis, files) off the event loop."""

@@ -25,7 +25,7 @@ from airpy.jobs.model import JobEvent, JobKind, JobRecord, JobStatus
 from airpy.query.execute import Explanation
 from airpy.results import FrameMeta
 from airpy.schema import FieldDesc, Logical, describe
-from airpy.v1 import analyze_pb2, common_pb2, data_pb2, job_pb2, query_pb2
+from airpy.v1 import analyze_pb2, common_pb2, data_pb2, job_pb2, job_service_pb2, query_pb2
 from airpy.v1.common_pb2 import JsonRows
 
 STATUS_TO_PB = {
@@ -99,6 +99,32 @@ def error_pb(detail: ErrorDetail) -> job_pb2.JobError:
             job_pb2.FieldViolation(field=v.field, description=v.description) for v in detail.field_violations
         ],
     )
+
+
+# FetchResultResponse.arrow_ipc: field 1, length-delimited.
+_ARROW_IPC_KEY = bytes([1 << 3 | 2])
+
+
+def fetch_message(data: memoryview | bytes, offset: int, total_bytes: int, rows: int) -> bytes:
+    """A serialized FetchResultResponse carrying `data`, built with a single copy of the bytes.
+
+    Building the message object would copy them in, and serializing would copy them out again;
+    at hundreds of MB per result those copies were the server's busiest work. Protobuf accepts
+    fields in any order, so the small fields are serialized normally and the bytes appended.
+    """
+    head = job_service_pb2.FetchResultResponse(offset=offset, total_bytes=total_bytes, rows=rows)
+    if not data:
+        return head.SerializeToString()  # as protobuf does: an empty bytes field is left out
+    return b"".join((head.SerializeToString(), _ARROW_IPC_KEY, _varint(len(data)), data))
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def frame_pb(meta: FrameMeta) -> job_pb2.FrameInfo:

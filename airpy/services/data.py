@@ -99,8 +99,10 @@ class DataService:
         try:
             dataset = open_dataset(app.base, path, "path", options, app.settings.discover_max_files)
             try:
-                return previews.preview(con, dataset, limit, columns)
+                result = previews.preview(con, dataset, limit, columns)
             except duckdb.Error as exc:
                 raise read_failure(exc, dataset, engine.limits_of(app.settings), app.base.root) from exc
+            dataset.verify_unchanged(app.base)
+            return result
         finally:
             con.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 
 from airpy.errors import NotFoundError, ValidationError
@@ -21,6 +22,10 @@ MAX_STEPS = 1000
 _WATCH_BLOCK_MS = 5000
 MAX_PAGE_SIZE = 500
 _LIST_SCAN_LIMIT = 5000
+
+
+# FetchResult reads this many messages' bytes at a time (PY_FETCH_CHUNK_BYTES each).
+_CHUNKS_PER_READ = 8
 
 
 class JobService:
@@ -49,7 +54,9 @@ class JobService:
         if record.status.terminal and after == record.last_seq:
             return  # nothing after the end
         while True:
-            events = await follow(app.aconn, record.token, after, _WATCH_BLOCK_MS)
+            events = await app.unless_closing(
+                follow(app.aconn, record.token, after, _WATCH_BLOCK_MS), f"watch again with from_seq={after}"
+            )
             if not events:
                 current = await app.blocking(app.lifecycle.records.get, record.token, full=False)
                 if current is None:
@@ -63,9 +70,7 @@ class JobService:
                 if event.terminal:
                     return
 
-    async def FetchResult(
-        self, request: job_service_pb2.FetchResultRequest, call: Call
-    ) -> AsyncIterator[job_service_pb2.FetchResultResponse]:
+    async def FetchResult(self, request: job_service_pb2.FetchResultRequest, call: Call) -> AsyncIterator[bytes]:
         app = self._app
         frame = request.frame or DEFAULT_FRAME
         if not FRAME_NAME.match(frame):
@@ -80,15 +85,16 @@ class JobService:
                 (("x-arrow-rows", str(meta.rows)), ("x-arrow-bytes", str(meta.bytes)))
             )
             offset = request.offset
-            handle.seek(offset)
             chunk = app.settings.fetch_chunk_bytes
             while offset < meta.bytes:
-                data = await app.blocking(handle.read, min(chunk, meta.bytes - offset))
+                # One read off the event loop serves several messages: the hops cost, not the bytes.
+                want = min(chunk * _CHUNKS_PER_READ, meta.bytes - offset)
+                data = await app.blocking(os.pread, handle.fileno(), want, offset)
                 if not data:
                     raise NotFoundError(f"frame {frame!r} of job {record.token} was truncated on disk")
-                yield job_service_pb2.FetchResultResponse(
-                    arrow_ipc=data, offset=offset, total_bytes=meta.bytes, rows=meta.rows
-                )
+                view = memoryview(data)
+                for start in range(0, len(data), chunk):
+                    yield convert.fetch_message(view[start : start + chunk], offset + start, meta.bytes, meta.rows)
                 offset += len(data)
         finally:
             handle.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -71,5 +72,8 @@ async def with_engine(app: App, work: Callable[[duckdb.DuckDBPyConnection], T]) 
     try:
         return await app.blocking(guarded)
     except asyncio.CancelledError:
-        con.interrupt()
+        # The caller went away: stop the work. It may have just finished and closed the
+        # connection, and then there is nothing to interrupt.
+        with contextlib.suppress(duckdb.Error):
+            con.interrupt()
         raise

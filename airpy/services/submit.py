@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
+from airpy import tracing
 from airpy.errors import ValidationError
 from airpy.jobs.model import JobKind
 from airpy.jobs.queueing import QUEUE_FOR_KIND
@@ -46,6 +47,7 @@ async def start_job(
         max_attempts=app.settings.job_max_attempts,
         request=request.SerializeToString(),
         ttl_s=app.settings.job_ttl_s,
+        trace=tracing.carrier(),
     )
     record = await app.blocking(app.lifecycle.submit, new, max_queued=app.settings.max_queued_jobs)
     return record.token, convert.job_pb(record)

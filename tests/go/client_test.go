@@ -34,6 +34,12 @@ import (
 var (
 	address string
 	bearer  string
+	// Where the server under test keeps datasets and state, and its process (the gRPC server
+	// runs in the `airpy serve` process itself; Redis and workers are its children).
+	basePath  string
+	dataDir   string
+	serverPID int
+	workDir   string // removed when the tests end
 )
 
 // bearerToken is a per-RPC credential: every call carries the JWT.
@@ -59,10 +65,12 @@ func run(m *testing.M) int {
 		panic(err)
 	}
 	defer os.RemoveAll(dir)
+	workDir = dir
+	basePath, dataDir = filepath.Join(dir, "data"), filepath.Join(dir, "state")
 	env := append(os.Environ(),
 		"PY_LISTEN=127.0.0.1:0",
-		"PY_DATA_DIR="+filepath.Join(dir, "state"),
-		"PY_BASE_PATH="+filepath.Join(dir, "data"),
+		"PY_DATA_DIR="+dataDir,
+		"PY_BASE_PATH="+basePath,
 		"PY_LOG_LEVEL=WARNING",
 		"PY_SHUTDOWN_GRACE_S=2",
 	)
@@ -78,6 +86,7 @@ func run(m *testing.M) int {
 	if err := serve.Start(); err != nil {
 		panic(err)
 	}
+	serverPID = serve.Process.Pid
 	defer func() {
 		_ = serve.Process.Signal(syscall.SIGTERM)
 		_ = serve.Wait()

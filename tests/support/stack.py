@@ -177,13 +177,16 @@ class Stack:
         self.workers.append(process)
         return process
 
-    def wait_workers(self, queue: str, count: int, timeout: float = 30) -> None:
+    def wait_workers(self, queue: str, count: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         conn = self.redis
         while time.monotonic() < deadline:
             alive = [w for w in Worker.all(connection=conn) if queue in w.queue_names()]
             if len(alive) >= count:
                 return
+            dead = [p for p in self.workers if p.poll() is not None]
+            if dead:
+                raise AssertionError(f"a worker process exited with {dead[0].returncode} before registering")
             time.sleep(0.05)
         raise AssertionError(f"{count} workers for {queue} did not register within {timeout} s")
 
@@ -208,8 +211,12 @@ def start_stack(
     channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
     stack = Stack(settings, server, channel, worker_env=dict(worker_env or {}))
     queues = list(workers)
-    for queue in queues:
-        stack.start_worker(queue)
-    for queue in set(queues):
-        stack.wait_workers(queue, queues.count(queue))
+    try:
+        for queue in queues:
+            stack.start_worker(queue)
+        for queue in set(queues):
+            stack.wait_workers(queue, queues.count(queue))
+    except BaseException:
+        stack.stop()  # no worker process outlives a stack that failed to start
+        raise
     return stack

@@ -1,0 +1,209 @@
+// Command query is the README's Go example: it runs one query plan on airpy and prints the
+// result, the way a Go backend would. Run it next to `make run`:
+//
+//	cd examples/go/query && AIRPY_TOKEN=$(../../../.venv/bin/airpy token) go run .
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	airpyv1 "github.com/airpy/airpy/generated/go/airpy/v1"
+)
+
+// bearer is a per-RPC credential: grpc-go adds the JWT to every call's metadata.
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+// RequireTransportSecurity is false for this plaintext loopback demo; say true behind TLS.
+func (bearer) RequireTransportSecurity() bool { return false }
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "query:", describe(err))
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	address := env("AIRPY_ADDRESS", "127.0.0.1:50051")
+	limit, err := time.ParseDuration(env("AIRPY_TIMEOUT", "60s"))
+	if err != nil {
+		return err
+	}
+	// Ctrl-C or SIGTERM cancels every call in flight; the deadline bounds the whole run.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+
+	conn, err := grpc.NewClient(address,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(bearer(os.Getenv("AIRPY_TOKEN"))))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	queries := airpyv1.NewQueryServiceClient(conn)
+	jobs := airpyv1.NewJobServiceClient(conn)
+
+	// kWh and readings per region, of the readings above 2 kWh.
+	started, err := queries.Query(ctx, &airpyv1.QueryRequest{
+		DatasourceId: "example",
+		Plan: &airpyv1.Plan{
+			Source: &airpyv1.Plan_Dataset{Dataset: env("AIRPY_DATASET", "sample/readings_parquet")},
+			Filters: []*airpyv1.Filter{{
+				Col: "kwh", Op: airpyv1.Filter_OP_GT,
+				Value: &airpyv1.Value{Kind: &airpyv1.Value_DoubleValue{DoubleValue: 2}},
+			}},
+			GroupBy: []string{"region"},
+			Aggs: []*airpyv1.Aggregate{
+				{Col: "kwh", Fn: airpyv1.Aggregate_FN_SUM},
+				{Fn: airpyv1.Aggregate_FN_COUNT},
+			},
+			OrderBy: []*airpyv1.OrderBy{{Col: "region"}},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	token := started.GetToken()
+	fmt.Printf("job %d %s\n", token, started.GetJob().GetStatus())
+
+	if err := follow(ctx, jobs, token); err != nil {
+		if ctx.Err() != nil {
+			// We gave up (signal or deadline): stop the job too, on a context of its own.
+			cleanup, done := context.WithTimeout(context.Background(), 5*time.Second)
+			defer done()
+			_, _ = jobs.CancelJob(cleanup, &airpyv1.CancelJobRequest{Token: token})
+		}
+		return err
+	}
+	if err := printResult(ctx, jobs, token); err != nil {
+		return err
+	}
+
+	// A plan naming a column that does not exist fails at once, before anything is queued.
+	_, err = queries.Query(ctx, &airpyv1.QueryRequest{Plan: &airpyv1.Plan{
+		Source:  &airpyv1.Plan_Dataset{Dataset: "sample/readings_parquet"},
+		GroupBy: []string{"region"},
+		Aggs:    []*airpyv1.Aggregate{{Col: "kwhh", Fn: airpyv1.Aggregate_FN_SUM}},
+	}})
+	fmt.Println("bad plan:", describe(err))
+	return nil
+}
+
+// follow prints the job's events until the terminal one and fails unless it completed.
+func follow(ctx context.Context, jobs airpyv1.JobServiceClient, token uint64) error {
+	stream, err := jobs.WatchJob(ctx, &airpyv1.WatchJobRequest{Token: token})
+	if err != nil {
+		return err
+	}
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("job %d: the event stream ended before the job did", token)
+		}
+		if err != nil {
+			return err
+		}
+		event := msg.GetEvent()
+		fmt.Printf("  #%d %s %s\n", event.GetSeq(), event.GetStatus(), event.GetStep().GetStep())
+		if event.GetTerminal() {
+			if event.GetStatus() != airpyv1.JobStatus_JOB_STATUS_COMPLETED {
+				e := event.GetError()
+				return fmt.Errorf("job %d ended %s: %s %s", token, event.GetStatus(), e.GetReason(), e.GetMessage())
+			}
+			return nil
+		}
+	}
+}
+
+// printResult streams the result frame into arrow-go's IPC reader through a pipe, so no
+// more than one message is held at a time, and prints its record batches.
+func printResult(ctx context.Context, jobs airpyv1.JobServiceClient, token uint64) error {
+	fetch, err := jobs.FetchResult(ctx, &airpyv1.FetchResultRequest{Token: token})
+	if err != nil {
+		return err
+	}
+	pipeReader, pipeWriter := io.Pipe()
+	go func() {
+		for {
+			msg, err := fetch.Recv()
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					err = nil
+				}
+				pipeWriter.CloseWithError(err) // nil closes with io.EOF
+				return
+			}
+			if _, err := pipeWriter.Write(msg.GetArrowIpc()); err != nil {
+				return
+			}
+		}
+	}()
+	reader, err := ipc.NewReader(pipeReader)
+	if err != nil {
+		return err
+	}
+	defer reader.Release()
+	names := []string{}
+	for _, field := range reader.Schema().Fields() {
+		names = append(names, field.Name)
+	}
+	fmt.Println(strings.Join(names, "\t"))
+	for reader.Next() {
+		record := reader.RecordBatch()
+		for row := 0; row < int(record.NumRows()); row++ {
+			cells := make([]string, record.NumCols())
+			for col := range cells {
+				cells[col] = record.Column(col).ValueStr(row)
+			}
+			fmt.Println(strings.Join(cells, "\t"))
+		}
+	}
+	return reader.Err()
+}
+
+// describe renders a failed call as its code, ErrorInfo reason and BadRequest field paths.
+func describe(err error) string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err.Error()
+	}
+	text := fmt.Sprintf("%s: %s", st.Code(), st.Message())
+	for _, detail := range st.Details() {
+		switch d := detail.(type) {
+		case *errdetails.ErrorInfo:
+			text += fmt.Sprintf(" [reason %s]", d.GetReason())
+		case *errdetails.BadRequest:
+			for _, violation := range d.GetFieldViolations() {
+				text += fmt.Sprintf(" [field %s]", violation.GetField())
+			}
+		}
+	}
+	return text
+}
+
+func env(name, fallback string) string {
+	if value := os.Getenv(name); value != "" {
+		return value
+	}
+	return fallback
+}

@@ -1,0 +1,40 @@
+"""Scale-out on RQ: more named worker processes on one queue share its jobs, and GetServerInfo counts them."""
+
+from __future__ import annotations
+
+import re
+
+from airpy.v1 import data_pb2, info_service_pb2, job_pb2
+from tests.conftest import StackFactory
+
+
+def test_two_named_workers_on_one_queue_share_its_jobs(stack_factory: StackFactory) -> None:
+    stack = stack_factory(workers=("batch",))
+    # Two worker processes on the interactive queue, named as operators would (`airpy worker --name`).
+    for name in ("alpha", "beta"):
+        stack.start_worker("interactive", name=name)
+    stack.wait_workers("interactive", 2)
+
+    info = stack.info.GetServerInfo(info_service_pb2.GetServerInfoRequest(), metadata=stack.metadata())
+    assert {q.name: q.workers for q in info.queues} == {"interactive": 2, "batch": 1}
+    assert info.workers_alive == 3
+
+    # Each job holds its worker for half a second (tests.support.worker's "test:sleep:S"), so while
+    # one worker is busy the next job must go to the other one.
+    tokens = [
+        stack.data.Discover(
+            data_pb2.DiscoverRequest(uri=".", datasource_id="test:sleep:0.5"), metadata=stack.metadata()
+        ).token
+        for _ in range(4)
+    ]
+    ran_on = {}
+    for token in tokens:
+        job = stack.wait(token, timeout=30)
+        assert job.status == job_pb2.JOB_STATUS_COMPLETED
+        # The runner records who claimed the job in its `started` step (RQ deletes its own job
+        # hash, worker name included, once the job succeeded).
+        started = next(s for s in stack.get_job(token).steps if s.step == "started")
+        match = re.search(r"started on (\S+)$", started.message)
+        assert match is not None, started.message
+        ran_on[token] = match.group(1)
+    assert set(ran_on.values()) == {"alpha", "beta"}, ran_on

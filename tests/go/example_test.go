@@ -1,0 +1,189 @@
+// The README's Go example (examples/go/query, a main package in its own module) built with the
+// Go toolchain and run as a process against the server TestMain started.
+package gotest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	airpyv1 "github.com/airpy/airpy/generated/go/airpy/v1"
+)
+
+const exampleDir = "../../examples/go/query"
+
+var (
+	buildOnce   sync.Once
+	buildOutput []byte
+	buildErr    error
+)
+
+// buildExample compiles the example once per test run, with the toolchain running these tests.
+func buildExample(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(workDir, "query-example")
+	buildOnce.Do(func() {
+		build := exec.Command("go", "build", "-o", bin, ".")
+		build.Dir = exampleDir
+		buildOutput, buildErr = build.CombinedOutput()
+	})
+	if buildErr != nil {
+		t.Fatalf("go build %s: %v\n%s", exampleDir, buildErr, buildOutput)
+	}
+	return bin
+}
+
+func runExample(t *testing.T, bin string, env ...string) (string, string, error) {
+	t.Helper()
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), append([]string{"AIRPY_ADDRESS=" + address, "AIRPY_TOKEN=" + bearer}, env...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+func TestGoExampleRunsAgainstTheServer(t *testing.T) {
+	bin := buildExample(t)
+	stdout, stderr, err := runExample(t, bin)
+	if err != nil {
+		t.Fatalf("example failed: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
+	// The same figures computed here from the formula of `airpy sample`: readings above 2 kWh per region.
+	sums, counts := map[string]float64{}, map[string]int{}
+	for h := 0; h < 96; h++ {
+		kwh := 1.5 + float64(h%24)*0.25 + float64(h%3)*0.1
+		region := []string{"north", "south"}[h%2]
+		if kwh > 2 {
+			sums[region] += kwh
+			counts[region]++
+		}
+	}
+	for _, want := range []string{
+		"JOB_STATUS_QUEUED",
+		"JOB_STATUS_COMPLETED completed",
+		"region\tkwh_sum\tcount\n",
+		// ErrorInfo's reason and BadRequest's field path of the deliberately bad plan.
+		"bad plan: InvalidArgument: plan.aggs[0].col: no column 'kwhh' here; did you mean 'kwh'?",
+		"[reason VALIDATION_ERROR]",
+		"[field plan.aggs[0].col]",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, region := range []string{"north", "south"} {
+		row := regexp.MustCompile(`(?m)^` + region + `\t([0-9.]+)\t([0-9]+)$`).FindStringSubmatch(stdout)
+		if row == nil {
+			t.Fatalf("no row for %s:\n%s", region, stdout)
+		}
+		var sum float64
+		fmt.Sscan(row[1], &sum)
+		if row[2] != fmt.Sprint(counts[region]) || sum < sums[region]-1e-6 || sum > sums[region]+1e-6 {
+			t.Errorf("%s: got sum %s count %s, want %.3f %d", region, row[1], row[2], sums[region], counts[region])
+		}
+	}
+}
+
+func TestGoExampleHonoursItsDeadline(t *testing.T) {
+	bin := buildExample(t)
+	start := time.Now()
+	stdout, stderr, err := runExample(t, bin, "AIRPY_TIMEOUT=1ms")
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("want exit status 1, got %v\n%s%s", err, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "DeadlineExceeded") || time.Since(start) > 10*time.Second {
+		t.Fatalf("stderr %q after %s", stderr, time.Since(start))
+	}
+}
+
+// Ctrl-C while the example follows its job: the calls in flight end (context cancelled) and the
+// example cancels the job on the server before it exits.
+func TestGoExampleCancelsItsJobOnInterrupt(t *testing.T) {
+	bin := buildExample(t)
+	// The thousand-file dataset of cancel_test.go keeps the job running for a second or more.
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "AIRPY_ADDRESS="+address, "AIRPY_TOKEN="+bearer, "AIRPY_DATASET="+manyFiles(t))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	var token uint64
+	for lines.Scan() {
+		if _, err := fmt.Sscanf(lines.Text(), "job %d", &token); err == nil {
+			break
+		}
+	}
+	if token == 0 {
+		t.Fatalf("no job started: %s", stderr.String())
+	}
+	if !lines.Scan() { // the first event: WatchJob is streaming
+		t.Fatalf("no event: %s", stderr.String())
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	for lines.Scan() { // read the rest so the example never blocks on a full pipe
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(stderr.String(), "Canceled") {
+		t.Fatalf("exit %v, stderr %q", err, stderr.String())
+	}
+
+	conn := dial(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	job, err := airpyv1.NewJobServiceClient(conn).GetJob(ctx, &airpyv1.GetJobRequest{Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.GetJob().GetStatus() != airpyv1.JobStatus_JOB_STATUS_CANCELLED {
+		t.Fatalf("job %d is %v after the interrupt", token, job.GetJob().GetStatus())
+	}
+}
+
+// The README's Go section shows examples/go/query/main.go exactly as it is compiled and run above.
+func TestReadmeShowsTheGoExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	source, err := os.ReadFile(filepath.Join(exampleDir, "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	start := strings.Index(text, "\n## From Go\n")
+	if start < 0 {
+		t.Fatal("README has no \"## From Go\" section")
+	}
+	section := text[start+1:]
+	if end := strings.Index(section, "\n## "); end >= 0 {
+		section = section[:end]
+	}
+	block := regexp.MustCompile("(?s)```go\n(.*?)```").FindStringSubmatch(section)
+	if block == nil {
+		t.Fatal("README's Go section has no ```go block")
+	}
+	if block[1] != string(source) {
+		t.Fatalf("README's Go example differs from %s/main.go: copy the file into the README", exampleDir)
+	}
+}
