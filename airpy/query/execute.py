@@ -8,8 +8,11 @@ the run in `engine.interruptible`).
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,8 +77,61 @@ def open_source(
         return Opened(name, [], {f.name: logical_type(f.type) for f in table.schema})
     dataset = open_dataset(base, source.dataset, source.path, source.reader, max_files)
     scan = source_sql(con, dataset)
-    schema = con.sql(f"SELECT * FROM {scan.sql} LIMIT 0", params=scan.params).to_arrow_table().schema
+    key = _schema_key(scan.sql, scan.params, dataset)
+    schema = _SCHEMAS.get(key)
+    if schema is None:
+        schema = con.sql(f"SELECT * FROM {scan.sql} LIMIT 0", params=scan.params).to_arrow_table().schema
+        _SCHEMAS.put(key, schema)
     return Opened(scan.sql, scan.params, {f.name: logical_type(f.type) for f in schema}, dataset)
+
+
+class _SchemaCache:
+    """Schemas of recently read sources, per process (server, warm worker).
+
+    Reading a dataset's schema opens its files (a Parquet footer, a CSV sniff): about 1 ms for
+    a file, paid by the call that checks a plan and again by the worker that runs it. The key
+    holds each file's path, size, modification time and inode, so a changed file misses.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[tuple[object, ...], pa.Schema] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[object, ...] | None) -> pa.Schema | None:
+        if key is None:
+            return None
+        with self._lock:
+            schema = self._entries.get(key)
+            if schema is not None:
+                self._entries.move_to_end(key)
+            return schema
+
+    def put(self, key: tuple[object, ...] | None, schema: pa.Schema) -> None:
+        if key is None:
+            return
+        with self._lock:
+            self._entries[key] = schema
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+_SCHEMAS = _SchemaCache(256)
+
+
+def _schema_key(sql: str, params: list[object], dataset: Dataset) -> tuple[object, ...] | None:
+    """What a source's schema depends on; None (not cached) for Arrow files (registered under a
+    new name each time) and when a file cannot be looked at."""
+    if not params:
+        return None
+    files: list[tuple[str, int, int, int]] = []
+    for item in dataset.files:
+        try:
+            st = os.stat(item.path)
+        except OSError:
+            return None
+        files.append((str(item.path), st.st_size, st.st_mtime_ns, st.st_ino))
+    return (sql, repr(params), tuple(files))
 
 
 def prepare(

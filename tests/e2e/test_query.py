@@ -475,3 +475,15 @@ def test_cancel_and_timeout_stop_a_long_query(data: Stack) -> None:
 
 def _arrow(job_bytes: bytes) -> pa.Table:
     return pa.ipc.open_stream(io.BytesIO(job_bytes)).read_all()
+
+
+def test_a_rewritten_file_is_queried_with_its_new_schema(stack: Stack) -> None:
+    # Server and worker keep schemas of recent sources; a changed file must never hit them.
+    folder = stack.base / "rewritten"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"a": [1, 2]}), folder / "f.parquet")
+    first = result(stack, query_pb2.Plan(dataset="rewritten/f.parquet"))
+    assert first.columns == ["a"]
+    pq.write_table(pa.table({"a": [1, 2, 3], "b": ["x", "y", "z"]}), folder / "f.parquet")
+    second = result(stack, query_pb2.Plan(dataset="rewritten/f.parquet", select=[query_pb2.SelectItem(col="b")]))
+    assert second["b"].to_list() == ["x", "y", "z"]

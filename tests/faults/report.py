@@ -1,6 +1,7 @@
 """Write docs/reliability.md from a run of the reliability suite: each case and its outcome.
 
     python -m tests.faults.report            (what `make reliability-report` runs)
+    python -m tests.faults.report --load     (only refresh the load section, after `make load`)
 
 It runs pytest over the fault cases (all of them: AIRPY_LONG_FAULTS=1) and the reliability
 and security tests elsewhere in the suite, reads pytest's JUnit XML, and writes one table row
@@ -9,6 +10,7 @@ per case: area, case, outcome, seconds. The table is the suite's own output, nev
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -29,6 +31,8 @@ AREAS: dict[str, list[str]] = {
     "Paths": ["tests/test_paths.py", "tests/e2e/test_path_escapes.py"],
 }
 OUTPUT = REPO / "docs" / "reliability.md"
+LOAD = REPO / "load" / "results" / "latest.json"
+LOAD_HEADING = "## Load (`make load`)"
 
 
 def run(junit: Path) -> int:
@@ -81,10 +85,55 @@ def render(rows: list[tuple[str, str, str, float]]) -> str:
                 readable += f" [{params}"
             lines.append(f"| {readable} | `{file.rsplit('/', 1)[-1]}` | {outcome} | {seconds:.1f} |")
         lines.append("")
+    return "\n".join(lines) + load_section()
+
+
+def load_section() -> str:
+    """The figures of the last `make load` run (load/results/latest.json), when there is one."""
+    if not LOAD.exists():
+        return ""
+    data = json.loads(LOAD.read_text())
+    config, server, jobs = data["config"], data["server"], data["jobs"]
+    lines = [
+        LOAD_HEADING,
+        "",
+        f"Run {data['when']} on {data['machine']['cpus']} cores: {config['duration_s']} s after a "
+        f"{config['warmup_s']} s warm-up, {config['watchers']} WatchJob subscribers, "
+        f"{config['submit_rate_per_s']} submissions/s, {config['getjob_rate_per_s']} GetJob polls/s, "
+        f"{config['fetchers']} FetchResult streams. Outcome: **{'passed' if data['pass'] else 'FAILED'}**.",
+        "",
+        "| RPC | calls | OK | errors | p50 ms | p99 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, rpc in sorted(data["rpcs"].items()):
+        errors = ", ".join(f"{code} {n}" for code, n in rpc["errors"].items()) or "none"
+        p50, p99 = rpc.get("p50_ms"), rpc.get("p99_ms")
+        figures = f"{p50:.1f} | {p99:.1f}" if p50 is not None and p99 is not None else "- | -"
+        lines.append(f"| {name} | {rpc['calls']} | {rpc['ok']} | {errors} | {figures} |")
+    start, end, growth = server["start"], server["end"], server["growth"]
+    lines += [
+        "",
+        f"Jobs completed {jobs['completed_per_s']:.1f}/s; WatchJob streams open at once "
+        f"{data['watch']['peak_open_streams']}; FetchResult {data['fetch']['mb_per_s']:.0f} MB/s decoded. "
+        f"Server RSS {start['rss_mb']:.0f} → {end['rss_mb']:.0f} MB (+{growth['rss_mb']:.0f}, bound "
+        f"{server['bounds']['rss_mb']}), threads {start['threads']} → {end['threads']} (bound "
+        f"+{server['bounds']['threads']}), open files {start['open_fds']} → {end['open_fds']}.",
+        "",
+    ]
     return "\n".join(lines)
 
 
+def refresh_load_section() -> None:
+    text = OUTPUT.read_text()
+    kept = text.split(LOAD_HEADING, 1)[0].rstrip("\n") + "\n\n"
+    OUTPUT.write_text(kept + load_section())
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--load"]:
+        refresh_load_section()
+        print(f"refreshed the load section of {OUTPUT.relative_to(REPO)}")
+        return 0
     with tempfile.TemporaryDirectory() as folder:
         junit = Path(folder) / "junit.xml"
         status = run(junit)
