@@ -38,3 +38,40 @@ def test_two_named_workers_on_one_queue_share_its_jobs(stack_factory: StackFacto
         assert match is not None, started.message
         ran_on[token] = match.group(1)
     assert set(ran_on.values()) == {"alpha", "beta"}, ran_on
+
+
+def test_the_airpy_worker_command_joins_a_running_deployment_by_name(stack_factory: StackFactory) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from rq import Worker
+
+    from tests.support.stack import REPO, base_env
+
+    stack = stack_factory(workers=("batch",))  # no interactive worker until the command below
+    (stack.base / "folder").mkdir()
+    (stack.base / "folder" / "a.csv").write_text("x\n1\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "airpy", "worker", "--queue", "interactive", "--name", "gamma"],
+        env=base_env(stack.settings),
+        cwd=REPO,
+        start_new_session=True,
+    )
+    try:
+        stack.wait_workers("interactive", 1)
+        assert [w.name for w in Worker.all(connection=stack.redis) if "interactive" in w.queue_names()] == ["gamma"]
+        token = stack.data.Discover(data_pb2.DiscoverRequest(uri="folder"), metadata=stack.metadata()).token
+        assert stack.wait(token, timeout=60).status == job_pb2.JOB_STATUS_COMPLETED
+        started = next(s for s in stack.get_job(token).steps if s.step == "started")
+        assert started.message.endswith("started on gamma")
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)  # a warm shutdown: it has no job now
+        deadline = time.monotonic() + 30
+        while process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
