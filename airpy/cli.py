@@ -92,8 +92,14 @@ def _client(args: argparse.Namespace) -> client.Client:
     token = args.token or os.environ.get("AIRPY_TOKEN", "")
     if not token:
         settings = _settings(create_secret=False)
-        if settings.auth_secret:  # else the server must run with PY_AUTH_DISABLED
+        if settings.auth_secret:
             token = mint(settings.auth_secret, args.subject, 3600, settings.auth_audience)
+        else:  # only a server with PY_AUTH_DISABLED will answer
+            print(
+                f"airpy {args.command}: no token (no --token, AIRPY_TOKEN, PY_AUTH_SECRET or "
+                f"{settings.data_dir / 'secret'}): calling without one",
+                file=sys.stderr,
+            )
     address = args.address or client.client_address(os.environ.get("PY_LISTEN", client.DEFAULT_ADDRESS))
     return client.connect(address, token, args.timeout_s)
 
@@ -254,11 +260,12 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     job = client.cancel(_client(args), args.token_id)
-    print(
-        client.to_json(job)
-        if args.json
-        else f"job {job.token} {job_pb2.JobStatus.Name(job.status).removeprefix('JOB_STATUS_').lower()}"
-    )
+    status = job_pb2.JobStatus.Name(job.status).removeprefix("JOB_STATUS_").lower()
+    ended = job.status in (job_pb2.JOB_STATUS_COMPLETED, job_pb2.JOB_STATUS_FAILED)
+    if args.json:
+        print(client.to_json(job))
+    else:
+        print(f"job {job.token} {status}" + (" (it had already ended: nothing to cancel)" if ended else ""))
     return 0
 
 

@@ -257,6 +257,11 @@ def watch(client: Client, token: int, from_seq: int = 0) -> Iterator[job_pb2.Job
     stream = stub.WatchJob(job_service_pb2.WatchJobRequest(token=token, from_seq=from_seq), metadata=client.metadata)
     try:
         for reply in stream:
+            if reply.event.terminal:
+                # The server ends the call right after the terminal event: let it end (OK)
+                # before a consumer that stops here would cancel it (logged as CANCELLED).
+                for _ in stream:
+                    pass
             yield reply.event
     except grpc.RpcError as exc:
         raise failure(exc) from None
@@ -347,6 +352,12 @@ def _write_frame(chunks: Iterator[bytes], kind: str, path: Path) -> int:
         elif kind == "parquet":
             writer = pq.ParquetWriter(sink, reader.schema)
         else:
+            nested = [f for f in reader.schema if pa.types.is_nested(f.type)]
+            if nested:
+                raise ValueError(
+                    f"{path.name.removesuffix('.partial')}: CSV cannot hold column {nested[0].name!r} "
+                    f"({nested[0].type}); write .parquet or .arrows"
+                )
             writer = pa_csv.CSVWriter(sink, reader.schema)
         with writer:
             for batch in reader:

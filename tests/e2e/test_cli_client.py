@@ -192,3 +192,36 @@ def test_info_shows_workers_per_queue(sample: Stack) -> None:
     assert "queue batch: 1 workers" in out
     reply = json.loads(ok(airpy(sample, "info", "--json")))
     assert {q["name"]: q["workers"] for q in reply["queues"]} == {"interactive": 1, "batch": 1}
+
+
+def test_a_frame_csv_cannot_hold_is_one_line_and_leaves_no_file(sample: Stack, tmp_path: Path) -> None:
+    discovered = json.loads(ok(airpy(sample, "discover", "sample", "--wait", "--json")))
+    out = tmp_path / "files.csv"
+    result = airpy(sample, "fetch", discovered["token"], str(out), "--frame", "files")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "airpy fetch: files.csv: CSV cannot hold column 'partitions' (map<string, string>); write .parquet or .arrows"
+    ]
+    assert list(tmp_path.iterdir()) == []
+    ok(airpy(sample, "fetch", discovered["token"], str(tmp_path / "files.parquet"), "--frame", "files"))
+    assert pq.read_table(tmp_path / "files.parquet").num_rows == 4
+
+
+def test_cancel_of_an_ended_job_says_there_was_nothing_to_cancel(sample: Stack) -> None:
+    token = json.loads(ok(airpy(sample, "discover", "sample", "--wait", "--json")))["token"]
+    assert (
+        ok(airpy(sample, "cancel", token)).strip() == f"job {token} completed (it had already ended: nothing to cancel)"
+    )
+
+
+def test_without_any_token_the_cli_says_so_before_the_server_refuses(sample: Stack, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PY_") and k not in ("REDIS_URL", "AIRPY_TOKEN")}
+    env.update({"PY_LISTEN": f"127.0.0.1:{sample.port}", "PY_DATA_DIR": str(tmp_path), "PYTHONPATH": str(REPO)})
+    result = subprocess.run(
+        [sys.executable, "-m", "airpy", "info"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    first, second = result.stderr.strip().splitlines()
+    secret = tmp_path / "secret"
+    assert first == f"airpy info: no token (no --token, AIRPY_TOKEN, PY_AUTH_SECRET or {secret}): calling without one"
+    assert second.startswith("airpy info: UNAUTHENTICATED AUTH_ERROR")

@@ -1,7 +1,8 @@
 // Command query is the README's Go example: it runs one query plan on airpy and prints the
 // result, the way a Go backend would. Run it next to `make run`:
 //
-//	cd examples/go/query && AIRPY_TOKEN=$(../../../.venv/bin/airpy token) go run .
+//	export AIRPY_TOKEN=$(.venv/bin/airpy token)  # in the repository root
+//	cd examples/go/query && go run .
 package main
 
 import (
