@@ -43,7 +43,8 @@ def mixed_csv(rows: int) -> tuple[str, str]:
     if not (folder / "done").exists():
         folder.mkdir(parents=True, exist_ok=True)
         parquet_path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(config={"enable_progress_bar": False})
+        con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")
         select = f"SELECT {MIXED_COLUMNS} FROM range({int(rows)})"
         con.execute(f"COPY ({select}) TO '{csv_path}' (HEADER, DELIMITER ',')")
         con.execute(f"COPY (SELECT * FROM read_csv('{csv_path}')) TO '{parquet_path}' (FORMAT parquet)")
@@ -57,7 +58,8 @@ def events_parquet(rows: int) -> str:
     folder = DATA / f"events-{rows}"
     if not (folder / "done").exists():
         folder.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(config={"enable_progress_bar": False})
+        con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")
         select = f"""
             SELECT TIMESTAMP '2024-01-01' + to_seconds((hash(range, 1) % 31536000)::BIGINT) AS ts,
                    'meter_' || (hash(range, 2) % 1000) AS meter,
@@ -92,7 +94,8 @@ def wide_parquet(rows: int) -> str:
     path = folder / "wide.parquet"
     if not (folder / "done").exists():
         folder.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(config={"enable_progress_bar": False})
+        con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")
         select = f"SELECT {MIXED_COLUMNS}, {WIDE_EXTRA} FROM range({int(rows)})"
         con.execute(f"COPY ({select}) TO '{path}' (FORMAT parquet)")
         con.close()
