@@ -101,7 +101,7 @@ def _client(args: argparse.Namespace) -> client.Client:
                 file=sys.stderr,
             )
     address = args.address or client.client_address(os.environ.get("PY_LISTEN", client.DEFAULT_ADDRESS))
-    return client.connect(address, token, args.timeout_s)
+    return client.connect(address, token, args.timeout_s, tls=args.tls, ca_file=args.tls_ca)
 
 
 def _started(args: argparse.Namespace, api: client.Client, token: int, job: job_pb2.Job) -> int:
@@ -297,6 +297,8 @@ def _client_parser() -> argparse.ArgumentParser:
         "--subject", default=DEFAULT_SUBJECT, help=f"subject of a minted token (default {DEFAULT_SUBJECT})"
     )
     group.add_argument("--timeout-s", type=float, default=60, help="deadline of each unary call (default 60)")
+    group.add_argument("--tls", action="store_true", help="call over TLS, trusting the system's CAs (or --tls-ca)")
+    group.add_argument("--tls-ca", type=Path, help="call over TLS, trusting this CA certificate (PEM)")
     group.add_argument("--json", action="store_true", help="print replies as JSON")
     return options
 

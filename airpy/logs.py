@@ -61,7 +61,7 @@ def configure(component: str, log_format: str = "auto", level: str = "INFO") -> 
 def _quiet_cancelled_writes(record: logging.LogRecord) -> bool:
     """Drop grpcio's error log of a stream message it could not send because the client had
     cancelled (grpc/grpc#32551): a caller stopping a FetchResult or WatchJob is normal, and the
-    call is already logged as CANCELLED. Kept at DEBUG level."""
+    call is already logged as CANCELLED. Still shown when the log level is DEBUG."""
     if record.getMessage().startswith("ExecuteBatchError raised in core by servicer method"):
         return logging.getLogger().isEnabledFor(logging.DEBUG)
     return True

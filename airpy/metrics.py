@@ -69,11 +69,20 @@ class RpcMetrics:
 
     def end(self, grpc_type: str, method: str, code: str, seconds: float, messages: int, sent_bytes: int) -> None:
         service, name = _split(method)
-        self.handled.labels(grpc_type, service, name, code).inc()
+        self.handled.labels(grpc_type, service, name, go_code_name(code)).inc()
         self.seconds.labels(grpc_type, service, name).observe(seconds)
         if messages:
             self.messages.labels(grpc_type, service, name).inc(messages)
             self.bytes.labels(grpc_type, service, name).inc(sent_bytes)
+
+
+def go_code_name(code: str) -> str:
+    """A status code as go-grpc-prometheus labels it (Go's codes.Code.String()): "InvalidArgument"."""
+    if code == "OK":
+        return "OK"
+    if code == "CANCELLED":
+        return "Canceled"
+    return "".join(word.capitalize() for word in code.split("_"))
 
 
 def _split(method: str) -> tuple[str, str]:

@@ -23,6 +23,8 @@ log = logging.getLogger("airpy.tracing")
 
 _EXPORTERS = ("otlp", "console", "none")
 _active = False
+# The process that set tracing up; a job running in another one is in a forked work-horse.
+_setup_pid = 0
 
 
 def enabled(env: Mapping[str, str] = os.environ) -> bool:
@@ -36,7 +38,7 @@ def enabled(env: Mapping[str, str] = os.environ) -> bool:
 
 def setup(service_name: str) -> bool:
     """Install the SDK's tracer provider for this process (once); whether tracing is on."""
-    global _active  # noqa: PLW0603 - one tracer provider per process, as OpenTelemetry has it
+    global _active, _setup_pid  # one tracer provider per process, as OpenTelemetry has it
     if _active or not enabled():
         return _active
     from opentelemetry import trace
@@ -61,7 +63,7 @@ def setup(service_name: str) -> bool:
         if exporter is not None:
             provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    _active = True
+    _active, _setup_pid = True, os.getpid()
     log.info("tracing on (exporters: %s)", ", ".join(names))
     return True
 
@@ -108,7 +110,9 @@ def job_span(stored: str, kind: str, token: int, attempt: int) -> Iterator[None]
             yield
     finally:
         # A forked work-horse ends with os._exit: what it traced must be exported before that.
-        provider = trace.get_tracer_provider()
-        flush = getattr(provider, "force_flush", None)
-        if flush is not None:
-            flush(5000)
+        # A warm worker lives on and exports in the background (a slow collector must not
+        # hold every job up).
+        if os.getpid() != _setup_pid:
+            flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+            if flush is not None:
+                flush(2000)

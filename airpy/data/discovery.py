@@ -44,6 +44,7 @@ class FileProblem:
 
     path: str
     detail: str
+    code: str = "UNREADABLE_FILE"
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def discover(base: BasePath, target: Target, spec: DiscoverSpec, limit: int, pro
     found = listing.files
     progress.step("files_found", f"{len(found)} files found", 0.3)
     files: list[FoundFile] = []
-    problems: list[FileProblem] = []
+    problems = [FileProblem(rel, "has several hard links: not read", "HARD_LINK") for rel in listing.hard_linked]
     for i, item in enumerate(found):
         progress.step("estimating_rows", f"{i + 1}/{len(found)} {item.rel}", 0.3 + 0.7 * i / max(len(found), 1))
         info, problem = _describe(item, spec.estimate_rows)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from airpy.data.formats import FileKind
@@ -20,16 +20,18 @@ class Listed:
     path: Path
     rel: str
     kind: FileKind
-    #: (st_dev, st_ino) of the file when it was listed: what `verify_unchanged` compares.
-    identity: tuple[int, int] = (0, 0)
+    #: (st_dev, st_ino, st_ctime_ns) of the file when it was listed: what `verify_unchanged`
+    #: compares. The change time moves on any rename, write or link, so a file swapped away
+    #: and put back during a read is noticed too.
+    identity: tuple[int, int, int] = (0, 0, 0)
 
 
-def identity_of(path: Path) -> tuple[int, int]:
+def identity_of(path: Path) -> tuple[int, int, int]:
     try:
         st = os.stat(path)
     except OSError:
-        return (0, 0)
-    return (st.st_dev, st.st_ino)
+        return (0, 0, 0)
+    return (st.st_dev, st.st_ino, st.st_ctime_ns)
 
 
 def verify_unchanged(base: BasePath, files: Iterable[Listed], field: str) -> None:
@@ -60,6 +62,9 @@ class Listing:
     skipped: int
     #: True when `limit` stopped the listing.
     truncated: bool
+    #: Allowed files left out because they have several names (hard links): one may lie
+    #: outside the base. Readers refuse a dataset holding any; Discover reports them.
+    hard_linked: list[str] = field(default_factory=list)
 
 
 def list_files(
@@ -74,6 +79,7 @@ def list_files(
     """The allowed files of the target in name order, at most `limit` of them."""
     files: list[Listed] = []
     skipped = 0
+    hard_linked: list[str] = []
     for path in walk(base, target, recurse or deep_pattern(target.pattern)):
         rel = path.relative_to(base.root).as_posix()
         if not matches(rel, target, patterns):
@@ -82,19 +88,21 @@ def list_files(
         if kind is None:
             skipped += 1
             continue
+        if not base.single_named(Path(os.path.realpath(path))):
+            hard_linked.append(rel)
+            continue
         if len(files) >= limit:
-            return Listing(files, skipped, truncated=True)
+            return Listing(files, skipped, truncated=True, hard_linked=hard_linked)
         files.append(Listed(path, rel, kind, identity_of(path)))
         if on_file is not None:
             on_file(rel)
-    return Listing(files, skipped, truncated=False)
+    return Listing(files, skipped, truncated=False, hard_linked=hard_linked)
 
 
 def walk(base: BasePath, target: Target, recurse: bool) -> Iterator[Path]:
     """Files below the target in name order, as listed (not dereferenced).
 
-    Symlinks are followed only while they stay inside the base path; files with several
-    hard links are left out (BasePath.single_named).
+    Symlinks are followed only while they stay inside the base path.
     """
     if not target.is_dir:
         yield target.path
@@ -117,7 +125,7 @@ def walk(base: BasePath, target: Target, recurse: bool) -> Iterator[Path]:
             if real.is_dir():
                 if recurse:
                     yield from visit(Path(entry.path))
-            elif real.is_file() and base.single_named(real):
+            elif real.is_file():
                 yield Path(entry.path)
 
     yield from visit(target.path)

@@ -7,7 +7,7 @@ escape), NUL bytes, backslashes, other URL schemes, over-long paths, and files
 whose extension is not allowed. Real paths are compared, so a symlink inside the
 base that points outside is refused too. A hard link cannot be told from the file it
 names, so a regular file with more than one name (st_nlink > 1) is refused as well
-(`check`: `hard_link`; skipped in folder scans): it may be a second name, planted
+(`check`: `hard_link`; Discover reports them as `HARD_LINK`): it may be a second name, planted
 inside the base, of a file outside it.
 """
 
@@ -101,11 +101,6 @@ class BasePath:
                 check="extension",
             )
         return Target(real, self.relative(real), None, is_dir=False)
-
-    def admit(self, candidate: Path) -> Path | None:
-        """The real path of a file found inside a dataset, or None when it leaves the base."""
-        real = Path(os.path.realpath(candidate))
-        return real if self.contains(real) and real.is_file() and self.single_named(real) else None
 
     def _decode(self, raw: str, field: str) -> str:
         if "\x00" in raw:

@@ -115,6 +115,14 @@ def open_dataset(base: BasePath, raw: str, field_name: str, options: ReadOptions
 
 def dataset_of(base: BasePath, target: Target, field_name: str, options: ReadOptions, max_files: int) -> Dataset:
     listing = list_files(base, target, recurse=True, limit=max_files)
+    if listing.hard_linked:
+        raise ValidationError.for_field(
+            field_name,
+            f"{listing.hard_linked[0]} has several hard links, which airpy does not read "
+            f"({len(listing.hard_linked)} such files)",
+            check="hard_link",
+            file=listing.hard_linked[0],
+        )
     if not listing.files:
         what = "glob" if target.pattern else "folder"
         raise NotFoundError(

@@ -81,7 +81,11 @@ def open_source(
     schema = _SCHEMAS.get(key)
     if schema is None:
         schema = con.sql(f"SELECT * FROM {scan.sql} LIMIT 0", params=scan.params).to_arrow_table().schema
-        _SCHEMAS.put(key, schema)
+        # What was read must be what was listed (a file swapped for a symlink meanwhile would
+        # show an outside file's columns), and only then may it be remembered.
+        dataset.verify_unchanged(base)
+        if _schema_key(scan.sql, scan.params, dataset) == key:
+            _SCHEMAS.put(key, schema)
     return Opened(scan.sql, scan.params, {f.name: logical_type(f.type) for f in schema}, dataset)
 
 
@@ -90,7 +94,8 @@ class _SchemaCache:
 
     Reading a dataset's schema opens its files (a Parquet footer, a CSV sniff): about 1 ms for
     a file, paid by the call that checks a plan and again by the worker that runs it. The key
-    holds each file's path, size, modification time and inode, so a changed file misses.
+    holds each file's path, size, modification and change times and inode, so a changed,
+    renamed or relinked file misses.
     """
 
     def __init__(self, size: int) -> None:
@@ -124,13 +129,13 @@ def _schema_key(sql: str, params: list[object], dataset: Dataset) -> tuple[objec
     new name each time) and when a file cannot be looked at."""
     if not params:
         return None
-    files: list[tuple[str, int, int, int]] = []
+    files: list[tuple[str, int, int, int, int]] = []
     for item in dataset.files:
         try:
             st = os.stat(item.path)
         except OSError:
             return None
-        files.append((str(item.path), st.st_size, st.st_mtime_ns, st.st_ino))
+        files.append((str(item.path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
     return (sql, repr(params), tuple(files))
 
 

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import BinaryIO, ParamSpec, TypeVar
+from typing import Any, BinaryIO, ParamSpec, TypeVar
 
 import redis
 import redis.asyncio as aioredis
@@ -54,6 +54,9 @@ class App:
             closing.cancel()
             if not task.done():
                 task.cancel()
+                # Nobody awaits it now: fetch its outcome when it ends, so an error it raises
+                # while stopping is not logged as "never retrieved".
+                task.add_done_callback(_retrieve)
         if task.cancelled() or not task.done():
             raise UnavailableError(f"the server is shutting down; reconnect and {resume}")
         return task.result()
@@ -83,3 +86,8 @@ class App:
                 raise NotFoundError(f"no job with token {token}", metadata={"token": token})
             return complete
         return record
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()

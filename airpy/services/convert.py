@@ -253,9 +253,7 @@ def discovery_pb(discovery: Discovery, budget: int) -> data_pb2.DiscoverResult:
         skipped_files=discovery.skipped_files,
         max_files_reached=discovery.max_files_reached,
         issues=[
-            common_pb2.DataIssue(
-                code="UNREADABLE_FILE", severity=common_pb2.SEVERITY_WARNING, detail=p.detail, file=p.path
-            )
+            common_pb2.DataIssue(code=p.code, severity=common_pb2.SEVERITY_WARNING, detail=p.detail, file=p.path)
             for p in discovery.problems[:100]
         ],
     )

@@ -24,8 +24,9 @@ MAX_PAGE_SIZE = 500
 _LIST_SCAN_LIMIT = 5000
 
 
-# FetchResult reads this many messages' bytes at a time (PY_FETCH_CHUNK_BYTES each).
-_CHUNKS_PER_READ = 8
+# FetchResult reads about this many bytes at a time (whole messages of PY_FETCH_CHUNK_BYTES):
+# few hops to the I/O pool, and a bounded buffer per stream however slow its client.
+_READ_BYTES = 4 * 1024 * 1024
 
 
 class JobService:
@@ -88,7 +89,7 @@ class JobService:
             chunk = app.settings.fetch_chunk_bytes
             while offset < meta.bytes:
                 # One read off the event loop serves several messages: the hops cost, not the bytes.
-                want = min(chunk * _CHUNKS_PER_READ, meta.bytes - offset)
+                want = min(chunk * max(1, _READ_BYTES // chunk), meta.bytes - offset)
                 data = await app.blocking(os.pread, handle.fileno(), want, offset)
                 if not data:
                     raise NotFoundError(f"frame {frame!r} of job {record.token} was truncated on disk")

@@ -69,7 +69,7 @@ def test_counters_move_with_calls_jobs_and_streamed_bytes(stack: Stack) -> None:
     discover = {"grpc_type": "unary", "grpc_service": "airpy.v1.DataService", "grpc_method": "Discover"}
     assert moved("grpc_server_started_total", **discover) == 2
     assert moved("grpc_server_handled_total", **discover, grpc_code="OK") == 1
-    assert moved("grpc_server_handled_total", **discover, grpc_code="INVALID_ARGUMENT") == 1
+    assert moved("grpc_server_handled_total", **discover, grpc_code="InvalidArgument") == 1
     assert moved("grpc_server_handling_seconds_count", **discover) == 2
     fetch = {"grpc_type": "server_stream", "grpc_service": "airpy.v1.JobService", "grpc_method": "FetchResult"}
     assert moved("grpc_server_handled_total", **fetch, grpc_code="OK") == 1

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import grpc
@@ -21,7 +24,7 @@ from airpy.auth import mint
 from airpy.config import Settings
 from airpy.v1 import info_service_pb2, info_service_pb2_grpc
 from tests.conftest import make_env, next_database
-from tests.support.stack import SECRET, ServerThread
+from tests.support.stack import REPO, SECRET, ServerThread
 
 Pem = tuple[bytes, bytes]  # (certificate, key)
 
@@ -132,3 +135,29 @@ def test_mutual_tls_needs_a_client_certificate_from_the_configured_ca(redis_serv
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         server.stop()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PY_") and k not in ("REDIS_URL", "AIRPY_TOKEN")}
+    env.update({"PY_AUTH_SECRET": SECRET, "PYTHONPATH": str(REPO)})
+    return subprocess.run(
+        [sys.executable, "-m", "airpy", *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_the_cli_calls_a_tls_server_and_never_sends_a_token_in_clear_text_off_loopback(
+    redis_server, tmp_path, pki
+) -> None:
+    server = _server(redis_server, tmp_path, PY_TLS_CERT=pki["cert"], PY_TLS_KEY=pki["key"])
+    try:
+        secure = _cli("info", "--json", "--address", f"localhost:{server.port}", "--tls-ca", str(pki["ca"]))
+        assert secure.returncode == 0, secure.stderr
+        assert "queues" in secure.stdout
+        plain = _cli("info", "--address", f"127.0.0.1:{server.port}")
+        assert plain.returncode == 1  # plaintext to a TLS port: the call fails, as one line
+        assert plain.stderr.startswith("airpy info: UNAVAILABLE")
+    finally:
+        server.stop()
+    remote = _cli("info", "--address", "192.0.2.10:50051")  # TEST-NET-1: never reached
+    assert remote.returncode == 2
+    assert "refusing to send a token without TLS" in remote.stderr
