@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import grpc
+import psutil
 
 from airpy.v1 import data_pb2, data_service_pb2_grpc, job_pb2, job_service_pb2, job_service_pb2_grpc
 from benchmarks.datagen import mixed_csv
@@ -46,6 +47,14 @@ def preview_ms(server: AirpyServer, uri: str, rows: int, runs: int = 5) -> float
     return best * 1000
 
 
+def batch_worker_rss_mb(server_pid: int) -> float:
+    """RSS of the idle `batch` worker that InferSchema's work-horse will be forked from."""
+    for child in psutil.Process(server_pid).children(recursive=True):
+        if "batch" in " ".join(child.cmdline()):
+            return float(child.memory_info().rss) / 1_048_576
+    raise RuntimeError("no batch worker found")
+
+
 def run(scale: float, *, with_ydata: bool = True) -> list[Row]:
     rows = max(int(ROWS_PER_GB * scale), 10_000)
     csv_rel, _ = mixed_csv(rows)
@@ -56,6 +65,7 @@ def run(scale: float, *, with_ydata: bool = True) -> list[Row]:
         tempfile.TemporaryDirectory(prefix="airpy-bench-") as state,
         AirpyServer(DATA, Path(state)) as server,
     ):
+        idle_mb = batch_worker_rss_mb(server.pid)
         with PeakRss(server.pid) as rss:
             infer_s, _job = infer_full(server, csv_rel)
         worker_mb = rss.peak_mb(lambda pid: "worker" in rss.names.get(pid, ""))
@@ -102,6 +112,17 @@ def run(scale: float, *, with_ydata: bool = True) -> list[Row]:
             "<= 1.5x",
             worker_mb <= 1.5 * summarize["peak_rss_mb"],
             note=f"Polars peaked at {polars['peak_rss_mb']:.0f} MB",
+        ),
+        Row(
+            "  same, memory the work added (peak minus the idle worker's / the anchor's loaded RSS)",
+            worker_mb - idle_mb,
+            summarize["peak_rss_mb"] - summarize["base_rss_mb"],
+            "MB",
+            (worker_mb - idle_mb) / (summarize["peak_rss_mb"] - summarize["base_rss_mb"]),
+            "-",
+            True,
+            note=f"idle batch worker {idle_mb:.0f} MB, SUMMARIZE's process with DuckDB loaded "
+            f"{summarize['base_rss_mb']:.0f} MB",
         ),
         Row(
             "InferSchema full scan: worker peak RSS vs PY_MEMORY_MB",
