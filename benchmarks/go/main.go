@@ -110,15 +110,8 @@ func readAirpy(addr, token, job string, opts []grpc.DialOption) (int64, int64, e
 	if err != nil {
 		return 0, 0, err
 	}
-	defer reader.Release()
-	var rows int64
-	for reader.Next() {
-		rows += reader.RecordBatch().NumRows()
-	}
-	if err := reader.Err(); err != nil && err != io.EOF {
-		return 0, 0, err
-	}
-	return src.bytes, rows, nil
+	rows, err := countRows(reader)
+	return src.bytes, rows, err
 }
 
 func readFlight(addr string, opts []grpc.DialOption) (int64, int64, error) {
@@ -135,13 +128,19 @@ func readFlight(addr string, opts []grpc.DialOption) (int64, int64, error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	rows, err := countRows(reader.Reader)
+	return 0, rows, err
+}
+
+// countRows decodes every record batch (the work a real client does) and counts the rows.
+func countRows(reader *ipc.Reader) (int64, error) {
 	defer reader.Release()
 	var rows int64
 	for reader.Next() {
 		rows += reader.RecordBatch().NumRows()
 	}
 	if err := reader.Err(); err != nil && err != io.EOF {
-		return 0, 0, err
+		return 0, err
 	}
-	return 0, rows, nil
+	return rows, nil
 }

@@ -8,6 +8,7 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from airpy.metrics import read_job_stats
 from airpy.v1 import data_pb2, job_pb2, job_service_pb2
 from tests.support.stack import Stack
 
@@ -82,6 +83,11 @@ def test_counters_move_with_calls_jobs_and_streamed_bytes(stack: Stack) -> None:
     assert moved("airpy_job_duration_seconds_count", kind="discover") == 1
     assert moved("airpy_job_duration_seconds_bucket", kind="discover", le="+Inf") == 1
     assert value(after, "airpy_jobs", status="completed") >= 1
+    # They live in Redis, not in this server: any other process (a restarted server) reads the same.
+    stored = read_job_stats(stack.redis)
+    assert stored.ended[("discover", "completed")] == value(
+        after, "airpy_jobs_ended_total", kind="discover", status="completed"
+    )
     assert value(after, "airpy_queue_depth", queue="interactive") == 0
 
 

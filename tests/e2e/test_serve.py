@@ -36,19 +36,6 @@ def discover(serve: ServeProcess) -> int:
         return response.token
 
 
-def wait_done(serve: ServeProcess, token: int) -> job_pb2.Job:
-    with serve.channel() as channel:
-        metadata = [("authorization", f"Bearer {serve.token()}")]
-        stub = job_service_pb2_grpc.JobServiceStub(channel)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            job = stub.GetJob(job_service_pb2.GetJobRequest(token=token), metadata=metadata, timeout=10).job
-            if job.status in (job_pb2.JOB_STATUS_COMPLETED, job_pb2.JOB_STATUS_FAILED):
-                return job
-            time.sleep(0.1)
-    raise AssertionError(f"job {token} did not finish")
-
-
 def test_serve_runs_discover_end_to_end_and_stops_cleanly(serve: ServeProcess) -> None:
     serve.start()
     children = serve.children()
@@ -56,7 +43,7 @@ def test_serve_runs_discover_end_to_end_and_stops_cleanly(serve: ServeProcess) -
     assert sum("worker" in " ".join(c.cmdline()) for c in children) >= 2
     token = discover(serve)
     assert token == 1
-    job = wait_done(serve, token)
+    job = serve.wait_done(token)
     assert job.status == job_pb2.JOB_STATUS_COMPLETED
     assert job.discover.total_files == 4
     assert serve.stop(signal.SIGTERM) == 0
@@ -70,7 +57,7 @@ def test_serve_runs_discover_end_to_end_and_stops_cleanly(serve: ServeProcess) -
 def test_tokens_survive_a_killed_embedded_redis_and_records_persist(serve: ServeProcess) -> None:
     serve.start()
     first = [discover(serve) for _ in range(3)]
-    wait_done(serve, first[-1])
+    serve.wait_done(first[-1])
     time.sleep(1.5)  # appendfsync everysec: what is older than a second is on disk
     old_redis = serve.redis_pid()
     psutil.Process(old_redis).kill()
@@ -85,8 +72,8 @@ def test_tokens_survive_a_killed_embedded_redis_and_records_persist(serve: Serve
     serve.wait_ready()
     later = discover(serve)
     assert later > max(first)
-    assert wait_done(serve, later).status == job_pb2.JOB_STATUS_COMPLETED
-    assert wait_done(serve, first[0]).discover.total_files == 4  # written before the crash, still there
+    assert serve.wait_done(later).status == job_pb2.JOB_STATUS_COMPLETED
+    assert serve.wait_done(first[0]).discover.total_files == 4  # written before the crash, still there
 
 
 def test_a_redis_counter_rolled_back_below_the_high_water_mark_never_reissues(serve: ServeProcess) -> None:
@@ -166,7 +153,7 @@ def test_a_second_serve_on_the_same_data_dir_refuses_and_leaves_the_first_alone(
     assert second.returncode == 1
     assert "already running" in second.stderr
     assert serve.redis_pid() == redis_before
-    assert wait_done(serve, discover(serve)).status == job_pb2.JOB_STATUS_COMPLETED
+    assert serve.wait_done(discover(serve)).status == job_pb2.JOB_STATUS_COMPLETED
 
 
 def test_sighup_is_a_clean_shutdown(serve: ServeProcess) -> None:

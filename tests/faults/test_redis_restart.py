@@ -41,18 +41,6 @@ def discover(serve: ServeProcess, metadata) -> int:
         return stub.Discover(data_pb2.DiscoverRequest(uri="sample", recurse=True), metadata=metadata, timeout=10).token
 
 
-def wait_done(serve: ServeProcess, metadata, token: int) -> job_pb2.Job:
-    with serve.channel() as channel:
-        stub = job_service_pb2_grpc.JobServiceStub(channel)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            job = stub.GetJob(job_service_pb2.GetJobRequest(token=token), metadata=metadata, timeout=10).job
-            if job.status in (job_pb2.JOB_STATUS_COMPLETED, job_pb2.JOB_STATUS_FAILED):
-                return job
-            time.sleep(0.05)
-    raise AssertionError(f"job {token} did not finish")
-
-
 def events(serve: ServeProcess, metadata, token: int) -> list[bytes]:
     with serve.channel() as channel:
         stub = job_service_pb2_grpc.JobServiceStub(channel)
@@ -66,7 +54,7 @@ def test_a_killed_embedded_redis_is_restarted_and_the_server_carries_on(serve: S
     server_pid = serve.process.pid
     before = [discover(serve, metadata) for _ in range(3)]
     for token in before:
-        assert wait_done(serve, metadata, token).status == job_pb2.JOB_STATUS_COMPLETED
+        assert serve.wait_done(token, metadata).status == job_pb2.JOB_STATUS_COMPLETED
     history = {token: events(serve, metadata, token) for token in before}
     time.sleep(1.5)  # appendfsync everysec: older writes are on disk
 
@@ -86,7 +74,7 @@ def test_a_killed_embedded_redis_is_restarted_and_the_server_carries_on(serve: S
     assert serve.process.pid == server_pid and serve.process.poll() is None
     for token in before:
         assert events(serve, metadata, token) == history[token]  # the event streams, event for event
-        assert wait_done(serve, metadata, token).discover.total_files == 4  # and the records
+        assert serve.wait_done(token, metadata).discover.total_files == 4  # and the records
     after = discover(serve, metadata)
     assert after > max(before)  # tokens continue, never reused
-    assert wait_done(serve, metadata, after).status == job_pb2.JOB_STATUS_COMPLETED
+    assert serve.wait_done(after, metadata).status == job_pb2.JOB_STATUS_COMPLETED

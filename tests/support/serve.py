@@ -14,6 +14,7 @@ import grpc
 import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from airpy.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
 from tests.support.stack import REPO
 
 # A short data dir keeps the embedded Redis socket path under the unix limit.
@@ -86,6 +87,19 @@ class ServeProcess:
             check=True,
         )
         return result.stdout.strip()
+
+    def wait_done(self, token: int, metadata: list[tuple[str, str]] | None = None, timeout: float = 60) -> job_pb2.Job:
+        """Poll GetJob until the job completed or failed."""
+        metadata = metadata or [("authorization", f"Bearer {self.token()}")]
+        with self.channel() as channel:
+            stub = job_service_pb2_grpc.JobServiceStub(channel)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                job = stub.GetJob(job_service_pb2.GetJobRequest(token=token), metadata=metadata, timeout=10).job
+                if job.status in (job_pb2.JOB_STATUS_COMPLETED, job_pb2.JOB_STATUS_FAILED):
+                    return job
+                time.sleep(0.05)
+        raise AssertionError(f"job {token} did not finish")
 
     def children(self) -> list[psutil.Process]:
         assert self.process is not None
