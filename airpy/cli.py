@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from airpy import __version__, client, logs
+from airpy import __version__, client, logs, objectstore
 from airpy.auth import DEFAULT_SUBJECT, mint
 from airpy.config import QUEUES, Settings, SettingsError
 from airpy.errors import AirpyError
@@ -79,6 +79,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from airpy.sample import write_sample
 
     settings = _settings()
+    if settings.uses_object_store:
+        objectstore.configure(settings.s3_endpoint, settings.s3_region)
     root = write_sample(settings.base_path, force=args.force)
     print(f"sample dataset in {root}")
     return 0

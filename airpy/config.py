@@ -16,6 +16,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from airpy.objectstore import ObjectUrl
+
 DEFAULT_ALLOWED_EXT = (
     ".csv",
     ".tsv",
@@ -88,6 +90,14 @@ def _path(raw: str) -> Path:
     if not raw.strip():
         raise ValueError("must not be empty")
     return Path(raw.strip()).expanduser()
+
+
+def _location(raw: str) -> Path | ObjectUrl:
+    return ObjectUrl.parse(raw.strip()) if raw.strip().startswith("s3://") else _path(raw)
+
+
+def _optional_location(raw: str) -> Path | ObjectUrl | None:
+    return _location(raw) if raw.strip() else None
 
 
 def _listen(raw: str) -> str:
@@ -196,7 +206,13 @@ SPECS: tuple[Spec, ...] = (
     Spec("PY_AUTH_AUDIENCE", "auth_audience", "", "required `aud` claim, when set", _str),
     Spec("PY_MAX_ROWS_JSON", "max_rows_json", "50000", "most rows returned as JSON", _int(1)),
     Spec("PY_INFER_ROWS", "infer_rows", "20000", "rows sampled per file by InferSchema", _int(1)),
-    Spec("PY_BASE_PATH", "base_path", "./data", "root of all datasets", _path),
+    Spec(
+        "PY_BASE_PATH",
+        "base_path",
+        "./data",
+        "root of all datasets: a folder, or s3://bucket/prefix (an S3-compatible store)",
+        _location,
+    ),
     Spec("PY_MEMORY_MB", "memory_mb", "2048", "memory per job (DuckDB limit and caps)", _int(64)),
     Spec("PY_DUCKDB_THREADS", "duckdb_threads", "0", "DuckDB threads per query (0 = one per core)", _int(0)),
     Spec("PY_WORKERS", "workers", "2", "worker processes started by `airpy serve` (0 = server only)", _int(0)),
@@ -251,9 +267,18 @@ SPECS: tuple[Spec, ...] = (
         "PY_RESULTS_DIR",
         "results_dir",
         "",
-        "results store shared by server and workers; unset = PY_DATA_DIR/results",
+        "results store shared by server and workers: a folder or s3://bucket/prefix; unset = PY_DATA_DIR/results",
+        _optional_location,
+    ),
+    Spec(
+        "PY_S3_ENDPOINT",
+        "s3_endpoint",
+        "",
+        "S3-compatible endpoint for s3:// locations, e.g. http://minio:9000 (empty = AWS); "
+        "credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the instance role",
         _str,
     ),
+    Spec("PY_S3_REGION", "s3_region", "us-east-1", "region of the s3:// buckets", _str),
     Spec(
         "PY_JOB_MAX_ATTEMPTS",
         "job_max_attempts",
@@ -365,7 +390,7 @@ class Settings:
     auth_audience: str
     max_rows_json: int
     infer_rows: int
-    base_path: Path
+    base_path: Path | ObjectUrl
     memory_mb: int
     duckdb_threads: int
     workers: int
@@ -380,7 +405,9 @@ class Settings:
     max_job_timeout_s: int
     kind_timeouts_s: dict[str, int]
     allowed_ext: tuple[str, ...]
-    results_dir: str
+    results_dir: Path | ObjectUrl | None
+    s3_endpoint: str
+    s3_region: str
     job_max_attempts: int
     lease_s: float
     reaper_period_s: float
@@ -462,8 +489,17 @@ class Settings:
         return self.redis_url is None
 
     @property
-    def results_path(self) -> Path:
-        return Path(self.results_dir).expanduser() if self.results_dir else self.data_dir / "results"
+    def results_path(self) -> Path | ObjectUrl:
+        return self.data_dir / "results" if self.results_dir is None else self.results_dir
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where frames bound for an object store are written before their upload."""
+        return self.data_dir / "spool"
+
+    @property
+    def uses_object_store(self) -> bool:
+        return isinstance(self.base_path, ObjectUrl) or isinstance(self.results_path, ObjectUrl)
 
     @property
     def spill_dir(self) -> Path:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 
+from airpy import objectstore
 from airpy.config import Settings
 from airpy.errors import (
     AirpyError,
@@ -50,13 +51,14 @@ def limits_of(settings: Settings) -> EngineLimits:
     return EngineLimits(settings.memory_mb, settings.duckdb_threads, settings.spill_dir)
 
 
-_databases: dict[tuple[int, EngineLimits], duckdb.DuckDBPyConnection] = {}
+_databases: dict[tuple[int, EngineLimits, bool], duckdb.DuckDBPyConnection] = {}
 _databases_lock = threading.Lock()
 
 
 def connect(limits: EngineLimits) -> duckdb.DuckDBPyConnection:
     """A connection (close it after use) to this process's database with airpy's limits in force."""
-    key = (os.getpid(), limits)
+    # A database made before the object store was configured lacks its filesystem.
+    key = (os.getpid(), limits, objectstore.configured())
     with _databases_lock:
         database = _databases.get(key)
         if database is None:
@@ -83,6 +85,8 @@ def _open(limits: EngineLimits) -> duckdb.DuckDBPyConnection:
     database = duckdb.connect(config=config)
     # Naive timestamps mean UTC, whatever the machine's zone (GLOBAL: every cursor inherits it).
     database.execute("SET GLOBAL TimeZone = 'UTC'")
+    if objectstore.configured():
+        objectstore.register_with(database)
     database.execute("SET lock_configuration = true")
     return database
 
@@ -100,31 +104,31 @@ _LINE = re.compile(r"(?:line|Line)[: ]+(\d+)")
 _BYTE = re.compile(r"at byte (\d+)")
 
 
-def _clean(message: str, base: Path | None) -> str:
+def _clean(message: str, base: str | None) -> str:
     text = _SQL_ECHO.sub("", message).strip()
     text = re.sub(r"^(?:[A-Za-z ]+ Error: )", "", text)
     if base is not None:
-        text = text.replace(str(base) + "/", "")
+        text = text.replace(base + "/", "")
     # Paths outside the base never reach a caller.
     text = _QUOTED_PATH.sub('"<path>"', text)
     first_lines = text.splitlines()[:3]
     return " ".join(line.strip() for line in first_lines if line.strip())
 
 
-def _where(message: str, base: Path | None) -> dict[str, object]:
+def _where(message: str, base: str | None) -> dict[str, object]:
     where: dict[str, object] = {}
     if (match := _LINE.search(message)) is not None:
         where["line"] = int(match.group(1))
     if (match := _BYTE.search(message)) is not None:
         where["byte_offset"] = int(match.group(1))
     for candidate in re.findall(r"""["']([^"']+\.[A-Za-z0-9.]+)["']""", message):
-        if base is not None and candidate.startswith(str(base) + "/"):
-            where["file"] = candidate[len(str(base)) + 1 :]
+        if base is not None and candidate.startswith(base + "/"):
+            where["file"] = candidate[len(base) + 1 :]
             break
     return where
 
 
-def translate(exc: duckdb.Error, *, base: Path | None = None, reading: bool = True) -> BaseException:
+def translate(exc: duckdb.Error, *, base: str | None = None, reading: bool = True) -> BaseException:
     """The AirpyError (or JobInterrupted) for a DuckDB error.
 
     `reading`: the SQL was airpy's own reader (a failure is the data's); otherwise it

@@ -1,12 +1,14 @@
-"""The results store: frames as Arrow IPC stream files, one folder per job.
+"""The results store: frames as Arrow IPC stream files, one folder (or key prefix) per job.
 
     {root}/{token}/{frame}.{attempt}.arrows      a committed frame
-    {root}/{token}/{frame}.{attempt}.arrows.tmp  being written (never served)
-    {root}/_uploads/                             uploads before they get a token
+    {root}/{token}/{frame}.{attempt}.arrows.tmp  being written (never served; folder store)
+    {root}/_uploads/                             uploads before they get a token (folder store)
 
-A frame becomes visible only by rename after fsync, and the job record names the
-file of the attempt that completed, so a retried job never serves a half-written
-file or a frame of another attempt. The folder is shared by server and workers.
+A frame becomes visible only once complete (rename after fsync in a folder, a finished
+upload in a bucket), and the job record names the file of the attempt that completed, so a
+retried job never serves a half-written file or a frame of another attempt. The store is
+shared by server and workers: a folder (PY_RESULTS_DIR, default PY_DATA_DIR/results) or an
+S3-compatible bucket prefix (PY_RESULTS_DIR=s3://bucket/prefix).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,9 @@ from typing import Any, BinaryIO, Protocol
 
 import pyarrow as pa
 
+from airpy import objectstore
 from airpy.errors import IOFailure, NotFoundError, ValidationError
+from airpy.objectstore import ObjectUrl
 from airpy.schema import FieldDesc, Logical, describe
 
 FRAME_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -106,25 +110,72 @@ class FrameSink(Protocol):
         """Write a whole frame at once."""
 
 
-class AttemptFrames:
-    """The frames of one attempt of one job (a FrameSink)."""
+class FrameReader(Protocol):
+    """A committed frame open for reading by ranges (FetchResult)."""
 
-    def __init__(self, folder: Path, attempt: int) -> None:
-        self._folder = folder
+    def read_at(self, offset: int, size: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class ResultsStore(Protocol):
+    """Where workers put frames and the server reads them: a shared folder or a bucket prefix."""
+
+    def attempt(self, token: int, attempt: int) -> FrameSink:
+        """The frames one attempt of a job writes."""
+
+    def open(self, token: int, meta: FrameMeta) -> FrameReader:
+        """A committed frame for reading by ranges. NotFoundError when it is gone."""
+
+    def location(self, token: int, meta: FrameMeta) -> str:
+        """Where readers (Arrow, DuckDB) open a committed frame: a local path or an airpys3:// object."""
+
+    def exists(self, token: int, meta: FrameMeta) -> bool: ...
+
+    def discard_attempt(self, token: int, attempt: int) -> None:
+        """Delete every file an attempt wrote (it did not complete, or was superseded)."""
+
+    def discard_other_attempts(self, token: int, keep: int) -> None:
+        """Delete the files of every attempt but `keep`: what a killed attempt left behind
+        (a committed frame it never got to report, or a half-written one) must not outlive it."""
+
+    def delete_job(self, token: int) -> None: ...
+
+    def stale_jobs(self, cutoff_s: float) -> list[int]:
+        """Tokens whose stored files were all last written before `cutoff_s` (epoch seconds)."""
+
+    def upload_path(self) -> Path:
+        """A fresh local temporary path for an upload in progress."""
+
+    def adopt_upload(self, tmp: Path, token: int, meta_name: str = DEFAULT_FRAME) -> str:
+        """Store a finished upload as attempt 1 of the job's frame; returns its file name."""
+
+
+def open_results(root: Path | ObjectUrl, spool: Path) -> ResultsStore:
+    """The results store of PY_RESULTS_DIR; `spool` holds an object store's frames until uploaded."""
+    return ObjectResults(root, spool) if isinstance(root, ObjectUrl) else FolderResults(root)
+
+
+class AttemptFrames:
+    """The frames of one attempt of one job (a FrameSink), written to a temporary file and
+    committed by `place` once complete: a frame is never visible half-written."""
+
+    def __init__(self, tmp_folder: Path, attempt: int, place: Callable[[Path, str], None]) -> None:
+        self._tmp_folder = tmp_folder
         self._attempt = attempt
+        self._place = place
         self.committed: dict[str, FrameMeta] = {}
 
     @contextmanager
     def open(self, name: str, schema: pa.Schema) -> Iterator[FrameWriter]:
-        """Write one frame; it is committed (fsynced, renamed into place) when the block ends."""
+        """Write one frame; it is committed (fsynced, put in place) when the block ends."""
         if not FRAME_NAME.match(name):
             raise ValidationError(f"bad frame name {name!r}")
         file = f"{name}.{self._attempt}.arrows"
-        final = self._folder / file
-        tmp = final.with_name(file + ".tmp")
+        tmp = self._tmp_folder / (file + ".tmp")
         sink: pa.OSFile | None = None
         try:
-            self._folder.mkdir(parents=True, exist_ok=True)
+            self._tmp_folder.mkdir(parents=True, exist_ok=True)
             sink = pa.OSFile(str(tmp), "wb")
             stream = pa.ipc.new_stream(sink, schema)
         except OSError as exc:
@@ -141,11 +192,12 @@ class AttemptFrames:
             sink.flush()
             os.fsync(sink.fileno())
             sink.close()
-            os.replace(tmp, final)
+            size = tmp.stat().st_size
+            self._place(tmp, file)
         except OSError as exc:
             _abandon(sink, tmp)
             raise _io_failure("writing a result frame", exc) from exc
-        self.committed[name] = FrameMeta(name, file, writer.rows, final.stat().st_size, describe(schema))
+        self.committed[name] = FrameMeta(name, file, writer.rows, size, describe(schema))
 
     def write(self, name: str, data: pa.Table | Iterable[pa.RecordBatch], schema: pa.Schema) -> FrameMeta:
         with self.open(name, schema) as writer:
@@ -157,7 +209,18 @@ class AttemptFrames:
         return self.committed[name]
 
 
-class ResultsStore:
+class _FileReader:
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        return os.pread(self._handle.fileno(), size, offset)
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class FolderResults:
     """The folder of frames shared by server and workers."""
 
     def __init__(self, root: Path) -> None:
@@ -167,45 +230,43 @@ class ResultsStore:
         return self.root / str(token)
 
     def attempt(self, token: int, attempt: int) -> AttemptFrames:
-        return AttemptFrames(self.folder(token), attempt)
+        folder = self.folder(token)
+        # A frame becomes visible by rename after fsync, in the folder it was written in.
+        return AttemptFrames(folder, attempt, lambda tmp, file: os.replace(tmp, folder / file))
 
     def path(self, token: int, meta: FrameMeta) -> Path:
         return self.folder(token) / meta.file
 
-    def open(self, token: int, meta: FrameMeta) -> BinaryIO:
+    def location(self, token: int, meta: FrameMeta) -> str:
+        return str(self.path(token, meta))
+
+    def exists(self, token: int, meta: FrameMeta) -> bool:
+        return self.path(token, meta).exists()
+
+    def open(self, token: int, meta: FrameMeta) -> FrameReader:
         """Open a committed frame for reading. NotFoundError when its file is gone."""
         try:
-            return self.path(token, meta).open("rb")
+            return _FileReader(self.path(token, meta).open("rb"))
         except FileNotFoundError as exc:
-            raise NotFoundError(
-                f"frame {meta.name!r} of job {token} is no longer stored", metadata={"frame": meta.name}
-            ) from exc
+            raise _gone(token, meta) from exc
         except OSError as exc:
             raise _io_failure("reading a result frame", exc) from exc
 
     def discard_attempt(self, token: int, attempt: int) -> None:
-        """Delete every file an attempt wrote (it did not complete, or was superseded)."""
-        folder = self.folder(token)
-        suffixes = (f".{attempt}.arrows", f".{attempt}.arrows.tmp")
-        try:
-            entries = list(folder.iterdir())
-        except OSError:
-            return
-        for entry in entries:
-            if entry.name.endswith(suffixes):
+        for entry in self._entries(token):
+            if _attempt_of(entry.name) == attempt:
                 _remove_quietly(entry)
 
     def discard_other_attempts(self, token: int, keep: int) -> None:
-        """Delete the files of every attempt but `keep`: what a killed attempt left behind
-        (a committed frame it never got to report, or a half-written .tmp) must not outlive it."""
-        try:
-            entries = list(self.folder(token).iterdir())
-        except OSError:
-            return
-        for entry in entries:
-            match = _ATTEMPT_FILE.match(entry.name)
-            if match is not None and int(match.group(1)) != keep:
+        for entry in self._entries(token):
+            if _attempt_of(entry.name) not in (None, keep):
                 _remove_quietly(entry)
+
+    def _entries(self, token: int) -> list[Path]:
+        try:
+            return list(self.folder(token).iterdir())
+        except OSError:
+            return []
 
     def delete_job(self, token: int) -> None:
         shutil.rmtree(self.folder(token), ignore_errors=True)
@@ -216,14 +277,22 @@ class ResultsStore:
         except FileNotFoundError:
             return []
 
+    def stale_jobs(self, cutoff_s: float) -> list[int]:
+        stale = []
+        for token in self.job_folders():
+            try:
+                if self.folder(token).stat().st_mtime < cutoff_s:
+                    stale.append(token)
+            except FileNotFoundError:
+                continue
+        return stale
+
     def upload_path(self) -> Path:
-        """A fresh temporary path for an upload in progress."""
         folder = self.root / "_uploads"
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{uuid.uuid4().hex}.arrows.tmp"
 
     def adopt_upload(self, tmp: Path, token: int, meta_name: str = DEFAULT_FRAME) -> str:
-        """Move a finished upload into the job's folder as attempt 1 of its frame; returns the file name."""
         file = f"{meta_name}.1.arrows"
         try:
             self.folder(token).mkdir(parents=True, exist_ok=True)
@@ -231,6 +300,141 @@ class ResultsStore:
         except OSError as exc:
             raise _io_failure("storing an upload", exc) from exc
         return file
+
+
+class ObjectResults:
+    """Frames as objects under a bucket prefix ({prefix}/{token}/{file}), for workers on several machines.
+
+    A frame is written to a local spool file and uploaded once complete: an object appears
+    only when its upload completes, so a worker killed mid-upload leaves nothing visible
+    (the incomplete multipart upload is the bucket's to expire). FetchResult reads ranges.
+    """
+
+    def __init__(self, url: ObjectUrl, spool: Path) -> None:
+        self.url = url
+        self.spool = spool
+
+    def _key(self, token: int, file: str = "") -> str:
+        return self.url.key(f"{token}/{file}" if file else str(token))
+
+    def attempt(self, token: int, attempt: int) -> AttemptFrames:
+        def place(tmp: Path, file: str) -> None:
+            self._upload(tmp, self._key(token, file))
+
+        return AttemptFrames(self.spool / f"{token}-{attempt}-{uuid.uuid4().hex[:12]}", attempt, place)
+
+    def location(self, token: int, meta: FrameMeta) -> str:
+        return objectstore.location_of(self._key(token, meta.file))
+
+    def exists(self, token: int, meta: FrameMeta) -> bool:
+        import pyarrow.fs as pafs
+
+        try:
+            info = objectstore.filesystem().get_file_info(self._key(token, meta.file))
+            return bool(info.type == pafs.FileType.File)
+        except OSError as exc:
+            raise _io_failure("looking up a result frame", exc) from exc
+
+    def open(self, token: int, meta: FrameMeta) -> FrameReader:
+        try:
+            return _ObjectReader(objectstore.filesystem().open_input_file(self._key(token, meta.file)))
+        except FileNotFoundError as exc:
+            raise _gone(token, meta) from exc
+        except OSError as exc:
+            if "does not exist" in str(exc) or "NoSuchKey" in str(exc):
+                raise _gone(token, meta) from exc
+            raise _io_failure("reading a result frame", exc) from exc
+
+    def discard_attempt(self, token: int, attempt: int) -> None:
+        self._delete_where(token, lambda name: _attempt_of(name) == attempt)
+        self._clear_spool(token, lambda n: n == attempt)
+
+    def discard_other_attempts(self, token: int, keep: int) -> None:
+        self._delete_where(token, lambda name: _attempt_of(name) not in (None, keep))
+        self._clear_spool(token, lambda n: n != keep)
+
+    def delete_job(self, token: int) -> None:
+        with contextlib.suppress(OSError):  # gone already, or the store is down: the next sweep retries
+            # The whole prefix: deleting an object's last sibling may leave a folder marker behind.
+            objectstore.filesystem().delete_dir(self._key(token))
+        self._clear_spool(token, lambda _attempt: True)
+
+    def _clear_spool(self, token: int, doomed: Callable[[int], bool]) -> None:
+        """Spool files of this machine that a killed attempt never uploaded."""
+        for folder in self.spool.glob(f"{token}-*-*"):
+            attempt = folder.name.split("-")[1]
+            if attempt.isdigit() and doomed(int(attempt)):
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def stale_jobs(self, cutoff_s: float) -> list[int]:
+        import pyarrow.fs as pafs
+
+        newest: dict[int, float] = {}
+        selector = pafs.FileSelector(self.url.key(), recursive=True, allow_not_found=True)
+        with contextlib.suppress(OSError):
+            for info in objectstore.filesystem().get_file_info(selector):
+                parts = info.path[len(self.url.key()) :].strip("/").split("/")
+                if info.type == pafs.FileType.File and len(parts) == 2 and parts[0].isdigit():
+                    token = int(parts[0])
+                    newest[token] = max(newest.get(token, 0.0), (info.mtime_ns or 0) / 1e9)
+        return [token for token, mtime in newest.items() if mtime < cutoff_s]
+
+    def upload_path(self) -> Path:
+        self.spool.mkdir(parents=True, exist_ok=True)
+        return self.spool / f"upload-{uuid.uuid4().hex}.arrows.tmp"
+
+    def adopt_upload(self, tmp: Path, token: int, meta_name: str = DEFAULT_FRAME) -> str:
+        file = f"{meta_name}.1.arrows"
+        try:
+            self._upload(tmp, self._key(token, file))
+        except OSError as exc:
+            raise _io_failure("storing an upload", exc) from exc
+        return file
+
+    def _upload(self, tmp: Path, key: str) -> None:
+        """Upload a complete local file as `key` and delete it (also when the upload fails)."""
+        try:
+            with pa.OSFile(str(tmp), "rb") as source, objectstore.filesystem().open_output_stream(key) as out:
+                while chunk := source.read(_UPLOAD_CHUNK):
+                    out.write(chunk)
+        finally:
+            _remove_quietly(tmp)
+            with contextlib.suppress(OSError):
+                tmp.parent.rmdir()  # the attempt's spool folder, once empty
+
+    def _delete_where(self, token: int, doomed: Callable[[str], bool]) -> None:
+        import pyarrow.fs as pafs
+
+        fs = objectstore.filesystem()
+        selector = pafs.FileSelector(self._key(token), recursive=False, allow_not_found=True)
+        with contextlib.suppress(OSError):  # cleanup must not replace the failure being reported
+            for info in fs.get_file_info(selector):
+                if info.type == pafs.FileType.File and doomed(info.base_name):
+                    fs.delete_file(info.path)
+
+
+class _ObjectReader:
+    def __init__(self, source: pa.NativeFile) -> None:
+        self._source = source
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        return bytes(self._source.read_at(size, offset))
+
+    def close(self) -> None:
+        self._source.close()
+
+
+# Bytes per write of an upload (pyarrow sends multipart parts in the background).
+_UPLOAD_CHUNK = 8 << 20
+
+
+def _attempt_of(name: str) -> int | None:
+    match = _ATTEMPT_FILE.match(name)
+    return int(match.group(1)) if match is not None else None
+
+
+def _gone(token: int, meta: FrameMeta) -> NotFoundError:
+    return NotFoundError(f"frame {meta.name!r} of job {token} is no longer stored", metadata={"frame": meta.name})
 
 
 def _remove_quietly(path: Path) -> None:

@@ -3,17 +3,43 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from airpy import objectstore
+from airpy.objectstore import ObjectUrl
+
 _REGIONS = ("north", "south")
 
 
-def write_sample(base: Path, *, force: bool = False) -> Path:
-    """Write sample/readings.csv, sample/readings_parquet/region=*/part-0.parquet and sample/events.jsonl."""
+def write_sample(base: Path | ObjectUrl, *, force: bool = False) -> str:
+    """Write sample/readings.csv, sample/readings_parquet/region=*/part-0.parquet and sample/events.jsonl.
+
+    Under an s3:// base the files are written locally first, then uploaded. Returns where they are.
+    """
+    if isinstance(base, ObjectUrl):
+        return _upload_sample(base, force=force)
+    return str(_write_local(base, force=force))
+
+
+def _upload_sample(base: ObjectUrl, *, force: bool) -> str:
+    import pyarrow.fs as pafs
+
+    fs = objectstore.filesystem()
+    target = base.key("sample")
+    if fs.get_file_info(target).type != pafs.FileType.NotFound and not force:
+        return f"s3://{target}"
+    with tempfile.TemporaryDirectory() as tmp:
+        local = _write_local(Path(tmp), force=True)
+        pafs.copy_files(str(local), target, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
+    return f"s3://{target}"
+
+
+def _write_local(base: Path, *, force: bool) -> Path:
     root = base / "sample"
     if root.exists() and not force:
         return root

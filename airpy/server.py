@@ -22,10 +22,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from airpy import tracing
+from airpy import objectstore, tracing
 from airpy.auth import Authenticator
 from airpy.config import Settings
-from airpy.data.paths import BasePath
+from airpy.data.objects import open_base
 from airpy.errors import AirpyError
 from airpy.jobs.connection import connect, connect_async
 from airpy.jobs.lifecycle import Lifecycle, Timing, now_ms
@@ -33,7 +33,7 @@ from airpy.jobs.queueing import Dispatcher
 from airpy.jobs.reaper import Reaper
 from airpy.jobs.tokens import HighWaterMark, TokenIssuer
 from airpy.metrics import MetricsEndpoint
-from airpy.results import ResultsStore
+from airpy.results import open_results
 from airpy.rpc import AirpyHandler
 from airpy.services.analyze import AnalyzeService
 from airpy.services.app import App
@@ -187,14 +187,16 @@ async def create_server(settings: Settings, *, token_mark: Path | None = None) -
     tokens = TokenIssuer(conn, HighWaterMark(token_mark) if token_mark else None)
     dispatcher = Dispatcher(conn, TASK, failure_ttl_s=settings.job_ttl_s, grace_s=settings.cancel_grace_s)
     lifecycle = Lifecycle(conn, dispatcher, Timing(lease_s=settings.lease_s, ttl_s=settings.job_ttl_s), tokens)
+    if settings.uses_object_store:
+        objectstore.configure(settings.s3_endpoint, settings.s3_region)
     app = App(
         settings=settings,
-        base=BasePath(settings.base_path, settings.allowed_ext),
+        base=open_base(settings.base_path, settings.allowed_ext),
         conn=conn,
         aconn=connect_async(settings.redis_url),
         lifecycle=lifecycle,
         tokens=tokens,
-        results=ResultsStore(settings.results_path),
+        results=open_results(settings.results_path, settings.spool_dir),
         executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="airpy-io"),
         started_ms=now_ms(),
         redis_mode="embedded" if token_mark else "external",

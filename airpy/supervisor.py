@@ -158,7 +158,8 @@ async def _serve(settings: Settings, port_file: Path | None) -> None:
         settings = settings.with_overrides(redis_url=redis_server.url)
         token_mark = settings.data_dir / "tokens.hwm"
     try:
-        settings.base_path.mkdir(parents=True, exist_ok=True)
+        if isinstance(settings.base_path, Path):
+            settings.base_path.mkdir(parents=True, exist_ok=True)
         server, port = await create_server(settings, token_mark=token_mark)
         await server.start()
     except BaseException:

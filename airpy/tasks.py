@@ -9,7 +9,6 @@ through ctx.frames) and returns the encoded result summary.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -19,7 +18,7 @@ from airpy.analyze import anomaly, eda, forecast, insights, rules
 from airpy.analyze.frames import check_columns, check_rows, inline_table, load_stream
 from airpy.config import Settings
 from airpy.data import discovery
-from airpy.data.paths import BasePath
+from airpy.data.objects import open_base
 from airpy.data.profile import columns_per_pass, profile
 from airpy.data.readers import open_dataset, read_failure
 from airpy.errors import ResourceCapError
@@ -43,7 +42,7 @@ def discover(ctx: JobContext) -> bytes:
     settings = worker.current().settings
     request = data_pb2.DiscoverRequest.FromString(ctx.record.request)
     spec = convert.discover_spec(request)
-    base = BasePath(settings.base_path, settings.allowed_ext)
+    base = open_base(settings.base_path, settings.allowed_ext)
     target = base.resolve(spec.uri, "uri", allow_root=True)
     found = discovery.discover(base, target, spec, settings.discover_max_files, ctx.progress)
     ctx.frames.write("files", discovery.files_table(found.files), discovery.FILES_SCHEMA)
@@ -53,7 +52,7 @@ def discover(ctx: JobContext) -> bytes:
 def infer_schema(ctx: JobContext) -> bytes:
     settings = worker.current().settings
     request = data_pb2.InferSchemaRequest.FromString(ctx.record.request)
-    base = BasePath(settings.base_path, settings.allowed_ext)
+    base = open_base(settings.base_path, settings.allowed_ext)
     dataset = open_dataset(base, request.uri, "uri", convert.read_options(request.reader), settings.discover_max_files)
     limits = engine.limits_of(settings)
     per_pass = columns_per_pass(limits.memory_mb, limits.threads_in_use)
@@ -66,7 +65,7 @@ def infer_schema(ctx: JobContext) -> bytes:
         ):
             result = profile(con, dataset, spec, ctx.progress)
     except duckdb.Error as exc:
-        raise read_failure(exc, dataset, limits, base.root) from exc
+        raise read_failure(exc, dataset, limits, base.label) from exc
     finally:
         con.close()
     dataset.verify_unchanged(base)
@@ -79,9 +78,9 @@ def query(ctx: JobContext) -> bytes:
     settings = runtime.settings
     request = query_pb2.QueryRequest.FromString(ctx.record.request)
     plan = plans.decode(request.plan)
-    base = BasePath(settings.base_path, settings.allowed_ext)
+    base = open_base(settings.base_path, settings.allowed_ext)
 
-    def frame_path(ref: FrameSource) -> Path:
+    def frame_path(ref: FrameSource) -> str:
         return frame_file(runtime.lifecycle.records, runtime.results, ref.token, ref.frame, ctx.record.subject)
 
     con = engine.connect(engine.limits_of(settings))
@@ -91,13 +90,13 @@ def query(ctx: JobContext) -> bytes:
             prepared = execute.prepare(con, plan, base, settings.discover_max_files, frame_path)
             outcome = execute.run(con, prepared, plan, ctx.frames, progress)
     except duckdb.Error as exc:
-        raise engine.translate(exc, base=base.root) from exc
+        raise engine.translate(exc, base=base.label) from exc
     finally:
         con.close()
     prepared.verify_unchanged(base)  # a failure discards the frame just written (runner)
     rows = None
     if request.output == query_pb2.OUTPUT_JSON:
-        rows = _json_rows(runtime.results.path(ctx.token, outcome.frame), outcome.frame.rows)
+        rows = _json_rows(runtime.results.location(ctx.token, outcome.frame), outcome.frame.rows)
     result = convert.query_result_pb(outcome.frame, outcome.seconds, rows)
     if rows is not None and result.ByteSize() > settings.getjob_max_bytes:
         raise ResourceCapError(
@@ -145,9 +144,9 @@ def _analysis_input(ctx: JobContext, con: duckdb.DuckDBPyConnection, request: an
     if source == "arrow_ipc":
         return inline_table(request.arrow_ipc, "arrow_ipc", settings.max_inline_frame_bytes)
     plan = plans.decode(request.plan)
-    base = BasePath(settings.base_path, settings.allowed_ext)
+    base = open_base(settings.base_path, settings.allowed_ext)
 
-    def frame_path(ref: FrameSource) -> Path:
+    def frame_path(ref: FrameSource) -> str:
         return frame_file(runtime.lifecycle.records, runtime.results, ref.token, ref.frame, subject)
 
     try:
@@ -155,9 +154,9 @@ def _analysis_input(ctx: JobContext, con: duckdb.DuckDBPyConnection, request: an
         with engine.reporting(con, ctx.progress, "running_query", 0.02, 0.2):
             outcome = execute.run(con, prepared, plan, ctx.frames, ctx.progress, ANALYZED_FRAME)
     except duckdb.Error as exc:
-        raise engine.translate(exc, base=base.root) from exc
+        raise engine.translate(exc, base=base.label) from exc
     prepared.verify_unchanged(base)
-    return load_stream(runtime.results.path(ctx.token, outcome.frame))
+    return load_stream(runtime.results.location(ctx.token, outcome.frame))
 
 
 def _analysis(
@@ -201,7 +200,7 @@ def _analysis(
     return result
 
 
-def _json_rows(path: Path, count: int) -> common_pb2.JsonRows:
+def _json_rows(location: str, count: int) -> common_pb2.JsonRows:
     settings = worker.current().settings
     if count > settings.max_rows_json:
         raise ResourceCapError(
@@ -209,7 +208,7 @@ def _json_rows(path: Path, count: int) -> common_pb2.JsonRows:
             "ask for OUTPUT_ARROW and use FetchResult",
             metadata={"rows": count, "limit": "PY_MAX_ROWS_JSON", "max_rows_json": settings.max_rows_json},
         )
-    table = pa.ipc.open_stream(pa.memory_map(str(path))).read_all()
+    table = load_stream(location)
     return convert.json_rows_pb(table, table.num_rows)
 
 

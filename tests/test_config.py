@@ -64,7 +64,7 @@ def test_external_redis_with_a_long_secret_is_fine() -> None:
 def readme_table() -> dict[str, str]:
     text = (REPO / "README.md").read_text()
     section = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    rows = re.findall(r"^\| `([A-Z_]+)` \| (.*?) \| .* \|$", section, flags=re.MULTILINE)
+    rows = re.findall(r"^\| `([A-Z0-9_]+)` \| (.*?) \| .* \|$", section, flags=re.MULTILINE)
     return dict(rows)
 
 

@@ -17,7 +17,7 @@ from airpy.jobs.queueing import Dispatcher
 from airpy.jobs.reaper import Reaper
 from airpy.jobs.records import JobRecords, NewJob
 from airpy.jobs.tokens import HighWaterMark, TokenIssuer
-from airpy.results import ResultsStore
+from airpy.results import FolderResults
 
 _databases = itertools.count(900)
 
@@ -110,7 +110,7 @@ def test_the_reaper_waits_two_rounds_before_calling_a_lease_lost(conn: redis.Red
     jobs = lifecycle(conn, tmp_path)
     jobs.records.create(1, new_job(), now_ms())
     jobs.events.append(1, Change("started", status=JobStatus.RUNNING, guard_attempt=1), now_ms())
-    reaper = Reaper(jobs, ResultsStore(tmp_path / "results"), queue_timeout_s=3600, ttl_s=3600)
+    reaper = Reaper(jobs, FolderResults(tmp_path / "results"), queue_timeout_s=3600, ttl_s=3600)
     assert reaper.run_once().lost == []  # first round without a lease: only a suspect
     jobs.events.renew_lease(1, 1, 5000)  # the worker was only cut off from Redis for a while
     assert reaper.run_once().lost == []
@@ -137,7 +137,7 @@ def test_the_queue_timeout_counts_from_the_last_time_the_job_was_queued(conn: re
     jobs.records.create(1, new_job(), two_hours_ago)
     jobs.events.append(1, Change("started", status=JobStatus.RUNNING, guard_attempt=1), two_hours_ago)
     jobs.retry_or_fail(1, 1, WorkerLostError("gone"))  # queued again just now
-    reaper = Reaper(jobs, ResultsStore(tmp_path / "results"), queue_timeout_s=3600, ttl_s=24 * 3600)
+    reaper = Reaper(jobs, FolderResults(tmp_path / "results"), queue_timeout_s=3600, ttl_s=24 * 3600)
     assert reaper.run_once().timed_out == []
     record = jobs.records.get(1)
     assert record is not None
@@ -174,7 +174,7 @@ def test_a_job_waiting_long_in_its_queue_is_left_alone(conn: redis.Redis, tmp_pa
     jobs.dispatcher.enqueue("interactive", 1, 1, timeout_s=600)
     assert jobs.dispatcher.rq_statuses([(1, 1)]) == ["queued"]
     assert jobs.dispatcher.rq_status(1, 1) == "queued"
-    reaper = Reaper(jobs, ResultsStore(tmp_path / "results"), queue_timeout_s=3600, ttl_s=3600)
+    reaper = Reaper(jobs, FolderResults(tmp_path / "results"), queue_timeout_s=3600, ttl_s=3600)
     assert reaper.run_once().requeued == []
     record = jobs.records.get(1)
     assert record is not None

@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from airpy.errors import ResourceCapError, ValidationError
+from airpy.objectstore import open_mapped
 
 
 def inspect_stream(path: Path, field: str) -> tuple[int, pa.Schema]:
@@ -22,9 +23,10 @@ def inspect_stream(path: Path, field: str) -> tuple[int, pa.Schema]:
         raise ValidationError.for_field(field, f"is not a valid Arrow IPC stream ({exc.__class__.__name__})") from exc
 
 
-def load_stream(path: Path) -> pa.Table:
-    """A stored frame as a table backed by the memory-mapped file (nothing is copied up front)."""
-    return pa.ipc.open_stream(pa.memory_map(str(path))).read_all()
+def load_stream(location: str) -> pa.Table:
+    """A stored frame as a table (a local file is memory-mapped: nothing is copied up front)."""
+    with open_mapped(location) as source:
+        return pa.ipc.open_stream(source).read_all()
 
 
 def inline_table(data: bytes, field: str, max_bytes: int) -> pa.Table:

@@ -8,7 +8,8 @@ import pyarrow as pa
 
 from airpy.data.formats import Compression, FileFormat
 from airpy.data.listing import Listed, list_files
-from airpy.data.paths import BasePath, Target
+from airpy.data.objects import Base
+from airpy.data.paths import Target
 from airpy.data.rowcount import RowCountError, count_rows
 from airpy.errors import ValidationError
 from airpy.progress import Progress
@@ -82,7 +83,7 @@ def validate(spec: DiscoverSpec, limit: int) -> None:
             raise ValidationError.for_field(f"patterns[{i}]", "must be relative and must not contain ..")
 
 
-def discover(base: BasePath, target: Target, spec: DiscoverSpec, limit: int, progress: Progress) -> Discovery:
+def discover(base: Base, target: Target, spec: DiscoverSpec, limit: int, progress: Progress) -> Discovery:
     """Walk `target` (resolved by `BasePath.resolve`) and describe every allowed file."""
     progress.step("scanning_directory", f"scanning {target.rel or '.'}", 0.0)
     announced = 0
@@ -136,18 +137,14 @@ def files_table(files: list[FoundFile]) -> pa.Table:
 
 
 def _describe(item: Listed, estimate: bool) -> tuple[FoundFile | None, FileProblem | None]:
-    real, rel, kind = item.path, item.rel, item.kind
-    try:
-        stat = real.stat()
-    except OSError as exc:  # deleted or unreadable since the walk
-        return None, FileProblem(rel, f"cannot stat: {exc.strerror}")
+    rel, kind, stat = item.rel, item.kind, item.stat
     rows, exact, problem = 0, False, None
     if estimate:
         try:
-            count = count_rows(real, kind, stat.st_size)
+            count = count_rows(item.path, kind, stat.size)
             rows, exact = count.rows, count.exact
         except RowCountError as exc:
             problem = FileProblem(rel, f"unreadable {kind.format.value} file: {exc}")
     partitions = dict(p.split("=", 1) for p in rel.split("/")[:-1] if "=" in p and not p.startswith("="))
-    info = FoundFile(rel, kind.format, kind.compression, stat.st_size, stat.st_mtime, rows, exact, partitions)
+    info = FoundFile(rel, kind.format, kind.compression, stat.size, stat.mtime_ns / 1e9, rows, exact, partitions)
     return info, problem

@@ -3,49 +3,45 @@
 from __future__ import annotations
 
 import fnmatch
-import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from airpy.data.formats import FileKind
-from airpy.data.paths import BasePath, Target
+from airpy.data.paths import FileStat, Target
 from airpy.errors import ValidationError
+
+if TYPE_CHECKING:
+    from airpy.data.objects import Base
 
 
 @dataclass(frozen=True)
 class Listed:
-    """A file of a dataset, by its path as listed (inside the base) and its kind."""
+    """A file of a dataset: where it is (inside the base), its kind and what the listing saw."""
 
-    path: Path
+    #: The path as listed (local) or the object's airpys3:// location: what readers open.
+    path: str
     rel: str
     kind: FileKind
-    #: (st_dev, st_ino, st_ctime_ns) of the file when it was listed: what `verify_unchanged`
-    #: compares. The change time moves on any rename, write or link, so a file swapped away
-    #: and put back during a read is noticed too.
-    identity: tuple[int, int, int] = (0, 0, 0)
+    stat: FileStat
+
+    @property
+    def size(self) -> int:
+        return self.stat.size
 
 
-def identity_of(path: Path) -> tuple[int, int, int]:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return (0, 0, 0)
-    return (st.st_dev, st.st_ino, st.st_ctime_ns)
-
-
-def verify_unchanged(base: BasePath, files: Iterable[Listed], field: str) -> None:
+def verify_unchanged(base: Base, files: Iterable[Listed], field: str) -> None:
     """Re-check, after reading, the files validated before: the check-then-use race.
 
     DuckDB opens files by path, so a path swapped for a symlink (or its folder for one)
     between validation and read could make it read outside the base. Every file must
-    still resolve inside the base, to the very file (device, inode) that was listed, with
-    one name only; otherwise what was read is discarded and the call or job fails with
-    VALIDATION_ERROR (`check`: `changed_during_read`).
+    still resolve inside the base, to the very file that was listed (device, inode, change
+    time; an object's size and modification time), with one name only; otherwise what was
+    read is discarded and the call or job fails with VALIDATION_ERROR (`check`:
+    `changed_during_read`).
     """
     for item in files:
-        real = Path(os.path.realpath(item.path))
-        if not base.contains(real) or identity_of(real) != item.identity or not base.single_named(real):
+        if not base.unchanged(item.path, item.stat):
             raise ValidationError.for_field(
                 field,
                 f"{item.rel} changed while it was read (replaced, moved or linked elsewhere); "
@@ -68,7 +64,7 @@ class Listing:
 
 
 def list_files(
-    base: BasePath,
+    base: Base,
     target: Target,
     *,
     recurse: bool,
@@ -80,55 +76,22 @@ def list_files(
     files: list[Listed] = []
     skipped = 0
     hard_linked: list[str] = []
-    for path in walk(base, target, recurse or deep_pattern(target.pattern)):
-        rel = path.relative_to(base.root).as_posix()
+    for path, rel, stat in base.walk(target, recurse or deep_pattern(target.pattern)):
         if not matches(rel, target, patterns):
             continue
-        kind = base.kind(path.name)
+        kind = base.kind(rel.rsplit("/", 1)[-1])
         if kind is None:
             skipped += 1
             continue
-        if not base.single_named(Path(os.path.realpath(path))):
+        if stat.links > 1:
             hard_linked.append(rel)
             continue
         if len(files) >= limit:
             return Listing(files, skipped, truncated=True, hard_linked=hard_linked)
-        files.append(Listed(path, rel, kind, identity_of(path)))
+        files.append(Listed(path, rel, kind, stat))
         if on_file is not None:
             on_file(rel)
     return Listing(files, skipped, truncated=False, hard_linked=hard_linked)
-
-
-def walk(base: BasePath, target: Target, recurse: bool) -> Iterator[Path]:
-    """Files below the target in name order, as listed (not dereferenced).
-
-    Symlinks are followed only while they stay inside the base path.
-    """
-    if not target.is_dir:
-        yield target.path
-        return
-    seen: set[Path] = set()
-
-    def visit(folder: Path) -> Iterator[Path]:
-        real_folder = Path(os.path.realpath(folder))
-        if real_folder in seen:  # a symlink loop
-            return
-        seen.add(real_folder)
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            return
-        for entry in entries:
-            real = Path(os.path.realpath(entry.path))
-            if not base.contains(real):
-                continue
-            if real.is_dir():
-                if recurse:
-                    yield from visit(Path(entry.path))
-            elif real.is_file():
-                yield Path(entry.path)
-
-    yield from visit(target.path)
 
 
 def deep_pattern(pattern: str | None) -> bool:

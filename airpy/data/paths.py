@@ -14,6 +14,7 @@ inside the base, of a file outside it.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -22,6 +23,21 @@ from airpy.data.formats import FileKind, kind_of
 from airpy.errors import NotFoundError, ValidationError
 
 MAX_PATH_CHARS = 4096
+
+
+@dataclass(frozen=True)
+class FileStat:
+    """What a listing knows of a file without opening it."""
+
+    #: Compared after a read (the check-then-use race): (st_dev, st_ino, st_ctime_ns) of a local
+    #: file, whose change time moves on any rename, write or link; (0, size, mtime_ns) of an object.
+    identity: tuple[int, int, int]
+    size: int
+    mtime_ns: int
+    #: Names of the file (hard links); objects have one.
+    links: int = 1
+
+
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -29,8 +45,9 @@ _GLOB_CHARS = frozenset("*?[")
 class Target:
     """A resolved dataset: one file, one folder, or a glob below a folder."""
 
-    #: Real path of the file or folder (for a glob, the folder before its first wildcard).
-    path: Path
+    #: Location of the file or folder (for a glob, the folder before its first wildcard): a
+    #: real local path, or an object's airpys3://bucket/key (airpy.objectstore).
+    path: str
     #: The same, relative to the base path with "/" separators ("" is the base itself).
     rel: str
     #: Glob relative to `path`, for globs.
@@ -82,9 +99,9 @@ class BasePath:
                     f"{field}: no such folder under the base path: {'/'.join(fixed) or '.'}",
                     metadata={"field": field},
                 )
-            return Target(real, self.relative(real), "/".join(parts[glob_at:]), is_dir=True)
+            return Target(str(real), self.relative(real), "/".join(parts[glob_at:]), is_dir=True)
         if real.is_dir():
-            return Target(real, self.relative(real), None, is_dir=True)
+            return Target(str(real), self.relative(real), None, is_dir=True)
         if not real.is_file():
             raise NotFoundError(
                 f"{field}: no such file or folder under the base path: {rel}",
@@ -100,7 +117,62 @@ class BasePath:
                 f"the extension of {real.name!r} is not allowed (allowed: {' '.join(self.allowed_ext)})",
                 check="extension",
             )
-        return Target(real, self.relative(real), None, is_dir=False)
+        return Target(str(real), self.relative(real), None, is_dir=False)
+
+    @property
+    def label(self) -> str:
+        """The root as it appears in engine messages (stripped from them)."""
+        return str(self.root)
+
+    def walk(self, target: Target, recurse: bool) -> Iterator[tuple[str, str, FileStat]]:
+        """(path as listed, relative path, stat) of the files below the target, in name order.
+
+        Symlinks are followed only while they stay inside the base path; a file is stat'ed
+        once, through its links.
+        """
+        if not target.is_dir:
+            found = self._stat(target.path)
+            if found is not None:
+                yield target.path, target.rel, found
+            return
+        seen: set[Path] = set()
+
+        def visit(folder: Path) -> Iterator[tuple[str, str, FileStat]]:
+            real_folder = Path(os.path.realpath(folder))
+            if real_folder in seen:  # a symlink loop
+                return
+            seen.add(real_folder)
+            try:
+                entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            except OSError:
+                return
+            for entry in entries:
+                real = Path(os.path.realpath(entry.path))
+                if not self.contains(real):
+                    continue
+                if real.is_dir():
+                    if recurse:
+                        yield from visit(Path(entry.path))
+                elif real.is_file():
+                    found = self._stat(entry.path)
+                    if found is not None:
+                        yield entry.path, Path(entry.path).relative_to(self.root).as_posix(), found
+
+        yield from visit(Path(target.path))
+
+    def unchanged(self, path: str, stat: FileStat) -> bool:
+        """Still inside the base, the very file that was listed, with one name only."""
+        real = Path(os.path.realpath(path))
+        now = self._stat(str(real))
+        return self.contains(real) and now is not None and now.identity == stat.identity and now.links <= 1
+
+    @staticmethod
+    def _stat(path: str) -> FileStat | None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None  # gone or unreadable since it was seen: not listed
+        return FileStat((st.st_dev, st.st_ino, st.st_ctime_ns), st.st_size, st.st_mtime_ns, st.st_nlink)
 
     def _decode(self, raw: str, field: str) -> str:
         if "\x00" in raw:

@@ -83,9 +83,8 @@ def total_rows(dataset: Dataset) -> tuple[int, bool]:
     total, exact = 0, True
     for item in counted:
         try:
-            size = item.path.stat().st_size
-            count = count_rows(item.path, item.kind, size)
-        except (OSError, RowCountError):
+            count = count_rows(item.path, item.kind, item.size)
+        except RowCountError:
             exact = False
             continue
         total += count.rows

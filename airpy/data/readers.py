@@ -14,10 +14,10 @@ import csv
 import io
 import itertools
 import json
+import posixpath
 from collections import Counter
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -26,11 +26,15 @@ import pyarrow as pa
 if TYPE_CHECKING:
     import pyarrow.dataset as pads
 
+    from airpy.data.objects import Base
+
+from airpy import objectstore
 from airpy.data.formats import Compression, FileFormat
 from airpy.data.listing import Listed, list_files, verify_unchanged
-from airpy.data.paths import BasePath, Target
+from airpy.data.paths import Target
 from airpy.engine import EngineLimits, connect, translate
 from airpy.errors import IOFailure, NotFoundError, ValidationError
+from airpy.objectstore import open_input
 
 _DELIMITERS = (",", ";", "\t", "|")
 _SNIFF_BYTES = 64 * 1024
@@ -80,8 +84,8 @@ class Dataset:
     """The files of a dataset and how to read them."""
 
     rel: str
-    #: The folder (or file) the dataset was named by; hive partitions are parsed below it.
-    root: Path
+    #: The folder (or file's folder) the dataset was named by; hive partitions are parsed below it.
+    root: str
     files: tuple[Listed, ...]
     format: FileFormat
     options: ReadOptions
@@ -92,28 +96,22 @@ class Dataset:
     #: The request field that named the dataset (errors name it).
     field: str = ""
 
-    def verify_unchanged(self, base: BasePath) -> None:
+    def verify_unchanged(self, base: Base) -> None:
         """After reading: every file is still the one validated (see listing.verify_unchanged)."""
         verify_unchanged(base, self.files, self.field)
 
     @property
     def bytes_on_disk(self) -> int:
-        total = 0
-        for item in self.files:
-            try:
-                total += item.path.stat().st_size
-            except OSError:
-                continue
-        return total
+        return sum(item.size for item in self.files)
 
 
-def open_dataset(base: BasePath, raw: str, field_name: str, options: ReadOptions, max_files: int) -> Dataset:
+def open_dataset(base: Base, raw: str, field_name: str, options: ReadOptions, max_files: int) -> Dataset:
     """Resolve and list a dataset. Raises ValidationError or NotFoundError naming `field_name`."""
     target = base.resolve(raw, field_name)
     return dataset_of(base, target, field_name, options, max_files)
 
 
-def dataset_of(base: BasePath, target: Target, field_name: str, options: ReadOptions, max_files: int) -> Dataset:
+def dataset_of(base: Base, target: Target, field_name: str, options: ReadOptions, max_files: int) -> Dataset:
     listing = list_files(base, target, recurse=True, limit=max_files)
     if listing.hard_linked:
         raise ValidationError.for_field(
@@ -143,7 +141,7 @@ def dataset_of(base: BasePath, target: Target, field_name: str, options: ReadOpt
         delimiter = sniff_delimiter(listing.files[0], options)
     return Dataset(
         target.rel,
-        target.path if target.is_dir else target.path.parent,
+        target.path if target.is_dir else posixpath.dirname(target.path),
         tuple(listing.files),
         file_format,
         options,
@@ -165,7 +163,7 @@ def sniff_delimiter(item: Listed, options: ReadOptions) -> str:
     delimiter here lets it report such rows by line instead.
     """
     try:
-        with pa.OSFile(str(item.path), "rb") as raw:
+        with open_input(item.path) as raw:
             stream = (
                 raw
                 if item.kind.compression is Compression.NONE
@@ -197,7 +195,7 @@ def sniff_delimiter(item: Listed, options: ReadOptions) -> str:
 
 def source_sql(con: duckdb.DuckDBPyConnection, dataset: Dataset, *, skip_errors: bool | None = None) -> Scan:
     """The FROM-clause source of a dataset with its parameters (Arrow files are registered on `con`)."""
-    paths = [str(item.path) for item in dataset.files]
+    paths = [item.path for item in dataset.files]
     options = dataset.options
     skip = options.on_error is OnError.SKIP if skip_errors is None else skip_errors
     family = _family(dataset.format)
@@ -273,25 +271,30 @@ def arrow_dataset(dataset: Dataset) -> pads.Dataset:
     """Arrow IPC / Feather files as one pyarrow dataset, schemas unified by column name."""
     import pyarrow.dataset as pads  # imports pandas: only processes reading Arrow files pay for it
 
-    paths = [str(item.path) for item in dataset.files]
+    # Objects are opened through the S3 filesystem by key; local files by path.
+    remote = objectstore.is_object(dataset.root)
+    fs = objectstore.filesystem() if remote else None
+    paths = [objectstore.key_of(item.path) for item in dataset.files]
+    root = objectstore.key_of(dataset.root)
     schemas = []
-    for path in paths:
+    for path, item in zip(paths, dataset.files, strict=True):
         try:
-            schemas.append(pads.dataset(path, format="ipc").schema)
+            schemas.append(pads.dataset(path, format="ipc", filesystem=fs).schema)
         except (OSError, pa.ArrowException) as exc:
-            raise pa.ArrowInvalid(f'cannot read Arrow file "{path}": {exc}') from exc
+            raise pa.ArrowInvalid(f'cannot read Arrow file "{item.path}": {exc}') from exc
     schema = pa.unify_schemas(schemas, promote_options="permissive")
     if not dataset.hive:
-        return pads.dataset(paths, schema=schema, format="ipc")
+        return pads.dataset(paths, schema=schema, format="ipc", filesystem=fs)
     partitioning = pads.HivePartitioning.discover(infer_dictionary=False)
-    found = pads.dataset(paths, format="ipc", partitioning=partitioning, partition_base_dir=str(dataset.root)).schema
+    found = pads.dataset(paths, format="ipc", partitioning=partitioning, partition_base_dir=root, filesystem=fs).schema
     keys = [f for f in found if f.name not in schema.names]
     return pads.dataset(
         paths,
         schema=pa.schema([*schema, *keys]),
         format="ipc",
         partitioning=pads.partitioning(pa.schema(keys), flavor="hive"),
-        partition_base_dir=str(dataset.root),
+        partition_base_dir=root,
+        filesystem=fs,
     )
 
 
@@ -300,7 +303,7 @@ _PROBE_ROWS = 100_000
 _PROBED_FILES = 20
 
 
-def read_failure(exc: duckdb.Error, dataset: Dataset, limits: EngineLimits, base: Path) -> BaseException:
+def read_failure(exc: duckdb.Error, dataset: Dataset, limits: EngineLimits, base: str) -> BaseException:
     """The error to report for a failed read, naming the file and the line where they can be known."""
     error = translate(exc, base=base)
     if not isinstance(error, IOFailure):
@@ -332,7 +335,7 @@ def read_failure(exc: duckdb.Error, dataset: Dataset, limits: EngineLimits, base
 def _first_bad_json_line(item: Listed, upto: int) -> int | None:
     """The first line (1-based, at most `upto`) that is not a JSON value on its own."""
     try:
-        with pa.OSFile(str(item.path), "rb") as raw:
+        with open_input(item.path) as raw:
             stream = (
                 raw
                 if item.kind.compression is Compression.NONE

@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from airpy.data.formats import Compression, FileFormat, FileKind
+from airpy.objectstore import open_input
 
 # Text files up to this many (decompressed) bytes are counted exactly.
 SAMPLE_BYTES = 1 << 20
@@ -26,11 +26,12 @@ class RowCount:
     exact: bool
 
 
-def count_rows(path: Path, kind: FileKind, size: int) -> RowCount:
+def count_rows(path: str, kind: FileKind, size: int) -> RowCount:
     """Exact rows from Parquet/Arrow metadata; exact or estimated rows of text files. Raises RowCountError."""
     try:
         if kind.format is FileFormat.PARQUET:
-            return RowCount(pq.read_metadata(path).num_rows, exact=True)
+            with open_input(path) as source:
+                return RowCount(pq.read_metadata(source).num_rows, exact=True)
         if kind.format is FileFormat.ARROW:
             return _arrow_rows(path)
         return _text_rows(path, kind, size)
@@ -38,8 +39,8 @@ def count_rows(path: Path, kind: FileKind, size: int) -> RowCount:
         raise RowCountError(str(exc) or exc.__class__.__name__) from exc
 
 
-def _arrow_rows(path: Path) -> RowCount:
-    with pa.memory_map(str(path)) as source:
+def _arrow_rows(path: str) -> RowCount:
+    with open_input(path) as source:
         try:
             reader = pa.ipc.open_file(source)
             return RowCount(sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches)), True)
@@ -48,8 +49,8 @@ def _arrow_rows(path: Path) -> RowCount:
             return RowCount(sum(batch.num_rows for batch in pa.ipc.open_stream(source)), True)
 
 
-def _text_rows(path: Path, kind: FileKind, size: int) -> RowCount:
-    with pa.OSFile(str(path), "rb") as raw:
+def _text_rows(path: str, kind: FileKind, size: int) -> RowCount:
+    with open_input(path) as raw:
         stream = raw if kind.compression is Compression.NONE else pa.CompressedInputStream(raw, kind.compression.value)
         sample = stream.read(SAMPLE_BYTES)
         whole = len(stream.read(1)) == 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from airpy.errors import JobStateError, NotFoundError, Reason
 from airpy.jobs.model import JobRecord, JobStatus
 from airpy.jobs.records import JobRecords
@@ -56,14 +54,13 @@ def frame_of(record: JobRecord, frame: str) -> FrameMeta:
 
 def stored_frame(
     records: JobRecords, results: ResultsStore, token: int, frame: str, subject: str
-) -> tuple[Path, FrameMeta]:
-    """The file and description of the subject's finished frame, for reading it as an input."""
+) -> tuple[str, FrameMeta]:
+    """Where the subject's finished frame is (a path or airpys3:// object) and its description."""
     meta = frame_of(owned_record(records, token, subject), frame)
-    path = results.path(token, meta)
-    if not path.exists():
+    if not results.exists(token, meta):
         raise NotFoundError(f"frame {frame!r} of job {token} is no longer stored", metadata={"frame": frame})
-    return path, meta
+    return results.location(token, meta), meta
 
 
-def frame_file(records: JobRecords, results: ResultsStore, token: int, frame: str, subject: str) -> Path:
+def frame_file(records: JobRecords, results: ResultsStore, token: int, frame: str, subject: str) -> str:
     return stored_frame(records, results, token, frame, subject)[0]

@@ -139,12 +139,7 @@ class Reaper:
         """Folders whose record is gone but that were never indexed (a crash mid-creation)."""
         records = self._lifecycle.records
         cutoff = time.time() - _ORPHAN_GRACE_S
-        for token in self._results.job_folders():
-            folder = self._results.folder(token)
-            try:
-                stale = folder.stat().st_mtime < cutoff
-            except FileNotFoundError:
-                continue
-            if stale and records.get(token, full=False) is None:
+        for token in self._results.stale_jobs(cutoff):
+            if records.get(token, full=False) is None:
                 self._results.delete_job(token)
                 report.swept.append(token)

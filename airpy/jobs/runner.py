@@ -24,7 +24,7 @@ from airpy.errors import AirpyError, TimeoutFailure
 from airpy.jobs.lifecycle import Lifecycle, RetryOutcome
 from airpy.jobs.model import JobKind, JobRecord, JobStatus
 from airpy.progress import JobInterrupted
-from airpy.results import AttemptFrames, ResultsStore
+from airpy.results import FrameSink, ResultsStore
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class JobContext:
     record: JobRecord
     attempt: int
     progress: JobProgress
-    frames: AttemptFrames
+    frames: FrameSink
 
     @property
     def token(self) -> int:

@@ -38,7 +38,7 @@ import psutil
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 
-from airpy import tracing
+from airpy import objectstore, tracing
 from airpy.config import Settings
 from airpy.errors import WorkerLostError
 from airpy.jobs.connection import connect
@@ -46,7 +46,7 @@ from airpy.jobs.lifecycle import Lifecycle, RetryOutcome, Timing
 from airpy.jobs.model import JobKind
 from airpy.jobs.queueing import Dispatcher
 from airpy.jobs.runner import Handler, JobRunner
-from airpy.results import ResultsStore
+from airpy.results import ResultsStore, open_results
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,10 @@ def _horse_died(lifecycle: Lifecycle, job: Job, retpid: int, ret_val: int, rusag
         detail = f"exited with status {os.WEXITSTATUS(ret_val)}"
     error = WorkerLostError(f"the process running the job was {detail}", metadata={"attempt": attempt})
     outcome = lifecycle.retry_or_fail(token, attempt, error)
-    if outcome is RetryOutcome.FAILED:
-        # No attempt follows to clean up: what the dead horse wrote (even half) goes now.
+    if outcome is not RetryOutcome.IGNORED:
+        # What the dead horse wrote (even half) goes now, here: its spool files for an object
+        # store are on this machine, and a retry may run on another. (IGNORED: the attempt
+        # completed before it died, or a later one runs; its files are not this hook's.)
         current().results.discard_attempt(token, attempt)
     log.warning("job %s attempt %s: work-horse %s; %s", token, attempt, detail, outcome.value)
 
@@ -134,7 +136,9 @@ def build_runtime(settings: Settings, handlers: Mapping[JobKind, Handler], name:
     conn = connect(settings.redis_url)
     dispatcher = Dispatcher(conn, "airpy.tasks.run", failure_ttl_s=settings.job_ttl_s, grace_s=settings.cancel_grace_s)
     lifecycle = Lifecycle(conn, dispatcher, Timing(lease_s=settings.lease_s, ttl_s=settings.job_ttl_s))
-    results = ResultsStore(settings.results_path)
+    if settings.uses_object_store:
+        objectstore.configure(settings.s3_endpoint, settings.s3_region)
+    results = open_results(settings.results_path, settings.spool_dir)
     runner = JobRunner(lifecycle, results, handlers, grace_s=settings.cancel_grace_s, worker_name=name)
     return WorkerRuntime(settings, lifecycle, results, runner)
 

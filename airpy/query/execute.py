@@ -8,22 +8,21 @@ the run in `engine.interruptible`).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from airpy.data.paths import BasePath
+from airpy.data.objects import Base
 from airpy.data.readers import Dataset, open_dataset, source_sql
 from airpy.errors import IOFailure
+from airpy.objectstore import open_mapped
 from airpy.progress import Progress
 from airpy.query.compile import Compiled, compile_plan
 from airpy.query.plan import Filter, FrameSource, Op, Plan, Source
@@ -35,7 +34,8 @@ BATCH_ROWS = 65_536
 _ESTIMATE = re.compile(r"~([\d,]+) rows")
 
 #: Where a frame of an earlier job is stored, after the owner check; raises AirpyError.
-FramePath = Callable[[FrameSource], Path]
+#: The location (local path or airpys3:// object) of a frame the caller may read.
+FramePath = Callable[[FrameSource], str]
 
 
 @dataclass
@@ -56,20 +56,21 @@ class Prepared:
     def datasets(self) -> list[Dataset]:
         return [o.dataset for o in (self.source, *self.joins) if o.dataset is not None]
 
-    def verify_unchanged(self, base: BasePath) -> None:
+    def verify_unchanged(self, base: Base) -> None:
         """After the run: no file was swapped since it was validated (raises ValidationError)."""
         for dataset in self.datasets:
             dataset.verify_unchanged(base)
 
 
 def open_source(
-    con: duckdb.DuckDBPyConnection, source: Source, base: BasePath, max_files: int, frame_path: FramePath
+    con: duckdb.DuckDBPyConnection, source: Source, base: Base, max_files: int, frame_path: FramePath
 ) -> Opened:
     """A source as SQL: a dataset through its reader, a frame as a memory-mapped Arrow table."""
     if source.frame is not None:
         path = frame_path(source.frame)
         try:
-            table = pa.ipc.open_stream(pa.memory_map(str(path))).read_all()
+            with open_mapped(path) as stream:
+                table = pa.ipc.open_stream(stream).read_all()
         except (OSError, pa.ArrowException) as exc:
             raise IOFailure(f"frame {source.frame.frame!r} of job {source.frame.token} cannot be read") from exc
         name = f"airpy_frame_{source.frame.token}_{source.frame.frame}"
@@ -84,8 +85,7 @@ def open_source(
         # What was read must be what was listed (a file swapped for a symlink meanwhile would
         # show an outside file's columns), and only then may it be remembered.
         dataset.verify_unchanged(base)
-        if _schema_key(scan.sql, scan.params, dataset) == key:
-            _SCHEMAS.put(key, schema)
+        _SCHEMAS.put(key, schema)
     return Opened(scan.sql, scan.params, {f.name: logical_type(f.type) for f in schema}, dataset)
 
 
@@ -94,8 +94,8 @@ class _SchemaCache:
 
     Reading a dataset's schema opens its files (a Parquet footer, a CSV sniff): about 1 ms for
     a file, paid by the call that checks a plan and again by the worker that runs it. The key
-    holds each file's path, size, modification and change times and inode, so a changed,
-    renamed or relinked file misses.
+    holds each file's path and what its listing saw (size, modification time, and the inode and
+    change time of a local file), so a changed, renamed or relinked file misses.
     """
 
     def __init__(self, size: int) -> None:
@@ -129,19 +129,10 @@ def _schema_key(sql: str, params: list[object], dataset: Dataset) -> tuple[objec
     new name each time) and when a file cannot be looked at."""
     if not params:
         return None
-    files: list[tuple[str, int, int, int, int]] = []
-    for item in dataset.files:
-        try:
-            st = os.stat(item.path)
-        except OSError:
-            return None
-        files.append((str(item.path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
-    return (sql, repr(params), tuple(files))
+    return (sql, repr(params), tuple((item.path, item.stat) for item in dataset.files))
 
 
-def prepare(
-    con: duckdb.DuckDBPyConnection, plan: Plan, base: BasePath, max_files: int, frame_path: FramePath
-) -> Prepared:
+def prepare(con: duckdb.DuckDBPyConnection, plan: Plan, base: Base, max_files: int, frame_path: FramePath) -> Prepared:
     """Open the plan's sources and compile it against their real schemas. Raises ValidationError."""
     source = open_source(con, plan.source, base, max_files, frame_path)
     joins = [open_source(con, join.source, base, max_files, frame_path) for join in plan.joins]

@@ -7,19 +7,19 @@ import functools
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import redis
 import redis.asyncio as aioredis
 
 from airpy.config import Settings
-from airpy.data.paths import BasePath
+from airpy.data.objects import Base
 from airpy.errors import NotFoundError, UnavailableError, ValidationError
 from airpy.jobs.frames import owned_record
 from airpy.jobs.lifecycle import Lifecycle
 from airpy.jobs.model import JobRecord
 from airpy.jobs.tokens import TokenIssuer
-from airpy.results import FrameMeta, ResultsStore
+from airpy.results import FrameMeta, FrameReader, ResultsStore
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -28,7 +28,7 @@ T = TypeVar("T")
 @dataclass
 class App:
     settings: Settings
-    base: BasePath
+    base: Base
     conn: redis.Redis
     aconn: aioredis.Redis
     lifecycle: Lifecycle
@@ -66,13 +66,13 @@ class App:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
 
-    async def open_frame(self, token: int, meta: FrameMeta) -> BinaryIO:
+    async def open_frame(self, token: int, meta: FrameMeta) -> FrameReader:
         """Open a frame file off the event loop; closed again if the call is cancelled meanwhile."""
         future = asyncio.get_running_loop().run_in_executor(self.executor, self.results.open, token, meta)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
-            future.add_done_callback(lambda f: f.exception() is None and f.result().close())
+            future.add_done_callback(_close_if_opened)
             raise
 
     async def owned(self, token: int, subject: str, *, full: bool = False) -> JobRecord:
@@ -91,3 +91,8 @@ class App:
 def _retrieve(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()
+
+
+def _close_if_opened(future: asyncio.Future[FrameReader]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()

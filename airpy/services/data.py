@@ -101,7 +101,7 @@ class DataService:
             try:
                 result = previews.preview(con, dataset, limit, columns)
             except duckdb.Error as exc:
-                raise read_failure(exc, dataset, engine.limits_of(app.settings), app.base.root) from exc
+                raise read_failure(exc, dataset, engine.limits_of(app.settings), app.base.label) from exc
             dataset.verify_unchanged(app.base)
             return result
         finally:

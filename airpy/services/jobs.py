@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 
 from airpy.errors import NotFoundError, ValidationError
@@ -90,7 +89,7 @@ class JobService:
             while offset < meta.bytes:
                 # One read off the event loop serves several messages: the hops cost, not the bytes.
                 want = min(chunk * max(1, _READ_BYTES // chunk), meta.bytes - offset)
-                data = await app.blocking(os.pread, handle.fileno(), want, offset)
+                data = await app.blocking(handle.read_at, offset, want)
                 if not data:
                     raise NotFoundError(f"frame {frame!r} of job {record.token} was truncated on disk")
                 view = memoryview(data)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 import duckdb
@@ -51,7 +50,7 @@ class QueryService:
 def prepare(app: App, con: duckdb.DuckDBPyConnection, plan: Plan, subject: str) -> execute.Prepared:
     """The plan checked against its sources' real schemas and compiled (frames only the subject's)."""
 
-    def frame_path(ref: FrameSource) -> Path:
+    def frame_path(ref: FrameSource) -> str:
         return frame_file(app.lifecycle.records, app.results, ref.token, ref.frame, subject)
 
     return execute.prepare(con, plan, app.base, app.settings.discover_max_files, frame_path)
@@ -65,7 +64,7 @@ async def with_engine(app: App, work: Callable[[duckdb.DuckDBPyConnection], T]) 
         try:
             return work(con)
         except duckdb.Error as exc:
-            raise engine.translate(exc, base=app.base.root, reading=False) from exc
+            raise engine.translate(exc, base=app.base.label, reading=False) from exc
         finally:
             con.close()
 

@@ -1,0 +1,146 @@
+"""S3-compatible object storage for datasets (PY_BASE_PATH=s3://…) and frames (PY_RESULTS_DIR=s3://…).
+
+Objects are read and written through `pyarrow.fs.S3FileSystem`. DuckDB cannot download its
+`httpfs` extension here, so the same filesystem is registered with every DuckDB database as an
+fsspec filesystem under its own scheme, `airpys3://bucket/key`: DuckDB then reads objects by
+ranges like files, and an `s3://` string can never reach a DuckDB extension.
+
+Endpoint and region come from PY_S3_ENDPOINT and PY_S3_REGION; credentials from the standard
+AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or the instance role,
+as the AWS SDK finds them. One filesystem per process (made on first use, again after a fork).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+#: How DuckDB and airpy's readers name an object: airpys3://bucket/key.
+SCHEME = "airpys3"
+_PREFIX = f"{SCHEME}://"
+
+
+@dataclass(frozen=True)
+class ObjectUrl:
+    """A bucket and a key prefix ("" = the whole bucket), parsed from s3://bucket/prefix."""
+
+    bucket: str
+    prefix: str
+
+    @classmethod
+    def parse(cls, raw: str) -> ObjectUrl:
+        """Raises ValueError unless `raw` is s3://bucket[/prefix] with a plain key prefix."""
+        if not raw.startswith("s3://"):
+            raise ValueError(f"expected s3://bucket/prefix, got {raw!r}")
+        bucket, _, prefix = raw[len("s3://") :].partition("/")
+        if not bucket or "/" in bucket or any(c in raw for c in "\\\x00?#*[") or ".." in prefix.split("/"):
+            raise ValueError(f"expected s3://bucket/prefix with a plain key prefix, got {raw!r}")
+        return cls(bucket, prefix.strip("/"))
+
+    def key(self, rel: str = "") -> str:
+        """bucket/prefix/rel, as pyarrow.fs names objects."""
+        return posixpath.join(self.bucket, self.prefix, rel).rstrip("/") if rel or self.prefix else self.bucket
+
+    def __str__(self) -> str:
+        return f"s3://{self.key()}"
+
+
+def is_object(location: str) -> bool:
+    return location.startswith(_PREFIX)
+
+
+def location_of(key: str) -> str:
+    """The name readers and DuckDB use for the object bucket/key."""
+    return _PREFIX + key
+
+
+def key_of(location: str) -> str:
+    return location[len(_PREFIX) :] if is_object(location) else location
+
+
+@dataclass(frozen=True)
+class S3Options:
+    endpoint: str
+    region: str
+
+
+class _Process:
+    """The object store of this process: set once its settings are read."""
+
+    options: S3Options | None = None
+    filesystems: dict[int, pafs.S3FileSystem] = {}
+    lock = threading.Lock()
+
+
+def configure(endpoint: str, region: str) -> None:
+    """Set the endpoint this process's filesystem uses (called once the settings are read)."""
+    with _Process.lock:
+        options = S3Options(endpoint, region)
+        if options != _Process.options:
+            _Process.options = options
+            _Process.filesystems.clear()
+
+
+def configured() -> bool:
+    """Whether this process uses an object store (PY_BASE_PATH or PY_RESULTS_DIR is s3://…)."""
+    return _Process.options is not None
+
+
+def filesystem() -> pafs.S3FileSystem:
+    """This process's S3 filesystem (made on first use, again after a fork)."""
+    import pyarrow.fs as pafs
+
+    pid = os.getpid()
+    with _Process.lock:
+        fs = _Process.filesystems.get(pid)
+        if fs is None:
+            options = _Process.options or S3Options("", "us-east-1")
+            kwargs: dict[str, Any] = {"region": options.region or "us-east-1"}
+            if options.endpoint:
+                kwargs["endpoint_override"] = options.endpoint
+            fs = _Process.filesystems[pid] = pafs.S3FileSystem(**kwargs)
+        return fs
+
+
+def open_input(location: str) -> pa.NativeFile:
+    """A random-access reader of a local file or an object (by its airpys3:// location)."""
+    if is_object(location):
+        return filesystem().open_input_file(key_of(location))
+    import pyarrow as pa
+
+    return pa.OSFile(location, "rb")
+
+
+def open_mapped(location: str) -> pa.NativeFile:
+    """Like open_input, memory-mapping a local file (Arrow reads it without copying)."""
+    import pyarrow as pa
+
+    return open_input(location) if is_object(location) else pa.memory_map(location)
+
+
+def register_with(database: duckdb.DuckDBPyConnection) -> None:
+    """Let DuckDB read airpys3:// locations through this process's filesystem."""
+    from fsspec.implementations.arrow import ArrowFSWrapper
+
+    class _DuckFS(ArrowFSWrapper):  # type: ignore[misc]
+        protocol = SCHEME
+
+        @classmethod
+        def _strip_protocol(cls, path: Any) -> Any:
+            # fsspec's default would read the bucket as a host name and drop it.
+            if isinstance(path, list):
+                return [cls._strip_protocol(p) for p in path]
+            return key_of(str(path)).lstrip("/")
+
+        def unstrip_protocol(self, name: str) -> str:
+            return location_of(name)
+
+    database.register_filesystem(_DuckFS(filesystem()))

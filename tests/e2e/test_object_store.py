@@ -1,0 +1,327 @@
+"""Datasets and frames in an S3-compatible store: a real moto server, real server and workers.
+
+PY_BASE_PATH=s3://airpy-test/datasets and PY_RESULTS_DIR=s3://airpy-test/results: every
+dataset is read from the bucket (DuckDB through the registered filesystem, Arrow through
+pyarrow.fs), every frame is uploaded there by a worker and streamed back from it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import grpc
+import polars as pl
+import pyarrow as pa
+import pyarrow.feather as feather
+import pytest
+
+from airpy.config import Settings
+from airpy.embedded_redis import EmbeddedRedis
+from airpy.v1 import analyze_pb2, common_pb2, data_pb2, job_pb2, query_pb2
+from tests.conftest import make_env, next_database
+from tests.e2e.test_discover import fetch_frame, rich_status
+from tests.support.stack import Stack, start_stack
+
+BUCKET = "airpy-test"
+A = query_pb2.Aggregate
+F = query_pb2.Filter
+READINGS = pl.DataFrame(
+    {
+        "meter": [f"m{i % 4}" for i in range(400)],
+        "region": ["north" if i % 3 else "south" for i in range(400)],
+        "kwh": [round(0.5 + (i % 17) * 0.25, 2) for i in range(400)],
+    }
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server of its own on loopback, with credentials it accepts in the environment."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_EC2_METADATA_DISABLED")}
+    os.environ.update(
+        {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_EC2_METADATA_DISABLED": "true"}
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(endpoint, timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise AssertionError("moto server did not start") from None
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(10)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def bucket(s3_endpoint: str):  # type: ignore[no-untyped-def]
+    """The test bucket with datasets under datasets/ and things that must stay out of reach."""
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.create_bucket(Bucket="other-bucket")
+
+    def put(key: str, data: bytes, bucket: str = BUCKET) -> None:
+        s3.put_object(Bucket=bucket, Key=key, Body=data)
+
+    csv = io.BytesIO()
+    READINGS.write_csv(csv)
+    put("datasets/energy/readings.csv", csv.getvalue())
+    for region in ("north", "south"):
+        part = io.BytesIO()
+        READINGS.filter(pl.col("region") == region).drop("region").write_parquet(part)
+        put(f"datasets/energy/hive/region={region}/part-0.parquet", part.getvalue())
+    arrow = io.BytesIO()
+    feather.write_feather(READINGS.to_arrow(), arrow)
+    put("datasets/energy/readings.arrow", arrow.getvalue())
+    put(
+        "datasets/energy/events.jsonl",
+        b"".join(json.dumps({"id": i, "ok": i % 2 == 0}).encode() + b"\n" for i in range(30)),
+    )
+    put("datasets/energy/notes.txt", b"not a dataset")
+    # Out of reach: beside the prefix, in another bucket, and a key that only a reader that
+    # normalises `..` would turn into one beside the prefix.
+    put("secret/outside.csv", b"secret\n42\n")
+    put("datasets-evil/near.csv", b"secret\n43\n")
+    put("datasets/energy/../../secret/dotted.csv", b"secret\n44\n")
+    put("leak.csv", b"secret\n45\n", bucket="other-bucket")
+    return s3
+
+
+@pytest.fixture(scope="module")
+def s3_stack(
+    redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, bucket
+) -> Iterator[Stack]:
+    db = next_database()
+    env = make_env(
+        f"{redis_server.url}?db={db}",
+        tmp_path_factory.mktemp("s3stack"),
+        PY_BASE_PATH=f"s3://{BUCKET}/datasets",
+        PY_RESULTS_DIR=f"s3://{BUCKET}/results",
+        PY_S3_ENDPOINT=s3_endpoint,
+    )
+    stack = start_stack(Settings.from_env(env), worker_env=env)
+    yield stack
+    stack.stop()
+
+
+def keys(s3, prefix: str) -> list[str]:  # type: ignore[no-untyped-def]
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    return sorted(item["Key"] for item in listed.get("Contents", []))
+
+
+def run_query(stack: Stack, plan: query_pb2.Plan, output: int = query_pb2.OUTPUT_ARROW) -> job_pb2.Job:
+    token = stack.query.Query(query_pb2.QueryRequest(plan=plan, output=output), metadata=stack.metadata()).token
+    job = stack.wait(token, timeout=60)
+    assert job.status == job_pb2.JOB_STATUS_COMPLETED, job.error
+    return job
+
+
+def test_discover_lists_the_objects_with_sizes_and_rows(s3_stack: Stack, bucket) -> None:
+    token = s3_stack.data.Discover(
+        data_pb2.DiscoverRequest(uri="energy", recurse=True), metadata=s3_stack.metadata()
+    ).token
+    job = s3_stack.wait(token)
+    assert job.status == job_pb2.JOB_STATUS_COMPLETED, job.error
+    files = pl.from_arrow(fetch_frame(s3_stack, token, "files"))
+    assert isinstance(files, pl.DataFrame)
+    by_path = {row["path"]: row for row in files.iter_rows(named=True)}
+    assert sorted(by_path) == [
+        "energy/events.jsonl",
+        "energy/hive/region=north/part-0.parquet",
+        "energy/hive/region=south/part-0.parquet",
+        "energy/readings.arrow",
+        "energy/readings.csv",
+    ]
+    head = bucket.head_object(Bucket=BUCKET, Key="datasets/energy/readings.csv")
+    assert by_path["energy/readings.csv"]["size_bytes"] == head["ContentLength"]
+    assert by_path["energy/readings.csv"]["estimated_rows"] == 400
+    assert by_path["energy/readings.arrow"]["estimated_rows"] == 400
+    assert by_path["energy/hive/region=north/part-0.parquet"]["rows_exact"]
+    assert job.discover.total_files == 5
+    assert not any("secret" in p for p in by_path)
+
+
+def test_preview_reads_the_first_rows_of_each_format(s3_stack: Stack) -> None:
+    for path, rows in (
+        ("energy/readings.csv", 400),
+        ("energy/readings.arrow", 400),
+        ("energy/events.jsonl", 30),
+        ("energy/hive", 400),
+    ):
+        reply = s3_stack.data.Preview(data_pb2.PreviewRequest(path=path, limit=5), metadata=s3_stack.metadata())
+        table = pa.ipc.open_stream(io.BytesIO(reply.arrow_ipc)).read_all()
+        assert table.num_rows == 5, path
+        assert reply.stats.total_rows == rows, path
+    hive = s3_stack.data.Preview(data_pb2.PreviewRequest(path="energy/hive", limit=1), metadata=s3_stack.metadata())
+    assert "region" in pa.ipc.open_stream(io.BytesIO(hive.arrow_ipc)).read_all().column_names
+
+
+def test_infer_schema_profiles_a_partitioned_folder(s3_stack: Stack) -> None:
+    token = s3_stack.data.InferSchema(
+        data_pb2.InferSchemaRequest(uri="s3://airpy-test/datasets/energy/hive", mode=data_pb2.PROFILE_MODE_FULL),
+        metadata=s3_stack.metadata(),
+    ).token
+    job = s3_stack.wait(token, timeout=120)
+    assert job.status == job_pb2.JOB_STATUS_COMPLETED, job.error
+    columns = {c.name: c for c in job.infer_schema.columns}
+    assert set(columns) == {"meter", "kwh", "region"}
+    assert columns["meter"].distinct_count == 4
+    assert columns["kwh"].null_count == 0
+    assert columns["kwh"].count == 400
+
+
+def test_a_query_runs_on_objects_and_its_frame_is_stored_and_streamed_from_the_bucket(s3_stack: Stack, bucket) -> None:
+    plan = query_pb2.Plan(
+        dataset="energy/readings.csv",
+        filters=[F(col="kwh", op=F.OP_GE, value=common_pb2.Value(double_value=1.0))],
+        group_by=["region"],
+        aggs=[A(col="kwh", fn=A.FN_SUM), A(fn=A.FN_COUNT)],
+        order_by=[query_pb2.OrderBy(col="region")],
+    )
+    job = run_query(s3_stack, plan)
+    got = pl.from_arrow(fetch_frame(s3_stack, job.token))
+    want = (
+        READINGS.filter(pl.col("kwh") >= 1.0)
+        .group_by("region")
+        .agg(pl.col("kwh").sum().alias("kwh_sum"), pl.len().alias("count"))
+        .sort("region")
+    )
+    assert isinstance(got, pl.DataFrame)
+    assert got["region"].to_list() == want["region"].to_list()
+    assert got["count"].to_list() == want["count"].to_list()
+    assert got["kwh_sum"].to_list() == pytest.approx(want["kwh_sum"].to_list())
+    # The frame is an object in the bucket; nothing of it stays in the local data directory.
+    assert keys(bucket, f"results/{job.token}/") == [f"results/{job.token}/result.1.arrows"]
+    local = Path(s3_stack.settings.data_dir)
+    assert not list(local.glob("**/*.arrows")) and not list(local.glob("**/*.arrows.tmp"))
+    # A resumed fetch from an offset is served by a ranged read of the object.
+    whole = b"".join(m.arrow_ipc for m in s3_stack.jobs.FetchResult(_fetch(job.token), metadata=s3_stack.metadata()))
+    tail = b"".join(
+        m.arrow_ipc for m in s3_stack.jobs.FetchResult(_fetch(job.token, 100), metadata=s3_stack.metadata())
+    )
+    assert tail == whole[100:]
+
+
+def _fetch(token: int, offset: int = 0):  # type: ignore[no-untyped-def]
+    from airpy.v1 import job_service_pb2
+
+    return job_service_pb2.FetchResultRequest(token=token, offset=offset)
+
+
+def test_frames_in_the_bucket_feed_later_queries_and_analyses(s3_stack: Stack) -> None:
+    first = run_query(s3_stack, query_pb2.Plan(dataset="energy/readings.arrow"))
+    chained = run_query(
+        s3_stack,
+        query_pb2.Plan(frame_ref=common_pb2.FrameRef(token=first.token), group_by=["meter"], aggs=[A(fn=A.FN_COUNT)]),
+        output=query_pb2.OUTPUT_JSON,
+    )
+    assert chained.query.metrics.rows == 4
+    token = s3_stack.analyze.Analyze(
+        analyze_pb2.AnalyzeRequest(
+            frame_ref=common_pb2.FrameRef(token=first.token), kind=analyze_pb2.ANALYSIS_KIND_EDA
+        ),
+        metadata=s3_stack.metadata(),
+    ).token
+    job = s3_stack.wait(token, timeout=120)
+    assert job.status == job_pb2.JOB_STATUS_COMPLETED, job.error
+    assert job.analyze.eda.rows == 400
+
+
+@pytest.mark.parametrize(
+    ("path", "check"),
+    [
+        ("../secret/outside.csv", "traversal"),
+        ("energy/../../secret/outside.csv", "traversal"),
+        ("s3://airpy-test/secret/outside.csv", "outside_base"),
+        ("s3://airpy-test/datasets-evil/near.csv", "outside_base"),
+        ("s3://other-bucket/leak.csv", "outside_base"),
+        ("/etc/passwd", "outside_base"),
+        ("file:///etc/passwd", ""),
+        ("energy/notes.txt", "extension"),
+    ],
+)
+def test_keys_outside_the_prefix_are_refused(s3_stack: Stack, path: str, check: str) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        s3_stack.data.Preview(data_pb2.PreviewRequest(path=path), metadata=s3_stack.metadata())
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+    info, _ = rich_status(caught.value)
+    assert info.reason == "VALIDATION_ERROR"
+    if check:
+        assert info.metadata["check"] == check
+    assert "secret" not in caught.value.details() or "secret/" in path
+
+
+def test_a_key_holding_dot_dot_is_never_listed_or_read(s3_stack: Stack) -> None:
+    # The object "datasets/energy/../../secret/dotted.csv" exists literally; normalised, the name
+    # leaves the prefix, so it is neither listed nor readable by any spelling.
+    with pytest.raises(grpc.RpcError) as caught:
+        s3_stack.data.Preview(
+            data_pb2.PreviewRequest(path="energy/../../secret/dotted.csv"), metadata=s3_stack.metadata()
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    token = s3_stack.data.Discover(data_pb2.DiscoverRequest(uri="", recurse=True), metadata=s3_stack.metadata()).token
+    assert s3_stack.wait(token).status == job_pb2.JOB_STATUS_COMPLETED
+    paths = fetch_frame(s3_stack, token, "files").column("path").to_pylist()
+    assert paths and not any("secret" in p or ".." in p for p in paths)
+
+
+def test_a_missing_key_is_not_found(s3_stack: Stack) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        s3_stack.data.Preview(data_pb2.PreviewRequest(path="energy/nope.csv"), metadata=s3_stack.metadata())
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_expired_jobs_have_their_objects_swept(
+    redis_server: EmbeddedRedis, tmp_path: Path, s3_endpoint: str, bucket
+) -> None:
+    db = next_database()
+    env = make_env(
+        f"{redis_server.url}?db={db}",
+        tmp_path,
+        PY_BASE_PATH=f"s3://{BUCKET}/datasets",
+        PY_RESULTS_DIR=f"s3://{BUCKET}/swept",
+        PY_S3_ENDPOINT=s3_endpoint,
+        PY_JOB_TTL_S="3",
+    )
+    stack = start_stack(Settings.from_env(env), workers=("interactive",), worker_env=env)
+    try:
+        job = run_query(stack, query_pb2.Plan(dataset="energy/readings.csv", limit=10))
+        assert keys(bucket, f"swept/{job.token}/")
+        deadline = time.monotonic() + 60
+        while keys(bucket, f"swept/{job.token}/"):
+            assert time.monotonic() < deadline, "the frame object outlived its job by a minute"
+            time.sleep(0.5)
+    finally:
+        stack.stop()
