@@ -9,16 +9,10 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import grpc
 import polars as pl
 import pyarrow as pa
@@ -30,6 +24,8 @@ from airpy.embedded_redis import EmbeddedRedis
 from airpy.v1 import analyze_pb2, common_pb2, data_pb2, job_pb2, query_pb2
 from tests.conftest import make_env, next_database
 from tests.e2e.test_discover import fetch_frame, rich_status
+from tests.support.s3 import client, moto_server
+from tests.support.s3 import keys as s3_keys
 from tests.support.stack import Stack, start_stack
 
 BUCKET = "airpy-test"
@@ -44,51 +40,16 @@ READINGS = pl.DataFrame(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    """A moto S3 server of its own on loopback, with credentials it accepts in the environment."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_EC2_METADATA_DISABLED")}
-    os.environ.update(
-        {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_EC2_METADATA_DISABLED": "true"}
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(endpoint, timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise AssertionError("moto server did not start") from None
-                time.sleep(0.1)
+    with moto_server() as endpoint:
         yield endpoint
-    finally:
-        process.terminate()
-        process.wait(10)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture(scope="module")
 def bucket(s3_endpoint: str):  # type: ignore[no-untyped-def]
     """The test bucket with datasets under datasets/ and things that must stay out of reach."""
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    s3 = client(s3_endpoint)
     s3.create_bucket(Bucket=BUCKET)
     s3.create_bucket(Bucket="other-bucket")
 
@@ -137,8 +98,9 @@ def s3_stack(
 
 
 def keys(s3, prefix: str) -> list[str]:  # type: ignore[no-untyped-def]
-    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
-    return sorted(item["Key"] for item in listed.get("Contents", []))
+    """The objects under a prefix; folder markers ("…/", which pyarrow puts in place of a folder's
+    last deleted object) are not objects."""
+    return [k for k in s3_keys(s3, BUCKET, prefix) if not k.endswith("/")]
 
 
 def run_query(stack: Stack, plan: query_pb2.Plan, output: int = query_pb2.OUTPUT_ARROW) -> job_pb2.Job:
@@ -320,8 +282,83 @@ def test_expired_jobs_have_their_objects_swept(
         job = run_query(stack, query_pb2.Plan(dataset="energy/readings.csv", limit=10))
         assert keys(bucket, f"swept/{job.token}/")
         deadline = time.monotonic() + 60
-        while keys(bucket, f"swept/{job.token}/"):
+        while s3_keys(bucket, BUCKET, f"swept/{job.token}/"):  # markers included: nothing may stay
             assert time.monotonic() < deadline, "the frame object outlived its job by a minute"
             time.sleep(0.5)
+    finally:
+        stack.stop()
+
+
+def test_an_object_rewritten_after_it_was_listed_is_noticed(s3_stack: Stack, bucket) -> None:
+    # The check-then-use race of a bucket: what a read returns must come from the objects listed.
+    from airpy import objectstore
+    from airpy.data.objects import ObjectBase
+    from airpy.data.readers import ReadOptions, open_dataset
+    from airpy.errors import ValidationError
+    from airpy.objectstore import ObjectUrl
+
+    objectstore.configure(s3_stack.settings.s3_endpoint, "us-east-1")
+    bucket.put_object(Bucket=BUCKET, Key="datasets/race/a.csv", Body=b"x\n1\n")
+    base = ObjectBase(ObjectUrl.parse(f"s3://{BUCKET}/datasets"), s3_stack.settings.allowed_ext)
+    dataset = open_dataset(base, "race/a.csv", "path", ReadOptions(), 100)
+    dataset.verify_unchanged(base)  # untouched: fine
+    time.sleep(1.1)  # S3 modification times have a resolution of a second
+    bucket.put_object(Bucket=BUCKET, Key="datasets/race/a.csv", Body=b"x\n2\n")
+    with pytest.raises(ValidationError) as caught:
+        dataset.verify_unchanged(base)
+    assert caught.value.metadata["check"] == "changed_during_read"
+
+
+def test_an_unreachable_results_bucket_fails_the_job_with_io_error(
+    redis_server: EmbeddedRedis, tmp_path: Path, s3_endpoint: str, bucket
+) -> None:
+    env = make_env(
+        f"{redis_server.url}?db={next_database()}",
+        tmp_path,
+        PY_BASE_PATH=f"s3://{BUCKET}/datasets",
+        PY_RESULTS_DIR="s3://no-such-bucket/results",
+        PY_S3_ENDPOINT=s3_endpoint,
+    )
+    stack = start_stack(Settings.from_env(env), workers=("interactive",), worker_env=env)
+    try:
+        for _ in range(2):  # and the worker serves on
+            token = stack.query.Query(
+                query_pb2.QueryRequest(plan=query_pb2.Plan(dataset="energy/readings.csv")),
+                metadata=stack.metadata(),
+            ).token
+            job = stack.wait(token, timeout=60)
+            assert (job.status, job.error.reason) == (job_pb2.JOB_STATUS_FAILED, "IO_ERROR"), job.error
+            assert "result frame" in job.error.message
+        assert not list(Path(stack.settings.data_dir).glob("spool/**/*.tmp"))
+    finally:
+        stack.stop()
+
+
+@pytest.mark.parametrize("phase", ["writing", "written"])
+def test_a_work_horse_killed_around_its_upload_leaves_exactly_one_object(
+    redis_server: EmbeddedRedis, tmp_path: Path, s3_endpoint: str, bucket, phase: str
+) -> None:
+    # tests/support/worker.py's frame-crash-first: attempt 1 SIGKILLs its own work-horse half-way
+    # through writing the frame (still in the spool) or just after it was uploaded.
+    prefix = f"killed-{phase}"
+    env = make_env(
+        f"{redis_server.url}?db={next_database()}",
+        tmp_path,
+        PY_BASE_PATH=f"s3://{BUCKET}/datasets",
+        PY_RESULTS_DIR=f"s3://{BUCKET}/{prefix}",
+        PY_S3_ENDPOINT=s3_endpoint,
+        PY_WARM_QUEUES="",
+    )
+    stack = start_stack(Settings.from_env(env), workers=("interactive",), worker_env=env)
+    try:
+        request = data_pb2.DiscoverRequest(uri="energy", datasource_id=f"test:frame-crash-first:{phase}:0")
+        token = stack.data.Discover(request, metadata=stack.metadata()).token
+        job = stack.wait(token, timeout=60)
+        assert job.status == job_pb2.JOB_STATUS_COMPLETED, job.error
+        assert job.attempt == 2
+        assert keys(bucket, f"{prefix}/{token}/") == [f"{prefix}/{token}/result.2.arrows"]
+        assert fetch_frame(stack, token).column("i").to_pylist() == list(range(20_000))
+        # Nothing of the killed attempt stays in this machine's spool either.
+        assert not [p for p in Path(stack.settings.data_dir).glob("spool/**/*") if p.is_file()]
     finally:
         stack.stop()
