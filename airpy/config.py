@@ -357,6 +357,13 @@ SPECS: tuple[Spec, ...] = (
         "most rows of a frame the model may see (aggregates only beyond)",
         _int(0),
     ),
+    Spec(
+        "PY_QUERY_CACHE",
+        "query_cache",
+        "true",
+        "answer a query from an earlier job with the same plan and output over unchanged files",
+        _bool,
+    ),
     Spec("PY_PREVIEW_MAX_ROWS", "preview_max_rows", "1000", "most rows Preview returns", _int(1)),
     Spec("PY_DISCOVER_MAX_FILES", "discover_max_files", "100000", "most files one Discover lists", _int(1)),
     Spec(
@@ -426,6 +433,7 @@ class Settings:
     llm_timeout_s: float
     llm_response_format: str
     llm_max_sample_rows: int
+    query_cache: bool
     preview_max_rows: int
     discover_max_files: int
     shutdown_grace_s: float

@@ -14,6 +14,7 @@ S3-compatible bucket prefix (PY_RESULTS_DIR=s3://bucket/prefix).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -144,6 +145,13 @@ class ResultsStore(Protocol):
     def stale_jobs(self, cutoff_s: float) -> list[int]:
         """Tokens whose stored files were all last written before `cutoff_s` (epoch seconds)."""
 
+    def share(self, source: int, meta: FrameMeta, token: int, attempt: int) -> FrameMeta:
+        """Give job `token` (its attempt `attempt`) its own copy of a committed frame of job `source`.
+
+        A folder store hard-links the file (no bytes copied; the file lives until its last name
+        is deleted); a bucket copies the object server-side. NotFoundError when it is gone.
+        """
+
     def upload_path(self) -> Path:
         """A fresh local temporary path for an upload in progress."""
 
@@ -271,6 +279,29 @@ class FolderResults:
     def delete_job(self, token: int) -> None:
         shutil.rmtree(self.folder(token), ignore_errors=True)
 
+    def share(self, source: int, meta: FrameMeta, token: int, attempt: int) -> FrameMeta:
+        file = f"{meta.name}.{attempt}.arrows"
+        folder = self.folder(token)
+        tmp = folder / (file + ".tmp")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(self.path(source, meta), tmp)
+            except FileNotFoundError:
+                raise
+            except OSError:  # another file system, or links not allowed: copy
+                shutil.copyfile(self.path(source, meta), tmp)
+                with tmp.open("rb+") as handle:
+                    os.fsync(handle.fileno())
+            os.replace(tmp, folder / file)
+        except FileNotFoundError as exc:
+            _remove_quietly(tmp)
+            raise _gone(source, meta) from exc
+        except OSError as exc:
+            _remove_quietly(tmp)
+            raise _io_failure("sharing a result frame", exc) from exc
+        return dataclasses.replace(meta, file=file)
+
     def job_folders(self) -> list[int]:
         try:
             return [int(p.name) for p in self.root.iterdir() if p.name.isdigit()]
@@ -378,6 +409,16 @@ class ObjectResults:
                     token = int(parts[0])
                     newest[token] = max(newest.get(token, 0.0), (info.mtime_ns or 0) / 1e9)
         return [token for token, mtime in newest.items() if mtime < cutoff_s]
+
+    def share(self, source: int, meta: FrameMeta, token: int, attempt: int) -> FrameMeta:
+        file = f"{meta.name}.{attempt}.arrows"
+        try:
+            objectstore.filesystem().copy_file(self._key(source, meta.file), self._key(token, file))
+        except FileNotFoundError as exc:
+            raise _gone(source, meta) from exc
+        except OSError as exc:
+            raise _io_failure("sharing a result frame", exc) from exc
+        return dataclasses.replace(meta, file=file)
 
     def upload_path(self) -> Path:
         self.spool.mkdir(parents=True, exist_ok=True)

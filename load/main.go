@@ -903,6 +903,7 @@ func (r *rig) submit(ctx context.Context, n int, st *stats, tr *tracker) {
 	}
 	got, err := airpyv1.NewQueryServiceClient(conn).Query(ctx, &airpyv1.QueryRequest{
 		DatasourceId: "load",
+		NoCache:      true, // load and cancellation need the query to run
 		Plan: &airpyv1.Plan{
 			Source: &airpyv1.Plan_Dataset{Dataset: "load/medium.csv"},
 			Filters: []*airpyv1.Filter{{
@@ -946,6 +947,7 @@ func (r *rig) waitReady(ctx context.Context) error {
 func (r *rig) prepareBig(ctx context.Context) error {
 	got, err := airpyv1.NewQueryServiceClient(r.conn(0)).Query(ctx, &airpyv1.QueryRequest{
 		DatasourceId: "load-big",
+		NoCache:      true, // load and cancellation need the query to run
 		Plan:         &airpyv1.Plan{Source: &airpyv1.Plan_Dataset{Dataset: "load/big.csv"}},
 	}, r.owner.creds)
 	if err != nil {

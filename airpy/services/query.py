@@ -13,7 +13,7 @@ from airpy import engine
 from airpy.errors import ValidationError
 from airpy.jobs.frames import frame_file
 from airpy.jobs.model import JobKind
-from airpy.query import execute
+from airpy.query import cache, execute
 from airpy.query.plan import FrameSource, Plan
 from airpy.rpc import Call
 from airpy.services import convert, plans, submit
@@ -33,9 +33,17 @@ class QueryService:
             raise ValidationError.for_field("output", "is not an output (OUTPUT_ARROW, OUTPUT_JSON)")
         plan = plans.decode(request.plan)
         # The plan is checked against the dataset's real schema before anything is queued.
-        await with_engine(app, lambda con: prepare(app, con, plan, call.subject))
-        token, job = await submit.start_job(app, call, JobKind.QUERY, request.datasource_id, request, request.job)
-        return query_service_pb2.QueryResponse(token=token, job=job)
+        prepared = await with_engine(app, lambda con: prepare(app, con, plan, call.subject))
+        new = submit.new_job(app, call, JobKind.QUERY, request.datasource_id, request, request.job)
+        key = cache.cache_key(request, plan, prepared) if app.settings.query_cache and not request.no_cache else None
+        if key is not None:
+            results = cache.ResultCache(app.conn, app.settings.job_ttl_s)
+            hit = await app.blocking(cache.finish_from_cache, app.lifecycle, app.results, results, new, key)
+            if hit is not None:
+                # Completed already: the reply carries the result, as GetJob would.
+                return query_service_pb2.QueryResponse(token=hit.token, job=convert.job_pb(hit, with_result=True))
+        record = await app.blocking(app.lifecycle.submit, new, max_queued=app.settings.max_queued_jobs)
+        return query_service_pb2.QueryResponse(token=record.token, job=convert.job_pb(record))
 
     async def ExplainQuery(self, request: query_pb2.ExplainQueryRequest, call: Call) -> query_pb2.ExplainQueryResponse:
         submit.datasource_id(request.datasource_id)

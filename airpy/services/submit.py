@@ -38,7 +38,16 @@ async def start_job(
     app: App, call: Call, kind: JobKind, source: str, request: Message, options: common_pb2.JobOptions
 ) -> tuple[int, job_pb2.Job]:
     """Store the job and queue its first attempt; returns its token and Job message."""
-    new = NewJob(
+    new = new_job(app, call, kind, source, request, options)
+    record = await app.blocking(app.lifecycle.submit, new, max_queued=app.settings.max_queued_jobs)
+    return record.token, convert.job_pb(record)
+
+
+def new_job(
+    app: App, call: Call, kind: JobKind, source: str, request: Message, options: common_pb2.JobOptions
+) -> NewJob:
+    """The job a request starts, its common fields checked (ValidationError)."""
+    return NewJob(
         kind=kind,
         subject=call.subject,
         datasource_id=datasource_id(source),
@@ -49,5 +58,3 @@ async def start_job(
         ttl_s=app.settings.job_ttl_s,
         trace=tracing.carrier(),
     )
-    record = await app.blocking(app.lifecycle.submit, new, max_queued=app.settings.max_queued_jobs)
-    return record.token, convert.job_pb(record)

@@ -362,3 +362,12 @@ def test_a_work_horse_killed_around_its_upload_leaves_exactly_one_object(
         assert not [p for p in Path(stack.settings.data_dir).glob("spool/**/*") if p.is_file()]
     finally:
         stack.stop()
+
+
+def test_a_repeated_query_gets_its_own_copy_of_the_frame_in_the_bucket(s3_stack: Stack, bucket) -> None:
+    plan = query_pb2.Plan(dataset="energy/hive", group_by=["meter"], aggs=[A(fn=A.FN_COUNT)])
+    first = run_query(s3_stack, plan)
+    again = s3_stack.query.Query(query_pb2.QueryRequest(plan=plan), metadata=s3_stack.metadata("bob")).job
+    assert again.status == job_pb2.JOB_STATUS_COMPLETED and again.query.from_cache
+    assert keys(bucket, f"results/{again.token}/") == [f"results/{again.token}/result.1.arrows"]
+    assert fetch_frame(s3_stack, again.token, subject="bob").equals(fetch_frame(s3_stack, first.token))

@@ -1258,11 +1258,14 @@ func (*Transform_Rename_) isTransform_Kind() {}
 func (*Transform_StringOp_) isTransform_Kind() {}
 
 type QueryRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DatasourceId  string                 `protobuf:"bytes,1,opt,name=datasource_id,json=datasourceId,proto3" json:"datasource_id,omitempty"`
-	Plan          *Plan                  `protobuf:"bytes,2,opt,name=plan,proto3" json:"plan,omitempty"`
-	Output        Output                 `protobuf:"varint,3,opt,name=output,proto3,enum=airpy.v1.Output" json:"output,omitempty"`
-	Job           *JobOptions            `protobuf:"bytes,15,opt,name=job,proto3" json:"job,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	DatasourceId string                 `protobuf:"bytes,1,opt,name=datasource_id,json=datasourceId,proto3" json:"datasource_id,omitempty"`
+	Plan         *Plan                  `protobuf:"bytes,2,opt,name=plan,proto3" json:"plan,omitempty"`
+	Output       Output                 `protobuf:"varint,3,opt,name=output,proto3,enum=airpy.v1.Output" json:"output,omitempty"`
+	// Run the plan even when the results cache holds the result of the same plan and output
+	// over the same, unchanged files (see QueryResult.from_cache).
+	NoCache       bool        `protobuf:"varint,4,opt,name=no_cache,json=noCache,proto3" json:"no_cache,omitempty"`
+	Job           *JobOptions `protobuf:"bytes,15,opt,name=job,proto3" json:"job,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1316,6 +1319,13 @@ func (x *QueryRequest) GetOutput() Output {
 		return x.Output
 	}
 	return Output_OUTPUT_UNSPECIFIED
+}
+
+func (x *QueryRequest) GetNoCache() bool {
+	if x != nil {
+		return x.NoCache
+	}
+	return false
 }
 
 func (x *QueryRequest) GetJob() *JobOptions {
@@ -1391,7 +1401,11 @@ type QueryResult struct {
 	Schema  *Schema                `protobuf:"bytes,1,opt,name=schema,proto3" json:"schema,omitempty"`
 	Metrics *QueryMetrics          `protobuf:"bytes,2,opt,name=metrics,proto3" json:"metrics,omitempty"`
 	// Rows, when the output was OUTPUT_JSON.
-	Rows          *JsonRows `protobuf:"bytes,3,opt,name=rows,proto3" json:"rows,omitempty"`
+	Rows *JsonRows `protobuf:"bytes,3,opt,name=rows,proto3" json:"rows,omitempty"`
+	// True when the result is that of an earlier job with the same plan and output over the
+	// same, unchanged files (the results cache, or an identical job that was running): the
+	// frames are this job's own copy, and metrics.execution_time_ms is the earlier run's.
+	FromCache     bool `protobuf:"varint,4,opt,name=from_cache,json=fromCache,proto3" json:"from_cache,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1445,6 +1459,13 @@ func (x *QueryResult) GetRows() *JsonRows {
 		return x.Rows
 	}
 	return nil
+}
+
+func (x *QueryResult) GetFromCache() bool {
+	if x != nil {
+		return x.FromCache
+	}
+	return false
 }
 
 type ExplainQueryRequest struct {
@@ -2116,20 +2137,23 @@ const file_airpy_v1_query_proto_rawDesc = "" +
 	"\aFN_TRIM\x10\x01\x12\f\n" +
 	"\bFN_LOWER\x10\x02\x12\f\n" +
 	"\bFN_UPPER\x10\x03B\x06\n" +
-	"\x04kind\"\xa9\x01\n" +
+	"\x04kind\"\xc4\x01\n" +
 	"\fQueryRequest\x12#\n" +
 	"\rdatasource_id\x18\x01 \x01(\tR\fdatasourceId\x12\"\n" +
 	"\x04plan\x18\x02 \x01(\v2\x0e.airpy.v1.PlanR\x04plan\x12(\n" +
-	"\x06output\x18\x03 \x01(\x0e2\x10.airpy.v1.OutputR\x06output\x12&\n" +
+	"\x06output\x18\x03 \x01(\x0e2\x10.airpy.v1.OutputR\x06output\x12\x19\n" +
+	"\bno_cache\x18\x04 \x01(\bR\anoCache\x12&\n" +
 	"\x03job\x18\x0f \x01(\v2\x14.airpy.v1.JobOptionsR\x03job\"d\n" +
 	"\fQueryMetrics\x12\x12\n" +
 	"\x04rows\x18\x01 \x01(\x03R\x04rows\x12\x14\n" +
 	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x12*\n" +
-	"\x11execution_time_ms\x18\x03 \x01(\x03R\x0fexecutionTimeMs\"\x91\x01\n" +
+	"\x11execution_time_ms\x18\x03 \x01(\x03R\x0fexecutionTimeMs\"\xb0\x01\n" +
 	"\vQueryResult\x12(\n" +
 	"\x06schema\x18\x01 \x01(\v2\x10.airpy.v1.SchemaR\x06schema\x120\n" +
 	"\ametrics\x18\x02 \x01(\v2\x16.airpy.v1.QueryMetricsR\ametrics\x12&\n" +
-	"\x04rows\x18\x03 \x01(\v2\x12.airpy.v1.JsonRowsR\x04rows\"^\n" +
+	"\x04rows\x18\x03 \x01(\v2\x12.airpy.v1.JsonRowsR\x04rows\x12\x1d\n" +
+	"\n" +
+	"from_cache\x18\x04 \x01(\bR\tfromCache\"^\n" +
 	"\x13ExplainQueryRequest\x12#\n" +
 	"\rdatasource_id\x18\x01 \x01(\tR\fdatasourceId\x12\"\n" +
 	"\x04plan\x18\x02 \x01(\v2\x0e.airpy.v1.PlanR\x04plan\"\xdd\x01\n" +

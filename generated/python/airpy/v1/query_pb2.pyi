@@ -298,16 +298,18 @@ class Transform(_message.Message):
     def __init__(self, cast: _Optional[_Union[Transform.Cast, _Mapping]] = ..., fill_null: _Optional[_Union[Transform.FillNull, _Mapping]] = ..., drop_nulls: _Optional[_Union[Transform.DropNulls, _Mapping]] = ..., dedupe: _Optional[_Union[Transform.Dedupe, _Mapping]] = ..., rename: _Optional[_Union[Transform.Rename, _Mapping]] = ..., string_op: _Optional[_Union[Transform.StringOp, _Mapping]] = ...) -> None: ...
 
 class QueryRequest(_message.Message):
-    __slots__ = ("datasource_id", "plan", "output", "job")
+    __slots__ = ("datasource_id", "plan", "output", "no_cache", "job")
     DATASOURCE_ID_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    NO_CACHE_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
     datasource_id: str
     plan: Plan
     output: Output
+    no_cache: bool
     job: _common_pb2.JobOptions
-    def __init__(self, datasource_id: _Optional[str] = ..., plan: _Optional[_Union[Plan, _Mapping]] = ..., output: _Optional[_Union[Output, str]] = ..., job: _Optional[_Union[_common_pb2.JobOptions, _Mapping]] = ...) -> None: ...
+    def __init__(self, datasource_id: _Optional[str] = ..., plan: _Optional[_Union[Plan, _Mapping]] = ..., output: _Optional[_Union[Output, str]] = ..., no_cache: _Optional[bool] = ..., job: _Optional[_Union[_common_pb2.JobOptions, _Mapping]] = ...) -> None: ...
 
 class QueryMetrics(_message.Message):
     __slots__ = ("rows", "bytes", "execution_time_ms")
@@ -320,14 +322,16 @@ class QueryMetrics(_message.Message):
     def __init__(self, rows: _Optional[int] = ..., bytes: _Optional[int] = ..., execution_time_ms: _Optional[int] = ...) -> None: ...
 
 class QueryResult(_message.Message):
-    __slots__ = ("schema", "metrics", "rows")
+    __slots__ = ("schema", "metrics", "rows", "from_cache")
     SCHEMA_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
+    FROM_CACHE_FIELD_NUMBER: _ClassVar[int]
     schema: _common_pb2.Schema
     metrics: QueryMetrics
     rows: _common_pb2.JsonRows
-    def __init__(self, schema: _Optional[_Union[_common_pb2.Schema, _Mapping]] = ..., metrics: _Optional[_Union[QueryMetrics, _Mapping]] = ..., rows: _Optional[_Union[_common_pb2.JsonRows, _Mapping]] = ...) -> None: ...
+    from_cache: bool
+    def __init__(self, schema: _Optional[_Union[_common_pb2.Schema, _Mapping]] = ..., metrics: _Optional[_Union[QueryMetrics, _Mapping]] = ..., rows: _Optional[_Union[_common_pb2.JsonRows, _Mapping]] = ..., from_cache: _Optional[bool] = ...) -> None: ...
 
 class ExplainQueryRequest(_message.Message):
     __slots__ = ("datasource_id", "plan")
