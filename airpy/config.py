@@ -100,6 +100,13 @@ def _optional_location(raw: str) -> Path | ObjectUrl | None:
     return _location(raw) if raw.strip() else None
 
 
+def _inside(inner: Path | ObjectUrl | None, outer: Path | ObjectUrl) -> bool:
+    """Whether a bucket prefix lies inside (or is) another."""
+    if not isinstance(inner, ObjectUrl) or not isinstance(outer, ObjectUrl) or inner.bucket != outer.bucket:
+        return False
+    return not outer.prefix or (inner.prefix + "/").startswith(outer.prefix + "/")
+
+
 def _listen(raw: str) -> str:
     host, sep, port = raw.strip().rpartition(":")
     if not sep or not host or not port.isdigit() or int(port) > 65535:
@@ -488,6 +495,8 @@ class Settings:
         for env, value in (("PY_TLS_CERT", self.tls_cert), ("PY_TLS_KEY", self.tls_key)):
             if value and not Path(value).is_file():
                 raise SettingsError(f"{env}: no such file: {value}")
+        if _inside(self.results_dir, self.base_path):
+            raise SettingsError("PY_RESULTS_DIR: must not lie inside PY_BASE_PATH (frames are not datasets)")
         if self.tls_client_ca and not Path(self.tls_client_ca).is_file():
             raise SettingsError(f"PY_TLS_CLIENT_CA: no such file: {self.tls_client_ca}")
 

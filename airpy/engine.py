@@ -30,6 +30,7 @@ from airpy.errors import (
     IOFailure,
     NotFoundError,
     ResourceCapError,
+    TransientIOFailure,
     ValidationError,
 )
 from airpy.progress import JobInterrupted, Progress
@@ -99,7 +100,7 @@ def interruptible(con: duckdb.DuckDBPyConnection, progress: Progress) -> Iterato
 
 
 _SQL_ECHO = re.compile(r"\n+\s*LINE \d+:.*", re.DOTALL)
-_QUOTED_PATH = re.compile(r"""["'](/[^"']+)["']""")
+_QUOTED_PATH = re.compile(r"""["']((?:/|airpys3://)[^"']+)["']""")
 _LINE = re.compile(r"(?:line|Line)[: ]+(\d+)")
 _BYTE = re.compile(r"at byte (\d+)")
 
@@ -151,6 +152,11 @@ def translate(exc: duckdb.Error, *, base: str | None = None, reading: bool = Tru
         return IOFailure(text, metadata=where) if reading else ValidationError(text, metadata=where)
     if not reading and isinstance(exc, duckdb.BinderException | duckdb.CatalogException):
         return ValidationError(text, metadata=where)
+    if "OSError" in message or "FileNotFoundError" in message:
+        # An object store call failed inside DuckDB's read (the registered fsspec filesystem).
+        if "FileNotFoundError" in message or "NO_SUCH_KEY" in message:
+            return NotFoundError("a file of the dataset is no longer stored", metadata=where)
+        return TransientIOFailure("reading from the object store failed; try again", metadata=where)
     return AirpyError("the query engine failed unexpectedly")
 
 

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.fs as pafs
 
+    from airpy.errors import IOFailure
+
 #: How DuckDB and airpy's readers name an object: airpys3://bucket/key.
 SCHEME = "airpys3"
 _PREFIX = f"{SCHEME}://"
@@ -41,9 +43,10 @@ class ObjectUrl:
         if not raw.startswith("s3://"):
             raise ValueError(f"expected s3://bucket/prefix, got {raw!r}")
         bucket, _, prefix = raw[len("s3://") :].partition("/")
-        if not bucket or "/" in bucket or any(c in raw for c in "\\\x00?#*[") or ".." in prefix.split("/"):
+        prefix = prefix.rstrip("/")
+        if not plain_key(f"{bucket}/{prefix}" if prefix else bucket) or "#" in raw:
             raise ValueError(f"expected s3://bucket/prefix with a plain key prefix, got {raw!r}")
-        return cls(bucket, prefix.strip("/"))
+        return cls(bucket, prefix)
 
     def key(self, rel: str = "") -> str:
         """bucket/prefix/rel, as pyarrow.fs names objects."""
@@ -110,10 +113,47 @@ def filesystem() -> pafs.S3FileSystem:
         return fs
 
 
+def missing(exc: OSError) -> bool:
+    """Whether a failed call says the object does not exist (pyarrow raises a plain OSError)."""
+    return isinstance(exc, FileNotFoundError) or "NO_SUCH_KEY" in str(exc) or "does not exist" in str(exc)
+
+
+def failure(doing: str, exc: OSError, store: str) -> IOFailure:
+    """The error for a failed call to the store: a refusal (credentials, permissions, no such
+    bucket) is IO_ERROR; anything else (network, throttling, a 5xx) may pass, so it is transient."""
+    from airpy.errors import IOFailure, TransientIOFailure
+
+    text = str(exc)
+    refused = any(word in text for word in ("ACCESS_DENIED", "NO_SUCH_BUCKET", "INVALID_ACCESS_KEY", "403"))
+    kind = IOFailure if refused else TransientIOFailure
+    first = text.splitlines()[0] if text else exc.__class__.__name__
+    return kind(f"{doing} failed: {first}", metadata={"store": store})
+
+
+def plain_key(key: str) -> bool:
+    """A key every reader takes literally: no empty, `.` or `..` segment (the AWS SDK collapses
+    `..` on the client, which would reach another key or bucket) and no glob character (DuckDB
+    expands every path it is given)."""
+    return (
+        bool(key) and all(part not in ("", ".", "..") for part in key.split("/")) and not any(c in key for c in _UNSAFE)
+    )
+
+
+_UNSAFE = frozenset("*?[]{}\\\x00")
+
+
+def checked_key(location: str) -> str:
+    """The key of an airpys3:// location; ValueError for a key no reader may be given."""
+    key = key_of(location)
+    if not plain_key(key):
+        raise ValueError(f"refusing to read the object name {location!r}")
+    return key
+
+
 def open_input(location: str) -> pa.NativeFile:
     """A random-access reader of a local file or an object (by its airpys3:// location)."""
     if is_object(location):
-        return filesystem().open_input_file(key_of(location))
+        return filesystem().open_input_file(checked_key(location))
     import pyarrow as pa
 
     return pa.OSFile(location, "rb")
@@ -138,9 +178,14 @@ def register_with(database: duckdb.DuckDBPyConnection) -> None:
             # fsspec's default would read the bucket as a host name and drop it.
             if isinstance(path, list):
                 return [cls._strip_protocol(p) for p in path]
-            return key_of(str(path)).lstrip("/")
+            return checked_key(str(path))
 
         def unstrip_protocol(self, name: str) -> str:
             return location_of(name)
+
+        def glob(self, path: str, **kwargs: Any) -> list[str]:
+            # airpy hands DuckDB the exact objects it listed: nothing is expanded (a key may hold
+            # `*` or `[` literally), and no request is spent looking first.
+            return [self._strip_protocol(path)]  # DuckDB puts the scheme back
 
     database.register_filesystem(_DuckFS(filesystem()))

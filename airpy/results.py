@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -336,9 +337,10 @@ class FolderResults:
 class ObjectResults:
     """Frames as objects under a bucket prefix ({prefix}/{token}/{file}), for workers on several machines.
 
-    A frame is written to a local spool file and uploaded once complete: an object appears
-    only when its upload completes, so a worker killed mid-upload leaves nothing visible
-    (the incomplete multipart upload is the bucket's to expire). FetchResult reads ranges.
+    A frame is written to a local spool file and uploaded once complete, and the job record
+    names it only after the upload returned: a worker killed mid-upload leaves an incomplete
+    multipart upload (invisible; the bucket's lifecycle rule expires it), a failed upload is
+    deleted, and what an attempt left is never served. FetchResult reads ranges.
     """
 
     def __init__(self, url: ObjectUrl, spool: Path) -> None:
@@ -364,17 +366,15 @@ class ObjectResults:
             info = objectstore.filesystem().get_file_info(self._key(token, meta.file))
             return bool(info.type == pafs.FileType.File)
         except OSError as exc:
-            raise _io_failure("looking up a result frame", exc) from exc
+            raise objectstore.failure("looking up a result frame", exc, "results") from exc
 
     def open(self, token: int, meta: FrameMeta) -> FrameReader:
         try:
-            return _ObjectReader(objectstore.filesystem().open_input_file(self._key(token, meta.file)))
-        except FileNotFoundError as exc:
-            raise _gone(token, meta) from exc
+            return _ObjectReader(objectstore.filesystem().open_input_file(self._key(token, meta.file)), token, meta)
         except OSError as exc:
-            if "does not exist" in str(exc) or "NoSuchKey" in str(exc):
+            if objectstore.missing(exc):
                 raise _gone(token, meta) from exc
-            raise _io_failure("reading a result frame", exc) from exc
+            raise objectstore.failure("reading a result frame", exc, "results") from exc
 
     def discard_attempt(self, token: int, attempt: int) -> None:
         self._delete_where(token, lambda name: _attempt_of(name) == attempt)
@@ -414,34 +414,52 @@ class ObjectResults:
         file = f"{meta.name}.{attempt}.arrows"
         try:
             objectstore.filesystem().copy_file(self._key(source, meta.file), self._key(token, file))
-        except FileNotFoundError as exc:
-            raise _gone(source, meta) from exc
         except OSError as exc:
-            raise _io_failure("sharing a result frame", exc) from exc
+            if objectstore.missing(exc):
+                raise _gone(source, meta) from exc
+            raise objectstore.failure("sharing a result frame", exc, "results") from exc
         return dataclasses.replace(meta, file=file)
 
     def upload_path(self) -> Path:
-        self.spool.mkdir(parents=True, exist_ok=True)
-        return self.spool / f"upload-{uuid.uuid4().hex}.arrows.tmp"
+        folder = self.spool / "uploads"  # never removed: uploads in progress share it
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{uuid.uuid4().hex}.arrows.tmp"
 
     def adopt_upload(self, tmp: Path, token: int, meta_name: str = DEFAULT_FRAME) -> str:
         file = f"{meta_name}.1.arrows"
-        try:
-            self._upload(tmp, self._key(token, file))
-        except OSError as exc:
-            raise _io_failure("storing an upload", exc) from exc
+        self._upload(tmp, self._key(token, file))
         return file
 
+    def sweep_spool(self, older_than_s: float) -> None:
+        """Delete what this machine's dead processes left in the spool (at a worker's start)."""
+        cutoff = time.time() - older_than_s
+        for entry in self.spool.glob("*"):
+            with contextlib.suppress(OSError):
+                if entry.name != "uploads" and entry.stat().st_mtime < cutoff:
+                    shutil.rmtree(entry, ignore_errors=True)
+
     def _upload(self, tmp: Path, key: str) -> None:
-        """Upload a complete local file as `key` and delete it (also when the upload fails)."""
+        """Upload a complete local file as `key` and delete it (also when the upload fails).
+
+        Closing an S3 stream completes its upload even after a failure, so a failed upload
+        is deleted again: a truncated object must not linger under a frame's name.
+        """
+        fs = objectstore.filesystem()
         try:
-            with pa.OSFile(str(tmp), "rb") as source, objectstore.filesystem().open_output_stream(key) as out:
+            with pa.OSFile(str(tmp), "rb") as source, fs.open_output_stream(key) as out:
                 while chunk := source.read(_UPLOAD_CHUNK):
                     out.write(chunk)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                fs.delete_file(key)
+            if isinstance(exc, OSError):
+                raise objectstore.failure("storing a result frame", exc, "results") from exc
+            raise
         finally:
             _remove_quietly(tmp)
-            with contextlib.suppress(OSError):
-                tmp.parent.rmdir()  # the attempt's spool folder, once empty
+            if tmp.parent != self.spool / "uploads":
+                with contextlib.suppress(OSError):
+                    tmp.parent.rmdir()  # the attempt's spool folder, once empty
 
     def _delete_where(self, token: int, doomed: Callable[[str], bool]) -> None:
         import pyarrow.fs as pafs
@@ -455,11 +473,18 @@ class ObjectResults:
 
 
 class _ObjectReader:
-    def __init__(self, source: pa.NativeFile) -> None:
+    def __init__(self, source: pa.NativeFile, token: int, meta: FrameMeta) -> None:
         self._source = source
+        self._token = token
+        self._meta = meta
 
     def read_at(self, offset: int, size: int) -> bytes:
-        return bytes(self._source.read_at(size, offset))
+        try:
+            return bytes(self._source.read_at(size, offset))
+        except OSError as exc:
+            if objectstore.missing(exc):
+                raise _gone(self._token, self._meta) from exc
+            raise objectstore.failure("reading a result frame", exc, "results") from exc
 
     def close(self) -> None:
         self._source.close()

@@ -9,7 +9,6 @@ through ctx.frames) and returns the encoded result summary.
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import duckdb
 import pyarrow as pa
@@ -25,7 +24,7 @@ from airpy.data.readers import open_dataset, read_failure
 from airpy.errors import ResourceCapError
 from airpy.jobs import worker
 from airpy.jobs.frames import frame_file
-from airpy.jobs.model import JobKind, JobStatus
+from airpy.jobs.model import JobKind
 from airpy.jobs.runner import Handler, JobContext
 from airpy.query import cache, execute
 from airpy.query.plan import FrameSource
@@ -37,10 +36,6 @@ from airpy.v1 import analyze_pb2, common_pb2, data_pb2, query_pb2
 
 # The frame an analysis of a plan writes the plan's result to.
 ANALYZED_FRAME = "data"
-
-
-# How often a query waiting on an identical running one looks again.
-_IDENTICAL_POLL_S = 0.05
 
 
 def discover(ctx: JobContext) -> bytes:
@@ -92,30 +87,40 @@ def query(ctx: JobContext) -> bytes:
     progress = ctx.progress
     results = cache.ResultCache(runtime.lifecycle.conn, settings.job_ttl_s)
     key: str | None = None
+    computed = False
     try:
         with engine.interruptible(con, progress):
             prepared = execute.prepare(con, plan, base, settings.discover_max_files, frame_path)
         if settings.query_cache and not request.no_cache:
-            key = cache.cache_key(request, plan, prepared)
+            key = cache.cache_key(request, plan, prepared, ctx.record.subject)
         if key is not None:
-            answered = _from_identical(ctx, results, key)
+            stores = (runtime.lifecycle.records, runtime.results)
+            identity = (ctx.token, ctx.attempt, ctx.record.timeout_s)
+            answered = cache.wait_for_identical(results, key, stores, identity, ctx.frames, progress)
             if answered is not None:
                 return answered
         with engine.interruptible(con, progress), engine.reporting(con, progress, "running_query", 0.2, 0.9):
             outcome = execute.run(con, prepared, plan, ctx.frames, progress)
         prepared.verify_unchanged(base)  # a failure discards the frame just written (runner)
+        result = _query_result(request, outcome, runtime.results.location(ctx.token, outcome.frame))
         if key is not None:
-            # Before the marker goes: an identical job waiting on this one finds the result.
+            # The mark stays until it expires: an identical job arriving before this one is
+            # marked completed waits for it, then finds the result remembered here.
             results.remember(key, ctx.token)
+        computed = True
+        return result
     except duckdb.Error as exc:
         raise engine.translate(exc, base=base.label) from exc
     finally:
         con.close()
-        if key is not None:
-            results.release(key, ctx.token)
-    rows = None
-    if request.output == query_pb2.OUTPUT_JSON:
-        rows = _json_rows(runtime.results.location(ctx.token, outcome.frame), outcome.frame.rows)
+        if key is not None and not computed:
+            results.release(key, ctx.token, ctx.attempt)
+
+
+def _query_result(request: query_pb2.QueryRequest, outcome: execute.Outcome, location: str) -> bytes:
+    """The job's QueryResult; RESOURCE_CAP when JSON rows would not fit GetJob."""
+    settings = worker.current().settings
+    rows = _json_rows(location, outcome.frame.rows) if request.output == query_pb2.OUTPUT_JSON else None
     result = convert.query_result_pb(outcome.frame, outcome.seconds, rows)
     if rows is not None and result.ByteSize() > settings.getjob_max_bytes:
         raise ResourceCapError(
@@ -124,35 +129,6 @@ def query(ctx: JobContext) -> bytes:
             metadata={"bytes": result.ByteSize(), "limit": "PY_GETJOB_MAX_BYTES"},
         )
     return result.SerializeToString()
-
-
-def _from_identical(ctx: JobContext, results: cache.ResultCache, key: str) -> bytes | None:
-    """The result of an identical query (same plan, output and files): one that completed, or one
-    running now, waited for. None when this job computes it itself (it is then marked running)."""
-    runtime = worker.current()
-    records = runtime.lifecycle.records
-    leader: int | None = None
-    while True:
-        source = results.source(key, records, runtime.results)
-        if source is not None:
-            ctx.progress.step("cache_hit", "the result of an identical query over unchanged files", 0.9)
-            ctx.frames.committed.update(cache.share_frames(runtime.results, source, ctx.token, ctx.attempt))
-            return cache.cached_result(source)
-        if leader is not None:
-            # Waited on until its record ends: it stores the result before it lets go of the key.
-            current = records.get(leader, full=False)
-            if current is not None and current.status is JobStatus.RUNNING:
-                ctx.progress.check()  # a cancel or the time limit ends the wait
-                time.sleep(_IDENTICAL_POLL_S)
-                continue
-            if current is not None and current.status is JobStatus.QUEUED:
-                # Its worker died and it waits for a retry, maybe for the worker this job holds.
-                return None
-            results.release(key, leader)  # it ended without a result to share (failed, cancelled)
-        leader = results.running(key, ctx.token, ctx.record.timeout_s)
-        if leader is None:
-            return None  # this job computes it
-        ctx.progress.step("waiting", "an identical query is running; waiting for its result", 0.1)
 
 
 def analyze(ctx: JobContext) -> bytes:

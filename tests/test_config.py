@@ -48,6 +48,13 @@ def test_embedded_mode_keeps_a_random_secret_in_the_data_dir(tmp_path: Path) -> 
         ({"PY_KIND_TIMEOUTS_S": "sleep=5"}, "PY_KIND_TIMEOUTS_S"),
         ({"PY_KIND_TIMEOUTS_S": "query=0"}, "PY_KIND_TIMEOUTS_S"),
         ({"PY_KIND_TIMEOUTS_S": "query=99999"}, "PY_KIND_TIMEOUTS_S"),
+        ({"PY_BASE_PATH": "s3://bucket/a//b"}, "PY_BASE_PATH"),
+        ({"PY_BASE_PATH": "s3://bucket/./b"}, "PY_BASE_PATH"),
+        ({"PY_BASE_PATH": "s3://bucket/../b"}, "PY_BASE_PATH"),
+        ({"PY_BASE_PATH": "s3:///prefix"}, "PY_BASE_PATH"),
+        ({"PY_RESULTS_DIR": "s3://bucket/res*"}, "PY_RESULTS_DIR"),
+        ({"PY_BASE_PATH": "s3://bucket/data", "PY_RESULTS_DIR": "s3://bucket/data/results"}, "PY_RESULTS_DIR"),
+        ({"PY_BASE_PATH": "s3://bucket", "PY_RESULTS_DIR": "s3://bucket/results"}, "PY_RESULTS_DIR"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(tmp_path: Path, env: dict[str, str], named: str) -> None:
@@ -92,3 +99,12 @@ def test_per_kind_time_limits() -> None:
     assert settings.default_timeout_s("infer_schema") == 600
     assert settings.default_timeout_s("query") == 30
     assert settings.default_timeout_s("discover") == 90
+
+
+def test_s3_locations(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {"PY_DATA_DIR": str(tmp_path), "PY_BASE_PATH": "s3://b/data/", "PY_RESULTS_DIR": "s3://b/database"}
+    )
+    assert (str(settings.base_path), str(settings.results_path)) == ("s3://b/data", "s3://b/database")
+    assert settings.uses_object_store
+    assert not Settings.from_env({"PY_DATA_DIR": str(tmp_path)}).uses_object_store

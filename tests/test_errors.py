@@ -75,3 +75,22 @@ def test_unexpected_exceptions_become_internal_without_internals() -> None:
     assert error.code is grpc.StatusCode.INTERNAL
     assert "/secret/path" not in error.message
     assert "req-9" in error.message
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("IO Error: OSError: When reading information for key 'd/x.csv': AWS Error NETWORK_CONNECTION", "UNAVAILABLE"),
+        ("Invalid Error: FileNotFoundError: airpys3://bucket/gone.csv", "NOT_FOUND"),
+    ],
+)
+def test_object_store_failures_inside_duckdb_reads_are_defined_errors(message: str, expected: str) -> None:
+    # The registered fsspec filesystem's errors reach airpy as DuckDB errors carrying Python's.
+    import duckdb
+
+    from airpy.engine import translate
+
+    error = translate(duckdb.Error(message))
+    assert isinstance(error, AirpyError)
+    assert error.code.name == expected
+    assert "airpys3" not in error.message and "d/x.csv" not in error.message

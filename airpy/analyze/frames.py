@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from airpy.errors import ResourceCapError, ValidationError
+from airpy import objectstore
+from airpy.errors import IOFailure, NotFoundError, ResourceCapError, ValidationError
 from airpy.objectstore import open_mapped
 
 
@@ -25,8 +26,15 @@ def inspect_stream(path: Path, field: str) -> tuple[int, pa.Schema]:
 
 def load_stream(location: str) -> pa.Table:
     """A stored frame as a table (a local file is memory-mapped: nothing is copied up front)."""
-    with open_mapped(location) as source:
-        return pa.ipc.open_stream(source).read_all()
+    try:
+        with open_mapped(location) as source:
+            return pa.ipc.open_stream(source).read_all()
+    except OSError as exc:
+        if objectstore.missing(exc):
+            raise NotFoundError("a frame this job reads is no longer stored") from exc
+        raise objectstore.failure("reading a stored frame", exc, "results") from exc
+    except pa.ArrowException as exc:
+        raise IOFailure("a stored frame cannot be read as Arrow") from exc
 
 
 def inline_table(data: bytes, field: str, max_bytes: int) -> pa.Table:

@@ -80,7 +80,7 @@ def list_files(
         if not matches(rel, target, patterns):
             continue
         kind = base.kind(rel.rsplit("/", 1)[-1])
-        if kind is None:
+        if kind is None or not literal(rel):
             skipped += 1
             continue
         if stat.links > 1:
@@ -92,6 +92,12 @@ def list_files(
         if on_file is not None:
             on_file(rel)
     return Listing(files, skipped, truncated=False, hard_linked=hard_linked)
+
+
+def literal(rel: str) -> bool:
+    """A name DuckDB reads as itself: it expands `*`, `?` and `[…]` in every path it is given,
+    which could reach other files (through a symlink the listing did not follow, too)."""
+    return not any(c in rel for c in "*?[]{}")
 
 
 def deep_pattern(pattern: str | None) -> bool:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from airpy import objectstore
 from airpy.data.formats import FileKind, kind_of
-from airpy.data.paths import MAX_PATH_CHARS, BasePath, FileStat, Target
+from airpy.data.paths import BasePath, FileStat, Target, check_plain
 from airpy.errors import IOFailure, NotFoundError, ValidationError
 from airpy.objectstore import ObjectUrl
 
@@ -97,18 +97,16 @@ class ObjectBase:
             if info.type != pafs.FileType.File or not info.path.startswith(self._root_key + "/"):
                 continue
             rel = info.path[start:]
-            if not _plain(rel):
-                continue
+            if not objectstore.plain_key(info.path):
+                continue  # taken literally by no reader (see plain_key): never listed
             yield objectstore.location_of(info.path), rel, _stat(info)
 
     def unchanged(self, path: str, stat: FileStat) -> bool:
-        """The object is still the one listed (same size and modification time)."""
+        """The object is still the one listed (same size and modification time). A store that
+        cannot be asked raises (IOFailure), rather than calling the object changed."""
         import pyarrow.fs as pafs
 
-        try:
-            info = self._info(objectstore.key_of(path))
-        except IOFailure:
-            return False
+        info = self._info(objectstore.key_of(path))
         return info.type == pafs.FileType.File and _stat(info).identity == stat.identity
 
     def _info(self, key: str) -> pafs.FileInfo:
@@ -121,12 +119,7 @@ class ObjectBase:
         return posixpath.join(self._root_key, rel) if rel else self._root_key
 
     def _decode(self, raw: str, field: str) -> str:
-        if "\x00" in raw:
-            raise ValidationError.for_field(field, "contains a NUL byte")
-        if len(raw) > MAX_PATH_CHARS:
-            raise ValidationError.for_field(field, f"is longer than {MAX_PATH_CHARS} characters")
-        if "\\" in raw:
-            raise ValidationError.for_field(field, "contains a backslash; separate folders with /")
+        check_plain(raw, field)
         if raw.startswith("s3://"):
             root = f"s3://{self._root_key}"
             inside = raw[len(root) :]
@@ -151,19 +144,15 @@ class ObjectBase:
         return "" if norm == "." else norm
 
 
-def _plain(rel: str) -> bool:
-    """A key with no empty, `.` or `..` segment (a normalising reader would reach another key)."""
-    return all(part not in ("", ".", "..") for part in rel.split("/")) and "\\" not in rel and "\x00" not in rel
-
-
 def _stat(info: pafs.FileInfo) -> FileStat:
     size = int(info.size or 0)
-    mtime_ns = int(info.mtime_ns or 0)
+    # Whole seconds: S3 keeps seconds, and some stores add milliseconds in listings only.
+    mtime_ns = int(info.mtime_ns or 0) // 1_000_000_000 * 1_000_000_000
     return FileStat((0, size, mtime_ns), size, mtime_ns)
 
 
 def _failure(doing: str, exc: OSError) -> IOFailure:
-    return IOFailure(f"{doing} objects in the base path failed: {exc}", metadata={"store": "datasets"})
+    return objectstore.failure(f"{doing} objects in the base path", exc, "datasets")
 
 
 #: Where datasets live: a local folder or a bucket prefix (PY_BASE_PATH).

@@ -25,6 +25,16 @@ from airpy.errors import NotFoundError, ValidationError
 MAX_PATH_CHARS = 4096
 
 
+def check_plain(raw: str, field: str) -> None:
+    """What no path or key may hold, whatever the base: NUL bytes, backslashes, excess length."""
+    if "\x00" in raw:
+        raise ValidationError.for_field(field, "contains a NUL byte")
+    if len(raw) > MAX_PATH_CHARS:
+        raise ValidationError.for_field(field, f"is longer than {MAX_PATH_CHARS} characters")
+    if "\\" in raw:
+        raise ValidationError.for_field(field, "contains a backslash; separate folders with /")
+
+
 @dataclass(frozen=True)
 class FileStat:
     """What a listing knows of a file without opening it."""
@@ -175,12 +185,7 @@ class BasePath:
         return FileStat((st.st_dev, st.st_ino, st.st_ctime_ns), st.st_size, st.st_mtime_ns, st.st_nlink)
 
     def _decode(self, raw: str, field: str) -> str:
-        if "\x00" in raw:
-            raise ValidationError.for_field(field, "contains a NUL byte")
-        if len(raw) > MAX_PATH_CHARS:
-            raise ValidationError.for_field(field, f"is longer than {MAX_PATH_CHARS} characters")
-        if "\\" in raw:
-            raise ValidationError.for_field(field, "contains a backslash; separate folders with /")
+        check_plain(raw, field)
         if raw.lower().startswith("file:"):
             parts = urlsplit(raw)
             if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:

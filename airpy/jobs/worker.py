@@ -46,7 +46,7 @@ from airpy.jobs.lifecycle import Lifecycle, RetryOutcome, Timing
 from airpy.jobs.model import JobKind
 from airpy.jobs.queueing import Dispatcher
 from airpy.jobs.runner import Handler, JobRunner
-from airpy.results import ResultsStore, open_results
+from airpy.results import ObjectResults, ResultsStore, open_results
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +139,9 @@ def build_runtime(settings: Settings, handlers: Mapping[JobKind, Handler], name:
     if settings.uses_object_store:
         objectstore.configure(settings.s3_endpoint, settings.s3_region)
     results = open_results(settings.results_path, settings.spool_dir)
+    if isinstance(results, ObjectResults):
+        # Frames a dead process of this machine never uploaded: no job runs that long.
+        results.sweep_spool(settings.max_job_timeout_s + 600)
     runner = JobRunner(lifecycle, results, handlers, grace_s=settings.cancel_grace_s, worker_name=name)
     return WorkerRuntime(settings, lifecycle, results, runner)
 

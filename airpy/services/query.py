@@ -35,7 +35,8 @@ class QueryService:
         # The plan is checked against the dataset's real schema before anything is queued.
         prepared = await with_engine(app, lambda con: prepare(app, con, plan, call.subject))
         new = submit.new_job(app, call, JobKind.QUERY, request.datasource_id, request, request.job)
-        key = cache.cache_key(request, plan, prepared) if app.settings.query_cache and not request.no_cache else None
+        caching = app.settings.query_cache and not request.no_cache
+        key = cache.cache_key(request, plan, prepared, call.subject) if caching else None
         if key is not None:
             results = cache.ResultCache(app.conn, app.settings.job_ttl_s)
             hit = await app.blocking(cache.finish_from_cache, app.lifecycle, app.results, results, new, key)

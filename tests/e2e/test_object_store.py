@@ -97,6 +97,19 @@ def s3_stack(
     stack.stop()
 
 
+def own_stack(redis_server: EmbeddedRedis, root: Path, endpoint: str, results: str, **env: str) -> Stack:
+    """A stack of its own (an interactive worker) on the test bucket, its frames under `results`."""
+    settings_env = make_env(
+        f"{redis_server.url}?db={next_database()}",
+        root,
+        PY_BASE_PATH=f"s3://{BUCKET}/datasets",
+        PY_RESULTS_DIR=results,
+        PY_S3_ENDPOINT=endpoint,
+        **env,
+    )
+    return start_stack(Settings.from_env(settings_env), workers=("interactive",), worker_env=settings_env)
+
+
 def keys(s3, prefix: str) -> list[str]:  # type: ignore[no-untyped-def]
     """The objects under a prefix; folder markers ("…/", which pyarrow puts in place of a folder's
     last deleted object) are not objects."""
@@ -268,16 +281,7 @@ def test_a_missing_key_is_not_found(s3_stack: Stack) -> None:
 def test_expired_jobs_have_their_objects_swept(
     redis_server: EmbeddedRedis, tmp_path: Path, s3_endpoint: str, bucket
 ) -> None:
-    db = next_database()
-    env = make_env(
-        f"{redis_server.url}?db={db}",
-        tmp_path,
-        PY_BASE_PATH=f"s3://{BUCKET}/datasets",
-        PY_RESULTS_DIR=f"s3://{BUCKET}/swept",
-        PY_S3_ENDPOINT=s3_endpoint,
-        PY_JOB_TTL_S="3",
-    )
-    stack = start_stack(Settings.from_env(env), workers=("interactive",), worker_env=env)
+    stack = own_stack(redis_server, tmp_path, s3_endpoint, f"s3://{BUCKET}/swept", PY_JOB_TTL_S="3")
     try:
         job = run_query(stack, query_pb2.Plan(dataset="energy/readings.csv", limit=10))
         assert keys(bucket, f"swept/{job.token}/")
@@ -312,14 +316,7 @@ def test_an_object_rewritten_after_it_was_listed_is_noticed(s3_stack: Stack, buc
 def test_an_unreachable_results_bucket_fails_the_job_with_io_error(
     redis_server: EmbeddedRedis, tmp_path: Path, s3_endpoint: str, bucket
 ) -> None:
-    env = make_env(
-        f"{redis_server.url}?db={next_database()}",
-        tmp_path,
-        PY_BASE_PATH=f"s3://{BUCKET}/datasets",
-        PY_RESULTS_DIR="s3://no-such-bucket/results",
-        PY_S3_ENDPOINT=s3_endpoint,
-    )
-    stack = start_stack(Settings.from_env(env), workers=("interactive",), worker_env=env)
+    stack = own_stack(redis_server, tmp_path, s3_endpoint, "s3://no-such-bucket/results")
     try:
         for _ in range(2):  # and the worker serves on
             token = stack.query.Query(
@@ -341,15 +338,7 @@ def test_a_work_horse_killed_around_its_upload_leaves_exactly_one_object(
     # tests/support/worker.py's frame-crash-first: attempt 1 SIGKILLs its own work-horse half-way
     # through writing the frame (still in the spool) or just after it was uploaded.
     prefix = f"killed-{phase}"
-    env = make_env(
-        f"{redis_server.url}?db={next_database()}",
-        tmp_path,
-        PY_BASE_PATH=f"s3://{BUCKET}/datasets",
-        PY_RESULTS_DIR=f"s3://{BUCKET}/{prefix}",
-        PY_S3_ENDPOINT=s3_endpoint,
-        PY_WARM_QUEUES="",
-    )
-    stack = start_stack(Settings.from_env(env), workers=("interactive",), worker_env=env)
+    stack = own_stack(redis_server, tmp_path, s3_endpoint, f"s3://{BUCKET}/{prefix}", PY_WARM_QUEUES="")
     try:
         request = data_pb2.DiscoverRequest(uri="energy", datasource_id=f"test:frame-crash-first:{phase}:0")
         token = stack.data.Discover(request, metadata=stack.metadata()).token
@@ -365,9 +354,36 @@ def test_a_work_horse_killed_around_its_upload_leaves_exactly_one_object(
 
 
 def test_a_repeated_query_gets_its_own_copy_of_the_frame_in_the_bucket(s3_stack: Stack, bucket) -> None:
-    plan = query_pb2.Plan(dataset="energy/hive", group_by=["meter"], aggs=[A(fn=A.FN_COUNT)])
+    bucket.put_object(Bucket=BUCKET, Key="datasets/cached/r.csv", Body=b"meter,kwh\na,1\nb,2\na,3\n")
+    time.sleep(3.1)  # objects changed in the last seconds are not cached (their times have whole seconds)
+    plan = query_pb2.Plan(dataset="cached/r.csv", group_by=["meter"], aggs=[A(fn=A.FN_COUNT)])
     first = run_query(s3_stack, plan)
-    again = s3_stack.query.Query(query_pb2.QueryRequest(plan=plan), metadata=s3_stack.metadata("bob")).job
+    again = s3_stack.query.Query(query_pb2.QueryRequest(plan=plan), metadata=s3_stack.metadata()).job
     assert again.status == job_pb2.JOB_STATUS_COMPLETED and again.query.from_cache
     assert keys(bucket, f"results/{again.token}/") == [f"results/{again.token}/result.1.arrows"]
-    assert fetch_frame(s3_stack, again.token, subject="bob").equals(fetch_frame(s3_stack, first.token))
+    assert fetch_frame(s3_stack, again.token).equals(fetch_frame(s3_stack, first.token))
+
+
+def test_keys_that_readers_would_expand_or_normalise_are_never_read(s3_stack: Stack, bucket) -> None:
+    # DuckDB expands `*` and `[…]` in the paths it is given, and the AWS SDK collapses `..`: such
+    # keys, planted inside the prefix, would make a read of the folder reach other objects.
+    put = bucket.put_object
+    put(Bucket=BUCKET, Key="datasets/g/ok.csv", Body=b"v\n1\n")
+    put(Bucket=BUCKET, Key="datasets/g/**/*.csv", Body=b"v\n2\n")
+    put(Bucket=BUCKET, Key="datasets/g/[ab].csv", Body=b"v\n3\n")
+    put(Bucket=BUCKET, Key="datasets/g/a.csv", Body=b"v\n4\n")
+    put(Bucket=BUCKET, Key="datasets/g/x/../../../secret/s2.csv", Body=b"v\n5\n")
+    put(Bucket=BUCKET, Key="datasets/g//double.csv", Body=b"v\n6\n")
+    job = run_query(s3_stack, query_pb2.Plan(dataset="g", aggs=[A(col="v", fn=A.FN_SUM), A(fn=A.FN_COUNT)]))
+    table = fetch_frame(s3_stack, job.token)
+    assert table.column("count").to_pylist() == [2]  # ok.csv and a.csv, each once
+    assert table.column("v_sum").to_pylist() == [5]
+
+
+def test_a_frame_deleted_from_the_bucket_is_not_found_not_an_internal_error(s3_stack: Stack, bucket) -> None:
+    job = run_query(s3_stack, query_pb2.Plan(dataset="energy/readings.csv", limit=3))
+    bucket.delete_object(Bucket=BUCKET, Key=f"results/{job.token}/result.1.arrows")
+    with pytest.raises(grpc.RpcError) as caught:
+        fetch_frame(s3_stack, job.token)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "no longer stored" in caught.value.details()

@@ -120,3 +120,20 @@ def test_a_file_swapped_for_a_symlink_between_validation_and_read_is_refused(sta
     with pytest.raises(grpc.RpcError) as caught:
         fetch_frame(stack, job.token)
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_file_names_duckdb_would_expand_are_never_read(stack: Stack, outside: Path) -> None:
+    # DuckDB expands `*`, `?` and `[…]` in every path it is given: a file named `**` would
+    # make a read of its folder walk below it, through a symlink the listing did not follow.
+    folder = stack.base / "globby"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.csv").write_text("v\nlisted\n")
+    (folder / "b.csv").write_text("v\nalso-listed\n")
+    (folder / "[ab].csv").write_text("v\nbracket\n")
+    (folder / "**.csv").write_text("v\nstars\n")
+    (folder / "sub" / "escape").symlink_to(outside, target_is_directory=True)
+    job = run(stack, query_pb2.Plan(dataset="globby"))
+    assert job.status == job_pb2.JOB_STATUS_COMPLETED, job.error
+    assert sorted(fetch_frame(stack, job.token).column("v").to_pylist()) == ["also-listed", "listed"]
+    listed = stack.wait(discover(stack, uri="globby", recurse=True)).discover
+    assert sorted(f.path for f in listed.files) == ["globby/a.csv", "globby/b.csv"]

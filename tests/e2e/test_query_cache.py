@@ -52,15 +52,18 @@ SLOW = query_pb2.Plan(
 def test_a_repeated_query_is_answered_at_once_with_its_own_job_and_frame(data: Stack) -> None:
     first = data.wait(submit(data, PLAN).token)
     assert first.status == job_pb2.JOB_STATUS_COMPLETED and not result(first).from_cache
-    again = submit(data, PLAN, subject="bob")  # another caller: the files are the same for everyone
+    again = submit(data, PLAN)
     # Completed in the Query reply itself: nothing was queued.
     assert again.status == job_pb2.JOB_STATUS_COMPLETED
     assert again.token != first.token
     assert result(again).from_cache
     assert result(again).metrics.rows == result(first).metrics.rows == 5
-    assert [s.step for s in data.get_job(again.token, "bob").steps][-2:] == ["cache_hit", "completed"]
-    assert fetch_frame(data, again.token, subject="bob").equals(fetch_frame(data, first.token))
-    # Each job owns its frame: the caller of the first cannot see the second, nor the reverse.
+    assert [s.step for s in data.get_job(again.token).steps][-2:] == ["cache_hit", "completed"]
+    assert fetch_frame(data, again.token).equals(fetch_frame(data, first.token))
+    # Another caller's identical query runs: whether alice ran it is not bob's to learn.
+    other = submit(data, PLAN, subject="bob")
+    assert other.status == job_pb2.JOB_STATUS_QUEUED
+    assert not result(data.wait(other.token, subject="bob")).from_cache
     with pytest.raises(grpc.RpcError) as caught:
         data.get_job(first.token, subject="bob")
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
@@ -106,30 +109,30 @@ def test_an_identical_query_that_is_running_is_waited_for_not_run_twice(stack_fa
     )
     leader = submit(stack, SLOW).token
     stack.wait(leader, statuses={job_pb2.JOB_STATUS_RUNNING})
-    follower = submit(stack, SLOW, subject="bob").token
-    stack.wait_step(follower, "waiting", subject="bob")
+    follower = submit(stack, SLOW).token
+    stack.wait_step(follower, "waiting")
     leading = stack.wait(leader, timeout=120)
     assert leading.status == job_pb2.JOB_STATUS_COMPLETED, leading.error
-    following = stack.wait(follower, subject="bob", timeout=60)
+    following = stack.wait(follower, timeout=60)
     assert following.status == job_pb2.JOB_STATUS_COMPLETED, following.error
     assert result(following).from_cache
     assert "cache_hit" in [s.step for s in following.steps]
-    assert fetch_frame(stack, follower, subject="bob").equals(fetch_frame(stack, leader))
+    assert fetch_frame(stack, follower).equals(fetch_frame(stack, leader))
     assert fetch_frame(stack, leader).column(0).to_pylist() == [2 * 30_000 * 30_000]
 
     # A waiting job is cancelled at once; a failed leader leaves the follower to run it.
     again = query_pb2.Plan(dataset="cache/slow.parquet", joins=SLOW.joins, aggs=[A(col="x", fn=A.FN_SUM)])
     leader = submit(stack, again).token
     stack.wait(leader, statuses={job_pb2.JOB_STATUS_RUNNING})
-    waiting = submit(stack, again, subject="bob").token
-    stack.wait_step(waiting, "waiting", subject="bob")
-    stack.jobs.CancelJob(job_service_pb2.CancelJobRequest(token=waiting), metadata=stack.metadata("bob"))
-    assert stack.wait(waiting, subject="bob", timeout=30).status == job_pb2.JOB_STATUS_CANCELLED
-    follower = submit(stack, again, subject="carol").token
-    stack.wait_step(follower, "waiting", subject="carol")
+    waiting = submit(stack, again).token
+    stack.wait_step(waiting, "waiting")
+    stack.jobs.CancelJob(job_service_pb2.CancelJobRequest(token=waiting), metadata=stack.metadata())
+    assert stack.wait(waiting, timeout=30).status == job_pb2.JOB_STATUS_CANCELLED
+    follower = submit(stack, again).token
+    stack.wait_step(follower, "waiting")
     stack.jobs.CancelJob(job_service_pb2.CancelJobRequest(token=leader), metadata=stack.metadata())
     assert stack.wait(leader, timeout=30).status == job_pb2.JOB_STATUS_CANCELLED
-    alone = stack.wait(follower, subject="carol", timeout=120)
+    alone = stack.wait(follower, timeout=120)
     assert alone.status == job_pb2.JOB_STATUS_COMPLETED, alone.error
     assert not result(alone).from_cache
 
