@@ -95,8 +95,7 @@ def query(ctx: JobContext) -> bytes:
             key = cache.cache_key(request, plan, prepared, ctx.record.subject)
         if key is not None:
             stores = (runtime.lifecycle.records, runtime.results)
-            identity = (ctx.token, ctx.attempt, ctx.record.timeout_s)
-            answered = cache.wait_for_identical(results, key, stores, identity, ctx.frames, progress)
+            answered = cache.wait_for_identical(results, key, stores, ctx.record, ctx.attempt, ctx.frames, progress)
             if answered is not None:
                 return answered
         with engine.interruptible(con, progress), engine.reporting(con, progress, "running_query", 0.2, 0.9):

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import time
 from typing import cast
 
 import redis
 
 from airpy import objectstore
-from airpy.errors import IOFailure, NotFoundError
+from airpy.errors import AirpyError, IOFailure, NotFoundError
 from airpy.jobs.connection import redis_errors
 from airpy.jobs.keys import PREFIX
 from airpy.jobs.lifecycle import Lifecycle
@@ -35,10 +36,23 @@ from airpy.query.plan import Plan
 from airpy.results import FrameMeta, FrameSink, ResultsStore
 from airpy.v1 import query_pb2
 
+log = logging.getLogger(__name__)
+
 # How often a query waiting on an identical running one looks again.
 _POLL_S = 0.05
 # Objects modified this recently are not cached (their times have whole seconds).
 _FRESH_OBJECT_NS = 3_000_000_000
+
+# Takes the running mark for ARGV[1] ("{token}:{attempt}:") when it is free or held by another
+# attempt of the same job (ARGV[2] = "{token}:"), for ARGV[3] seconds; else returns its holder.
+_CLAIM = """
+local holder = redis.call('GET', KEYS[1])
+if not holder or string.sub(holder, 1, string.len(ARGV[2])) == ARGV[2] then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+  return ''
+end
+return holder
+"""
 
 # Deletes the running mark only if its holder ("{token}:{attempt}") starts with ARGV[1]: it is
 # still the one meant (another job, or another attempt, may have taken over meanwhile).
@@ -58,7 +72,8 @@ def cache_key(request: query_pb2.QueryRequest, plan: Plan, prepared: Prepared, s
     if plan.source.frame is not None or any(join.source.frame is not None for join in plan.joins):
         return None
     digest = hashlib.sha256()
-    digest.update(subject.encode() + b"\x00")
+    subject_bytes = subject.encode()
+    digest.update(len(subject_bytes).to_bytes(4, "big") + subject_bytes)
     digest.update(request.plan.SerializeToString(deterministic=True))
     # Only JSON output differs (it carries rows); unspecified means Arrow.
     digest.update(b"\x00json" if request.output == query_pb2.OUTPUT_JSON else b"\x00arrow")
@@ -78,47 +93,58 @@ class ResultCache:
         self._conn = conn
         self._ttl_s = ttl_s
         self._release = conn.register_script(_RELEASE)
+        self._claim = conn.register_script(_CLAIM)
 
     def source(self, key: str, records: JobRecords, results: ResultsStore) -> JobRecord | None:
-        """The completed job whose result answers `key`, while its record and frames are stored."""
-        with redis_errors():
-            raw = self._conn.get(_done(key))
-        if raw is None:
-            return None
-        record = records.get(int(cast(bytes, raw)))
-        if record is None or record.kind is not JobKind.QUERY or record.status is not JobStatus.COMPLETED:
-            return None
-        if not record.frames or not all(results.exists(record.token, meta) for meta in record.frames.values()):
+        """The completed job whose result answers `key`, while its record and frames are stored.
+
+        None also when that cannot be told now (Redis or the store failing): the query runs.
+        """
+        try:
+            with redis_errors():
+                raw = self._conn.get(_done(key))
+            if raw is None:
+                return None
+            record = records.get(int(cast(bytes, raw)))
+            if record is None or record.kind is not JobKind.QUERY or record.status is not JobStatus.COMPLETED:
+                return None
+            if not record.frames or not all(results.exists(record.token, m) for m in record.frames.values()):
+                return None
+        except (AirpyError, OSError):
+            log.warning("results cache: cannot look up a stored result; running the query", exc_info=True)
             return None
         return record
 
     def remember(self, key: str, token: int) -> None:
-        with redis_errors():
-            self._conn.set(_done(key), token, ex=self._ttl_s)
+        """Best effort: a result that cannot be remembered is still this job's result."""
+        try:
+            with redis_errors():
+                self._conn.set(_done(key), token, ex=self._ttl_s)
+        except AirpyError:
+            log.warning("results cache: cannot remember the result of job %s", token, exc_info=True)
 
     def claim(self, key: str, token: int, attempt: int, ttl_s: int) -> int | None:
-        """Mark this attempt as computing `key`. None when it now holds the mark (or nobody can be
-        found holding it); else the token of the job that holds it."""
-        holder = f"{token}:{attempt}:"
+        """Mark this attempt as computing `key` (taking over an earlier attempt's mark). None when
+        it now holds the mark; else the token of the job that holds it."""
         with redis_errors():
-            for _ in range(3):  # the holder may let go between the two calls
-                if self._conn.set(_running(key), holder, nx=True, ex=max(ttl_s, 1)):
-                    return None
-                other = self._conn.get(_running(key))
-                if other is not None:
-                    other_token = int(cast(bytes, other).split(b":")[0])
-                    return None if other_token == token else other_token
-        return None
+            holder = self._claim(keys=[_running(key)], args=[f"{token}:{attempt}:", f"{token}:", max(ttl_s, 1)])
+        return int(cast(bytes, holder).split(b":")[0]) if holder else None
 
     def release(self, key: str, token: int, attempt: int) -> None:
-        """Drop this attempt's mark (a later attempt of the same job keeps its own)."""
-        with redis_errors():
-            self._release(keys=[_running(key)], args=[f"{token}:{attempt}:"])
+        """Drop this attempt's mark (a later attempt of the same job keeps its own). Best effort:
+        a mark left behind expires, and a waiting job clears it once this job has ended."""
+        self._drop(key, f"{token}:{attempt}:")
 
     def release_job(self, key: str, token: int) -> None:
         """Drop the mark of a job that ended without a result, whichever attempt set it."""
-        with redis_errors():
-            self._release(keys=[_running(key)], args=[f"{token}:"])
+        self._drop(key, f"{token}:")
+
+    def _drop(self, key: str, holder_prefix: str) -> None:
+        try:
+            with redis_errors():
+                self._release(keys=[_running(key)], args=[holder_prefix])
+        except AirpyError:
+            log.warning("results cache: cannot clear a running mark", exc_info=True)
 
 
 def finish_from_cache(
@@ -143,7 +169,8 @@ def wait_for_identical(
     cache: ResultCache,
     key: str,
     runtime: tuple[JobRecords, ResultsStore],
-    ctx: tuple[int, int, int],
+    job: JobRecord,
+    attempt: int,
     sink: FrameSink,
     progress: Progress,
 ) -> bytes | None:
@@ -151,7 +178,7 @@ def wait_for_identical(
     running now and waited for), with the frames shared into `sink`. None when this job is to
     compute it: it then holds the mark, or nobody could be waited for."""
     records, results = runtime
-    token, attempt, timeout_s = ctx
+    token, timeout_s = job.token, job.timeout_s
     leader: int | None = None
     while True:
         source = cache.source(key, records, results)
@@ -165,6 +192,8 @@ def wait_for_identical(
         if leader is not None:
             current = records.get(leader, full=False)
             if current is not None and current.status is JobStatus.RUNNING:
+                if current.timeout_s > timeout_s:
+                    return None  # it may run past this job's own limit: computing is surer
                 progress.check()  # a cancel or the time limit ends the wait
                 time.sleep(_POLL_S)
                 continue

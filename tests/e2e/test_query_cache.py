@@ -99,33 +99,46 @@ def test_other_outputs_and_frame_sources_are_not_shared(data: Stack) -> None:
     assert not result(data.wait(submit(data, over_frame).token)).from_cache
 
 
+def started_pair(stack: Stack, plan: query_pb2.Plan) -> tuple[int, int]:
+    """Two identical queries started one after the other: (the one computing, the one waiting).
+
+    The first submitted usually computes, but the second can take the mark first (a worker's
+    first job warms it up): which one waits is read from their steps.
+    """
+    first = submit(stack, plan).token
+    stack.wait(first, statuses={job_pb2.JOB_STATUS_RUNNING})
+    second = submit(stack, plan).token
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for waiting, computing in ((second, first), (first, second)):
+            if "waiting" in [s.step for s in stack.get_job(waiting).steps]:
+                return computing, waiting
+        time.sleep(0.05)
+    raise AssertionError("neither of two identical running queries waited for the other")
+
+
 def test_an_identical_query_that_is_running_is_waited_for_not_run_twice(stack_factory) -> None:
-    # One DuckDB thread each: the leader runs for seconds and leaves a core to the follower.
+    # One DuckDB thread each: the query runs for seconds and leaves a core to the other worker.
     stack = stack_factory(workers=("interactive", "interactive"), PY_DUCKDB_THREADS=1)
     data_of = stack.base / "cache"
     data_of.mkdir(parents=True, exist_ok=True)
     pl.DataFrame({"k": [i % 2 for i in range(60_000)], "x": list(range(60_000))}).write_parquet(
         data_of / "slow.parquet"
     )
-    leader = submit(stack, SLOW).token
-    stack.wait(leader, statuses={job_pb2.JOB_STATUS_RUNNING})
-    follower = submit(stack, SLOW).token
-    stack.wait_step(follower, "waiting")
+    leader, follower = started_pair(stack, SLOW)
     leading = stack.wait(leader, timeout=120)
     assert leading.status == job_pb2.JOB_STATUS_COMPLETED, leading.error
     following = stack.wait(follower, timeout=60)
     assert following.status == job_pb2.JOB_STATUS_COMPLETED, following.error
     assert result(following).from_cache
     assert "cache_hit" in [s.step for s in following.steps]
+    assert "running_query" not in [s.step for s in following.steps]  # it never ran the plan
     assert fetch_frame(stack, follower).equals(fetch_frame(stack, leader))
     assert fetch_frame(stack, leader).column(0).to_pylist() == [2 * 30_000 * 30_000]
 
-    # A waiting job is cancelled at once; a failed leader leaves the follower to run it.
+    # A waiting job is cancelled at once; a cancelled leader leaves the waiting one to run it.
     again = query_pb2.Plan(dataset="cache/slow.parquet", joins=SLOW.joins, aggs=[A(col="x", fn=A.FN_SUM)])
-    leader = submit(stack, again).token
-    stack.wait(leader, statuses={job_pb2.JOB_STATUS_RUNNING})
-    waiting = submit(stack, again).token
-    stack.wait_step(waiting, "waiting")
+    leader, waiting = started_pair(stack, again)
     stack.jobs.CancelJob(job_service_pb2.CancelJobRequest(token=waiting), metadata=stack.metadata())
     assert stack.wait(waiting, timeout=30).status == job_pb2.JOB_STATUS_CANCELLED
     follower = submit(stack, again).token
