@@ -8,10 +8,19 @@ process's peak RSS, and its RSS with the libraries loaded, before the work.
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from collections.abc import Callable
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM). Not ru_maxrss: Linux carries that over exec from the
+    forked parent, so an anchor started by a large parent would report the parent's size."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def summarize(path: str) -> None:
@@ -70,7 +79,7 @@ def ydata_eda(path: str, mode: str) -> None:
     started = time.perf_counter()
     ProfileReport(frame, minimal=mode == "minimal", progress_bar=False).get_description()
     seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb}))
     raise SystemExit(0)
 
@@ -139,11 +148,11 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     for module in PRELOAD.get(name, ()):
         importlib.import_module(module)
-    base_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base_mb = peak_rss_mb()
     started = time.perf_counter()
     work(*args)
     seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb, "base_rss_mb": base_mb}))
 
 
