@@ -79,8 +79,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from airpy.sample import write_sample
 
     settings = _settings()
-    if settings.uses_object_store:
-        objectstore.configure(settings.s3_endpoint, settings.s3_region)
+    objectstore.configure_for(settings)
     root = write_sample(settings.base_path, force=args.force)
     print(f"sample dataset in {root}")
     return 0
@@ -106,12 +105,12 @@ def _client(args: argparse.Namespace) -> client.Client:
     return client.connect(address, token, args.timeout_s, tls=args.tls, ca_file=args.tls_ca)
 
 
-def _started(args: argparse.Namespace, api: client.Client, token: int, job: job_pb2.Job) -> int:
+def _started(args: argparse.Namespace, api: client.Client, token: int) -> int:
     """What a job-starting command prints: the token alone (for scripts), or the job followed to its end."""
     if not (args.wait or getattr(args, "output", None)):
         print(token)
         return 0
-    if _follow(api, token, job.last_seq if job.status in client.TERMINAL else 0) != job_pb2.JOB_STATUS_COMPLETED:
+    if _follow(api, token) != job_pb2.JOB_STATUS_COMPLETED:  # from the start: a cached job has ended already
         return 1
     if getattr(args, "output", None):
         rows = client.fetch_to_file(api, token, args.output)
@@ -119,6 +118,12 @@ def _started(args: argparse.Namespace, api: client.Client, token: int, job: job_
     if args.json:
         print(client.to_json(client.get_job(api, token)))
     return 0
+
+
+def _short(enum: Any, value: int) -> str:
+    """A job status or kind as people read it: JOB_STATUS_COMPLETED -> completed."""
+    name: str = enum.Name(value)
+    return name.split("_", 2)[2].lower()
 
 
 def _follow(api: client.Client, token: int, from_seq: int = 0) -> int:
@@ -141,7 +146,7 @@ def _follow(api: client.Client, token: int, from_seq: int = 0) -> int:
         bar = progress.add_task("waiting", total=1.0, token=token)
         for event in client.watch(api, token, from_seq):
             status, step = event.status, event.step
-            name = job_pb2.JobStatus.Name(status).removeprefix("JOB_STATUS_").lower()
+            name = _short(job_pb2.JobStatus, status)
             progress.update(bar, description=step.step or name)
             if step.HasField("progress"):
                 progress.update(bar, completed=step.progress)
@@ -150,7 +155,7 @@ def _follow(api: client.Client, token: int, from_seq: int = 0) -> int:
             if event.terminal:
                 error = event.error
                 break
-    name = job_pb2.JobStatus.Name(status).removeprefix("JOB_STATUS_").lower()
+    name = _short(job_pb2.JobStatus, status)
     if status == job_pb2.JOB_STATUS_COMPLETED:
         console.print(f"job {token} {name}")
     else:
@@ -163,14 +168,14 @@ def _follow(api: client.Client, token: int, from_seq: int = 0) -> int:
 
 def cmd_discover(args: argparse.Namespace) -> int:
     api = _client(args)
-    token, job = client.discover(api, args.uri, recurse=not args.no_recurse, datasource_id=args.datasource)
-    return _started(args, api, token, job)
+    token, _ = client.discover(api, args.uri, recurse=not args.no_recurse, datasource_id=args.datasource)
+    return _started(args, api, token)
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
     api = _client(args)
-    token, job = client.infer(api, args.uri, full=args.full, datasource_id=args.datasource)
-    return _started(args, api, token, job)
+    token, _ = client.infer(api, args.uri, full=args.full, datasource_id=args.datasource)
+    return _started(args, api, token)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -203,8 +208,8 @@ def cmd_query(args: argparse.Namespace) -> int:
     else:
         raise ValueError("give a plan file (JSON or YAML) or --dataset with plan flags")
     api = _client(args)
-    token, job = client.query(api, plan, datasource_id=args.datasource)
-    return _started(args, api, token, job)
+    token, _ = client.query(api, plan, datasource_id=args.datasource)
+    return _started(args, api, token)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -221,8 +226,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.kind:
         request.kind = analyze_pb2.AnalysisKind.Value(f"ANALYSIS_KIND_{args.kind.upper()}")  # type: ignore[assignment]
     api = _client(args)
-    token, job = client.analyze(api, request)
-    return _started(args, api, token, job)
+    token, _ = client.analyze(api, request)
+    return _started(args, api, token)
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
@@ -239,8 +244,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     for job in jobs:
         view.add_row(
             str(job.token),
-            job_pb2.JobKind.Name(job.kind).removeprefix("JOB_KIND_").lower(),
-            job_pb2.JobStatus.Name(job.status).removeprefix("JOB_STATUS_").lower(),
+            _short(job_pb2.JobKind, job.kind),
+            _short(job_pb2.JobStatus, job.status),
             job.datasource_id,
             job.created_at.ToDatetime().isoformat(timespec="seconds") + "Z",
             job.queue,
@@ -262,7 +267,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     job = client.cancel(_client(args), args.token_id)
-    status = job_pb2.JobStatus.Name(job.status).removeprefix("JOB_STATUS_").lower()
+    status = _short(job_pb2.JobStatus, job.status)
     ended = job.status in (job_pb2.JOB_STATUS_COMPLETED, job_pb2.JOB_STATUS_FAILED)
     if args.json:
         print(client.to_json(job))

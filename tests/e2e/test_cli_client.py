@@ -115,6 +115,14 @@ def test_query_from_flags_waits_and_writes_csv(sample: Stack, tmp_path: Path) ->
     )
     assert ok(result).strip() == f"2 rows written to {out}"
     check_result(pa_csv.read_csv(out), expected_per_region(sample))
+    # The same query again is answered from the results cache, completed in the reply itself:
+    # the command still follows it to its end and writes the file.
+    again = tmp_path / "again.csv"
+    args = [a.replace(str(out), str(again)) for a in result.args[result.args.index("query") :]]
+    repeat = airpy(sample, *args)
+    assert ok(repeat).strip() == f"2 rows written to {again}"
+    assert "cache_hit" in repeat.stderr
+    check_result(pa_csv.read_csv(again), expected_per_region(sample))
 
 
 def test_a_bad_plan_is_one_line_with_reason_and_field_path(sample: Stack) -> None:
