@@ -59,9 +59,6 @@ class Client:
     def metadata(self) -> list[tuple[str, str]]:
         return [("authorization", f"Bearer {self.token}")] if self.token else []
 
-    def close(self) -> None:
-        self.channel.close()
-
 
 def connect(
     address: str, token: str, timeout_s: float | None = 60, *, tls: bool = False, ca_file: Path | None = None

@@ -171,20 +171,16 @@ def read_job_stats(conn: redis.Redis) -> JobStats:
     for kind in kinds:
         pipe.hgetall(keys.stats_duration(kind))
     submitted_raw, ended_raw, *duration_raw = pipe.execute()
-    submitted = {_text(k): int(v) for k, v in submitted_raw.items()}
+    submitted = {k.decode(): int(v) for k, v in submitted_raw.items()}
     ended = {}
     for k, v in ended_raw.items():
-        kind, _, status = _text(k).partition(":")
+        kind, _, status = k.decode().partition(":")
         ended[(kind, status)] = int(v)
     durations = {}
     for kind, raw in zip(kinds, duration_raw, strict=True):
-        total = float(raw.pop(b"sum", raw.pop("sum", 0)) or 0)
-        durations[kind] = ({float(_text(k)): int(v) for k, v in raw.items()}, total)
+        total = float(raw.pop(b"sum", 0) or 0)
+        durations[kind] = ({float(k): int(v) for k, v in raw.items()}, total)
     return JobStats(submitted, ended, durations)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class MetricsEndpoint:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.fs as pafs
 
+    from airpy.config import Settings
     from airpy.errors import IOFailure
 
 #: How DuckDB and airpy's readers name an object: airpys3://bucket/key.
@@ -92,6 +93,12 @@ def configure(endpoint: str, region: str) -> None:
             _Process.filesystems.clear()
 
 
+def configure_for(settings: Settings) -> None:
+    """Configure this process's filesystem when its settings use an object store."""
+    if settings.uses_object_store:
+        configure(settings.s3_endpoint, settings.s3_region)
+
+
 def configured() -> bool:
     """Whether this process uses an object store (PY_BASE_PATH or PY_RESULTS_DIR is s3://…)."""
     return _Process.options is not None
@@ -135,11 +142,14 @@ def plain_key(key: str) -> bool:
     `..` on the client, which would reach another key or bucket) and no glob character (DuckDB
     expands every path it is given)."""
     return (
-        bool(key) and all(part not in ("", ".", "..") for part in key.split("/")) and not any(c in key for c in _UNSAFE)
+        bool(key)
+        and all(part not in ("", ".", "..") for part in key.split("/"))
+        and not any(c in key for c in EXPANDED | {"\\", "\x00"})
     )
 
 
-_UNSAFE = frozenset("*?[]{}\\\x00")
+#: Characters DuckDB expands as a glob in any path it is given: names holding them are never read.
+EXPANDED = frozenset("*?[]{}")
 
 
 def checked_key(location: str) -> str:
@@ -184,8 +194,8 @@ def register_with(database: duckdb.DuckDBPyConnection) -> None:
             return location_of(name)
 
         def glob(self, path: str, **kwargs: Any) -> list[str]:
-            # airpy hands DuckDB the exact objects it listed: nothing is expanded (a key may hold
-            # `*` or `[` literally), and no request is spent looking first.
+            # airpy hands DuckDB the exact objects it listed (never a key with a glob character):
+            # nothing is expanded, and no request is spent looking first.
             return [self._strip_protocol(path)]  # DuckDB puts the scheme back
 
     database.register_filesystem(_DuckFS(filesystem()))

@@ -115,7 +115,7 @@ class FrameSink(Protocol):
 class FrameReader(Protocol):
     """A committed frame open for reading by ranges (FetchResult)."""
 
-    def read_at(self, offset: int, size: int) -> bytes: ...
+    def read_at(self, offset: int, size: int) -> bytes | memoryview: ...
 
     def close(self) -> None: ...
 
@@ -478,9 +478,9 @@ class _ObjectReader:
         self._token = token
         self._meta = meta
 
-    def read_at(self, offset: int, size: int) -> bytes:
+    def read_at(self, offset: int, size: int) -> memoryview:
         try:
-            return bytes(self._source.read_at(size, offset))
+            return memoryview(self._source.read_at(size, offset))  # no copy: one is made per message
         except OSError as exc:
             if objectstore.missing(exc):
                 raise _gone(self._token, self._meta) from exc
@@ -501,6 +501,22 @@ def _attempt_of(name: str) -> int | None:
 
 def _gone(token: int, meta: FrameMeta) -> NotFoundError:
     return NotFoundError(f"frame {meta.name!r} of job {token} is no longer stored", metadata={"frame": meta.name})
+
+
+def load_frame(location: str) -> pa.Table:
+    """A committed frame as a table, by its location (a local file is memory-mapped: nothing is
+    copied up front). NotFoundError when it is gone."""
+    try:
+        with objectstore.open_mapped(location) as source:
+            return pa.ipc.open_stream(source).read_all()
+    except OSError as exc:
+        if objectstore.missing(exc):
+            raise NotFoundError("a frame this job reads is no longer stored") from exc
+        if objectstore.is_object(location):
+            raise objectstore.failure("reading a stored frame", exc, "results") from exc
+        raise _io_failure("reading a stored frame", exc) from exc
+    except pa.ArrowException as exc:
+        raise IOFailure("a stored frame cannot be read as Arrow") from exc
 
 
 def _remove_quietly(path: Path) -> None:

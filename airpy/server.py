@@ -187,8 +187,7 @@ async def create_server(settings: Settings, *, token_mark: Path | None = None) -
     tokens = TokenIssuer(conn, HighWaterMark(token_mark) if token_mark else None)
     dispatcher = Dispatcher(conn, TASK, failure_ttl_s=settings.job_ttl_s, grace_s=settings.cancel_grace_s)
     lifecycle = Lifecycle(conn, dispatcher, Timing(lease_s=settings.lease_s, ttl_s=settings.job_ttl_s), tokens)
-    if settings.uses_object_store:
-        objectstore.configure(settings.s3_endpoint, settings.s3_region)
+    objectstore.configure_for(settings)
     app = App(
         settings=settings,
         base=open_base(settings.base_path, settings.allowed_ext),

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from airpy import engine
 from airpy.analyze import anomaly, eda, forecast, insights, rules
-from airpy.analyze.frames import check_columns, check_rows, inline_table, load_stream
+from airpy.analyze.frames import check_columns, check_rows, inline_table
 from airpy.config import Settings
 from airpy.data import discovery
 from airpy.data.objects import open_base
@@ -28,7 +28,7 @@ from airpy.jobs.model import JobKind
 from airpy.jobs.runner import Handler, JobContext
 from airpy.query import cache, execute
 from airpy.query.plan import FrameSource
-from airpy.results import DEFAULT_FRAME
+from airpy.results import DEFAULT_FRAME, load_frame
 from airpy.schema import logical_type
 from airpy.services import analyses, analysis_pb, convert, plans
 from airpy.services.analyses import Analysis, Kind
@@ -91,12 +91,12 @@ def query(ctx: JobContext) -> bytes:
     try:
         with engine.interruptible(con, progress):
             prepared = execute.prepare(con, plan, base, settings.discover_max_files, frame_path)
-        if settings.query_cache and not request.no_cache:
-            key = cache.cache_key(request, plan, prepared, ctx.record.subject)
+        key = cache.key_for(settings.query_cache, request, plan, prepared, ctx.record.subject)
         if key is not None:
             stores = (runtime.lifecycle.records, runtime.results)
             answered = cache.wait_for_identical(results, key, stores, ctx.record, ctx.attempt, ctx.frames, progress)
             if answered is not None:
+                computed = True  # nothing of this attempt's to release
                 return answered
         with engine.interruptible(con, progress), engine.reporting(con, progress, "running_query", 0.2, 0.9):
             outcome = execute.run(con, prepared, plan, ctx.frames, progress)
@@ -163,7 +163,7 @@ def _analysis_input(ctx: JobContext, con: duckdb.DuckDBPyConnection, request: an
     if source == "frame_ref":
         ref = request.frame_ref
         path = frame_file(runtime.lifecycle.records, runtime.results, ref.token, ref.frame or DEFAULT_FRAME, subject)
-        return load_stream(path)
+        return load_frame(path)
     if source == "arrow_ipc":
         return inline_table(request.arrow_ipc, "arrow_ipc", settings.max_inline_frame_bytes)
     plan = plans.decode(request.plan)
@@ -179,7 +179,7 @@ def _analysis_input(ctx: JobContext, con: duckdb.DuckDBPyConnection, request: an
     except duckdb.Error as exc:
         raise engine.translate(exc, base=base.label) from exc
     prepared.verify_unchanged(base)
-    return load_stream(runtime.results.location(ctx.token, outcome.frame))
+    return load_frame(runtime.results.location(ctx.token, outcome.frame))
 
 
 def _analysis(
@@ -231,7 +231,7 @@ def _json_rows(location: str, count: int) -> common_pb2.JsonRows:
             "ask for OUTPUT_ARROW and use FetchResult",
             metadata={"rows": count, "limit": "PY_MAX_ROWS_JSON", "max_rows_json": settings.max_rows_json},
         )
-    table = load_stream(location)
+    table = load_frame(location)
     return convert.json_rows_pb(table, table.num_rows)
 
 

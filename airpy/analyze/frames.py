@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from airpy import objectstore
-from airpy.errors import IOFailure, NotFoundError, ResourceCapError, ValidationError
-from airpy.objectstore import open_mapped
+from airpy.errors import ResourceCapError, ValidationError
 
 
 def inspect_stream(path: Path, field: str) -> tuple[int, pa.Schema]:
@@ -22,19 +20,6 @@ def inspect_stream(path: Path, field: str) -> tuple[int, pa.Schema]:
             return rows, reader.schema
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise ValidationError.for_field(field, f"is not a valid Arrow IPC stream ({exc.__class__.__name__})") from exc
-
-
-def load_stream(location: str) -> pa.Table:
-    """A stored frame as a table (a local file is memory-mapped: nothing is copied up front)."""
-    try:
-        with open_mapped(location) as source:
-            return pa.ipc.open_stream(source).read_all()
-    except OSError as exc:
-        if objectstore.missing(exc):
-            raise NotFoundError("a frame this job reads is no longer stored") from exc
-        raise objectstore.failure("reading a stored frame", exc, "results") from exc
-    except pa.ArrowException as exc:
-        raise IOFailure("a stored frame cannot be read as Arrow") from exc
 
 
 def inline_table(data: bytes, field: str, max_bytes: int) -> pa.Table:

@@ -84,7 +84,7 @@ def validate(spec: DiscoverSpec, limit: int) -> None:
 
 
 def discover(base: Base, target: Target, spec: DiscoverSpec, limit: int, progress: Progress) -> Discovery:
-    """Walk `target` (resolved by `BasePath.resolve`) and describe every allowed file."""
+    """Walk `target` (resolved by the base's `resolve`) and describe every allowed file."""
     progress.step("scanning_directory", f"scanning {target.rel or '.'}", 0.0)
     announced = 0
 

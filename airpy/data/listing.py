@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from airpy.data.formats import FileKind
 from airpy.data.paths import FileStat, Target
 from airpy.errors import ValidationError
+from airpy.objectstore import EXPANDED
 
 if TYPE_CHECKING:
     from airpy.data.objects import Base
@@ -97,7 +98,7 @@ def list_files(
 def literal(rel: str) -> bool:
     """A name DuckDB reads as itself: it expands `*`, `?` and `[…]` in every path it is given,
     which could reach other files (through a symlink the listing did not follow, too)."""
-    return not any(c in rel for c in "*?[]{}")
+    return not any(c in rel for c in EXPANDED)
 
 
 def deep_pattern(pattern: str | None) -> bool:

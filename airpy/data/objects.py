@@ -17,14 +17,12 @@ from typing import TYPE_CHECKING
 
 from airpy import objectstore
 from airpy.data.formats import FileKind, kind_of
-from airpy.data.paths import BasePath, FileStat, Target, check_plain
+from airpy.data.paths import GLOB_CHARS, BasePath, FileStat, Target, check_plain
 from airpy.errors import IOFailure, NotFoundError, ValidationError
 from airpy.objectstore import ObjectUrl
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
-
-_GLOB_CHARS = frozenset("*?[")
 
 
 class ObjectBase:
@@ -52,9 +50,9 @@ class ObjectBase:
         if rel == "" and not allow_root:
             raise ValidationError.for_field(field, "names the base path itself; name a file, folder or glob")
         parts = [p for p in rel.split("/") if p]
-        glob_at = next((i for i, p in enumerate(parts) if _GLOB_CHARS & set(p)), None)
+        glob_at = next((i for i, p in enumerate(parts) if GLOB_CHARS & set(p)), None)
         fixed = "/".join(parts if glob_at is None else parts[:glob_at])
-        key = self._key(fixed)
+        key = self.url.key(fixed)
         info = self._info(key)
         import pyarrow.fs as pafs
 
@@ -114,9 +112,6 @@ class ObjectBase:
             return self.filesystem.get_file_info(key)
         except OSError as exc:
             raise _failure("looking up", exc) from exc
-
-    def _key(self, rel: str) -> str:
-        return posixpath.join(self._root_key, rel) if rel else self._root_key
 
     def _decode(self, raw: str, field: str) -> str:
         check_plain(raw, field)

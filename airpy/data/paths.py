@@ -17,12 +17,17 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISDIR, S_ISREG
 from urllib.parse import unquote, urlsplit
 
 from airpy.data.formats import FileKind, kind_of
 from airpy.errors import NotFoundError, ValidationError
 
 MAX_PATH_CHARS = 4096
+
+
+def _file_stat(st: os.stat_result) -> FileStat:
+    return FileStat((st.st_dev, st.st_ino, st.st_ctime_ns), st.st_size, st.st_mtime_ns, st.st_nlink)
 
 
 def check_plain(raw: str, field: str) -> None:
@@ -48,7 +53,8 @@ class FileStat:
     links: int = 1
 
 
-_GLOB_CHARS = frozenset("*?[")
+#: Characters that make a caller's path a glob.
+GLOB_CHARS = frozenset("*?[")
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,7 @@ class BasePath:
         if rel == "" and not allow_root:
             raise ValidationError.for_field(field, "names the base path itself; name a file, folder or glob")
         parts = [p for p in rel.split("/") if p]
-        glob_at = next((i for i, p in enumerate(parts) if _GLOB_CHARS & set(p)), None)
+        glob_at = next((i for i, p in enumerate(parts) if GLOB_CHARS & set(p)), None)
         fixed = parts if glob_at is None else parts[:glob_at]
         real = Path(os.path.realpath(self.root.joinpath(*fixed)))
         if not self.contains(real):
@@ -160,13 +166,15 @@ class BasePath:
                 real = Path(os.path.realpath(entry.path))
                 if not self.contains(real):
                     continue
-                if real.is_dir():
+                try:
+                    st = os.stat(real)
+                except OSError:
+                    continue  # gone or unreadable since the folder was read
+                if S_ISDIR(st.st_mode):
                     if recurse:
                         yield from visit(Path(entry.path))
-                elif real.is_file():
-                    found = self._stat(entry.path)
-                    if found is not None:
-                        yield entry.path, Path(entry.path).relative_to(self.root).as_posix(), found
+                elif S_ISREG(st.st_mode):
+                    yield entry.path, Path(entry.path).relative_to(self.root).as_posix(), _file_stat(st)
 
         yield from visit(Path(target.path))
 
@@ -179,10 +187,9 @@ class BasePath:
     @staticmethod
     def _stat(path: str) -> FileStat | None:
         try:
-            st = os.stat(path)
+            return _file_stat(os.stat(path))
         except OSError:
             return None  # gone or unreadable since it was seen: not listed
-        return FileStat((st.st_dev, st.st_ino, st.st_ctime_ns), st.st_size, st.st_mtime_ns, st.st_nlink)
 
     def _decode(self, raw: str, field: str) -> str:
         check_plain(raw, field)

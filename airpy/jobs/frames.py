@@ -63,4 +63,5 @@ def stored_frame(
 
 
 def frame_file(records: JobRecords, results: ResultsStore, token: int, frame: str, subject: str) -> str:
-    return stored_frame(records, results, token, frame, subject)[0]
+    """Where the subject's finished frame is, for reading it (the read reports a frame gone)."""
+    return results.location(token, frame_of(owned_record(records, token, subject), frame))

@@ -93,7 +93,8 @@ class Lifecycle:
         return record
 
     def record_finished(self, new: NewJob, store: Callable[[int], dict[str, FrameMeta]], result: bytes) -> JobRecord:
-        """A job the server completes itself (an upload): token, stored frames, record, completion."""
+        """A job the server completes itself (an upload, a cached query): token, stored frames,
+        record, completion."""
         token = self.issue_token()
         frames = store(token)
         self.records.create(token, new, now_ms())

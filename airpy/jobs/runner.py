@@ -255,10 +255,7 @@ class JobRunner:
 
     def _discard_earlier(self, token: int, attempt: int) -> None:
         if attempt > 1:
-            try:
-                self._results.discard_other_attempts(token, attempt)
-            except OSError:
-                log.warning("job %s: cannot delete the files of earlier attempts", token)
+            self._results.discard_other_attempts(token, attempt)  # best effort: it raises nothing
 
     def _handler(self, record: JobRecord) -> Handler:
         handler = self._handlers.get(record.kind)

@@ -136,8 +136,7 @@ def build_runtime(settings: Settings, handlers: Mapping[JobKind, Handler], name:
     conn = connect(settings.redis_url)
     dispatcher = Dispatcher(conn, "airpy.tasks.run", failure_ttl_s=settings.job_ttl_s, grace_s=settings.cancel_grace_s)
     lifecycle = Lifecycle(conn, dispatcher, Timing(lease_s=settings.lease_s, ttl_s=settings.job_ttl_s))
-    if settings.uses_object_store:
-        objectstore.configure(settings.s3_endpoint, settings.s3_region)
+    objectstore.configure_for(settings)
     results = open_results(settings.results_path, settings.spool_dir)
     if isinstance(results, ObjectResults):
         # Frames a dead process of this machine never uploaded: no job runs that long.

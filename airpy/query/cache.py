@@ -63,6 +63,12 @@ return 0
 """
 
 
+def key_for(enabled: bool, request: query_pb2.QueryRequest, plan: Plan, prepared: Prepared, subject: str) -> str | None:
+    """The key of a query's result; None when it must not be cached (PY_QUERY_CACHE off,
+    `no_cache` asked for, a plan over frames, objects changed just now)."""
+    return cache_key(request, plan, prepared, subject) if enabled and not request.no_cache else None
+
+
 def cache_key(request: query_pb2.QueryRequest, plan: Plan, prepared: Prepared, subject: str) -> str | None:
     """The key of a query's result; None when it must not be cached.
 
@@ -95,11 +101,9 @@ class ResultCache:
         self._release = conn.register_script(_RELEASE)
         self._claim = conn.register_script(_CLAIM)
 
-    def source(self, key: str, records: JobRecords, results: ResultsStore) -> JobRecord | None:
-        """The completed job whose result answers `key`, while its record and frames are stored.
-
-        None also when that cannot be told now (Redis or the store failing): the query runs.
-        """
+    def source(self, key: str, records: JobRecords) -> JobRecord | None:
+        """The completed job whose result answers `key`, while its record is stored (a frame gone
+        meanwhile shows when it is shared). None also when Redis fails now: the query runs."""
         try:
             with redis_errors():
                 raw = self._conn.get(_done(key))
@@ -108,9 +112,7 @@ class ResultCache:
             record = records.get(int(cast(bytes, raw)))
             if record is None or record.kind is not JobKind.QUERY or record.status is not JobStatus.COMPLETED:
                 return None
-            if not record.frames or not all(results.exists(record.token, m) for m in record.frames.values()):
-                return None
-        except (AirpyError, OSError):
+        except AirpyError:
             log.warning("results cache: cannot look up a stored result; running the query", exc_info=True)
             return None
         return record
@@ -151,7 +153,7 @@ def finish_from_cache(
     lifecycle: Lifecycle, results: ResultsStore, cache: ResultCache, new: NewJob, key: str
 ) -> JobRecord | None:
     """The caller's job, completed at once from the cache when it holds the result; else None."""
-    source = cache.source(key, lifecycle.records, results)
+    source = cache.source(key, lifecycle.records)
     if source is None:
         return None
     finished = dataclasses.replace(
@@ -181,7 +183,7 @@ def wait_for_identical(
     token, timeout_s = job.token, job.timeout_s
     leader: int | None = None
     while True:
-        source = cache.source(key, records, results)
+        source = cache.source(key, records)
         if source is not None:
             try:
                 sink.committed.update(share_frames(results, source, token, attempt))

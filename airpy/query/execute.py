@@ -21,12 +21,10 @@ import pyarrow as pa
 
 from airpy.data.objects import Base
 from airpy.data.readers import Dataset, open_dataset, source_sql
-from airpy.errors import IOFailure
-from airpy.objectstore import open_mapped
 from airpy.progress import Progress
 from airpy.query.compile import Compiled, compile_plan
 from airpy.query.plan import Filter, FrameSource, Op, Plan, Source
-from airpy.results import DEFAULT_FRAME, FrameMeta, FrameSink
+from airpy.results import DEFAULT_FRAME, FrameMeta, FrameSink, load_frame
 from airpy.schema import Logical, logical_type
 
 # Rows per record batch written to the frame (and per FetchResult read-ahead).
@@ -65,14 +63,10 @@ class Prepared:
 def open_source(
     con: duckdb.DuckDBPyConnection, source: Source, base: Base, max_files: int, frame_path: FramePath
 ) -> Opened:
-    """A source as SQL: a dataset through its reader, a frame as a memory-mapped Arrow table."""
+    """A source as SQL: a dataset through its reader, a frame as an Arrow table (memory-mapped
+    from a folder store)."""
     if source.frame is not None:
-        path = frame_path(source.frame)
-        try:
-            with open_mapped(path) as stream:
-                table = pa.ipc.open_stream(stream).read_all()
-        except (OSError, pa.ArrowException) as exc:
-            raise IOFailure(f"frame {source.frame.frame!r} of job {source.frame.token} cannot be read") from exc
+        table = load_frame(frame_path(source.frame))
         name = f"airpy_frame_{source.frame.token}_{source.frame.frame}"
         con.register(name, table)
         return Opened(name, [], {f.name: logical_type(f.type) for f in table.schema})
@@ -126,7 +120,7 @@ _SCHEMAS = _SchemaCache(256)
 
 def _schema_key(sql: str, params: list[object], dataset: Dataset) -> tuple[object, ...] | None:
     """What a source's schema depends on; None (not cached) for Arrow files (registered under a
-    new name each time) and when a file cannot be looked at."""
+    new name each time)."""
     if not params:
         return None
     return (sql, repr(params), tuple((item.path, item.stat) for item in dataset.files))

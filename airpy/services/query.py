@@ -35,16 +35,15 @@ class QueryService:
         # The plan is checked against the dataset's real schema before anything is queued.
         prepared = await with_engine(app, lambda con: prepare(app, con, plan, call.subject))
         new = submit.new_job(app, call, JobKind.QUERY, request.datasource_id, request, request.job)
-        caching = app.settings.query_cache and not request.no_cache
-        key = cache.cache_key(request, plan, prepared, call.subject) if caching else None
+        key = cache.key_for(app.settings.query_cache, request, plan, prepared, call.subject)
         if key is not None:
             results = cache.ResultCache(app.conn, app.settings.job_ttl_s)
             hit = await app.blocking(cache.finish_from_cache, app.lifecycle, app.results, results, new, key)
             if hit is not None:
                 # Completed already: the reply carries the result, as GetJob would.
                 return query_service_pb2.QueryResponse(token=hit.token, job=convert.job_pb(hit, with_result=True))
-        record = await app.blocking(app.lifecycle.submit, new, max_queued=app.settings.max_queued_jobs)
-        return query_service_pb2.QueryResponse(token=record.token, job=convert.job_pb(record))
+        token, job = await submit.queue(app, new)
+        return query_service_pb2.QueryResponse(token=token, job=job)
 
     async def ExplainQuery(self, request: query_pb2.ExplainQueryRequest, call: Call) -> query_pb2.ExplainQueryResponse:
         submit.datasource_id(request.datasource_id)

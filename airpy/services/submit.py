@@ -38,7 +38,11 @@ async def start_job(
     app: App, call: Call, kind: JobKind, source: str, request: Message, options: common_pb2.JobOptions
 ) -> tuple[int, job_pb2.Job]:
     """Store the job and queue its first attempt; returns its token and Job message."""
-    new = new_job(app, call, kind, source, request, options)
+    return await queue(app, new_job(app, call, kind, source, request, options))
+
+
+async def queue(app: App, new: NewJob) -> tuple[int, job_pb2.Job]:
+    """Store a job and queue its first attempt; returns its token and Job message."""
     record = await app.blocking(app.lifecycle.submit, new, max_queued=app.settings.max_queued_jobs)
     return record.token, convert.job_pb(record)
 
