@@ -88,6 +88,45 @@ def test_a_changed_file_or_no_cache_runs_the_query(data: Stack) -> None:
     changed = data.wait(changed.token)
     assert not result(changed).from_cache
     assert fetch_frame(data, changed.token).column(0).to_pylist() == [6]
+    # The same size, rewritten: the modification and change times tell.
+    path.write_text("v\n1\n2\n4\n")
+    rewritten = submit(data, plan)
+    assert rewritten.status == job_pb2.JOB_STATUS_QUEUED
+    assert fetch_frame(data, data.wait(rewritten.token).token).column(0).to_pylist() == [7]
+
+
+def test_a_file_added_to_a_folder_runs_the_query_again(data: Stack) -> None:
+    folder = data.base / "cache" / "growing"
+    folder.mkdir()
+    (folder / "a.csv").write_text("v\n1\n")
+    plan = query_pb2.Plan(dataset="cache/growing", aggs=[A(col="v", fn=A.FN_SUM)])
+    data.wait(submit(data, plan).token)
+    assert submit(data, plan).status == job_pb2.JOB_STATUS_COMPLETED  # cached
+    (folder / "b.csv").write_text("v\n10\n")
+    grown = submit(data, plan)
+    assert grown.status == job_pb2.JOB_STATUS_QUEUED
+    assert fetch_frame(data, data.wait(grown.token).token).column(0).to_pylist() == [11]
+
+
+def test_a_cached_result_whose_frame_is_gone_runs_the_query(data: Stack) -> None:
+    plan = query_pb2.Plan(dataset="cache/readings.csv", aggs=[A(fn=A.FN_COUNT)])
+    first = data.wait(submit(data, plan).token)
+    (Path(data.settings.results_path) / str(first.token) / "result.1.arrows").unlink()
+    again = submit(data, plan)
+    assert again.status == job_pb2.JOB_STATUS_QUEUED  # not NOT_FOUND: the plan runs
+    done = data.wait(again.token)
+    assert done.status == job_pb2.JOB_STATUS_COMPLETED and not result(done).from_cache
+    assert fetch_frame(data, again.token).column(0).to_pylist() == [1000]
+
+
+def test_with_the_cache_off_every_query_runs(stack_factory) -> None:
+    stack = stack_factory(workers=("interactive",), PY_QUERY_CACHE="false")
+    (stack.base / "off.csv").write_text("v\n1\n")
+    plan = query_pb2.Plan(dataset="off.csv", aggs=[A(col="v", fn=A.FN_SUM)])
+    for _ in range(2):
+        job = submit(stack, plan)
+        assert job.status == job_pb2.JOB_STATUS_QUEUED
+        assert not result(stack.wait(job.token)).from_cache
 
 
 def test_other_outputs_and_frame_sources_are_not_shared(data: Stack) -> None:

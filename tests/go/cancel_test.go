@@ -366,22 +366,9 @@ func TestWatchJobCancelledMidStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var end *airpyv1.JobEvent
-	for {
-		msg, err := resumed.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if msg.GetEvent().GetSeq() != last+1 {
-			t.Fatalf("after seq %d came %d", last, msg.GetEvent().GetSeq())
-		}
-		last, end = msg.GetEvent().GetSeq(), msg.GetEvent()
-	}
+	events := eventsToEnd(t, resumed, last)
 	// CANCELLED by the CancelJob above, or COMPLETED on a machine fast enough to finish first.
-	if end == nil || !end.GetTerminal() || end.GetStatus() == airpyv1.JobStatus_JOB_STATUS_FAILED {
+	if end := events[len(events)-1]; !end.GetTerminal() || end.GetStatus() == airpyv1.JobStatus_JOB_STATUS_FAILED {
 		t.Fatalf("the job ended with %v", end)
 	}
 	settles(t, fds)

@@ -146,23 +146,8 @@ func TestDiscoverWatchAndFetchFilesAsArrow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var last *airpyv1.JobEvent
-	var seq uint64
-	for {
-		msg, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("WatchJob: %v", err)
-		}
-		seq++
-		if msg.GetEvent().GetSeq() != seq {
-			t.Fatalf("event %d has seq %d", seq, msg.GetEvent().GetSeq())
-		}
-		last = msg.GetEvent()
-	}
-	if last == nil || !last.GetTerminal() || last.GetStatus() != airpyv1.JobStatus_JOB_STATUS_COMPLETED {
+	events := eventsToEnd(t, stream, 0)
+	if last := events[len(events)-1]; !last.GetTerminal() || last.GetStatus() != airpyv1.JobStatus_JOB_STATUS_COMPLETED {
 		t.Fatalf("last event %v", last)
 	}
 
@@ -315,6 +300,30 @@ func startDailyQuery(t *testing.T, ctx context.Context, conn *grpc.ClientConn) u
 	return started.GetToken()
 }
 
+// eventsToEnd reads a WatchJob stream until it ends; each event must follow the one before it
+// (seq after+1, after+2 …) and there must be at least one.
+func eventsToEnd(t *testing.T, stream airpyv1.JobService_WatchJobClient, after uint64) []*airpyv1.JobEvent {
+	t.Helper()
+	var events []*airpyv1.JobEvent
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("WatchJob: %v", err)
+		}
+		if want := after + uint64(len(events)) + 1; msg.GetEvent().GetSeq() != want {
+			t.Fatalf("expected seq %d, got %d", want, msg.GetEvent().GetSeq())
+		}
+		events = append(events, msg.GetEvent())
+	}
+	if len(events) == 0 {
+		t.Fatalf("the stream after seq %d ended without an event", after)
+	}
+	return events
+}
+
 // watchToEnd follows a job's events until the stream ends and fails the test unless it completed.
 func watchToEnd(t *testing.T, ctx context.Context, jobs airpyv1.JobServiceClient, token uint64) {
 	t.Helper()
@@ -322,18 +331,8 @@ func watchToEnd(t *testing.T, ctx context.Context, jobs airpyv1.JobServiceClient
 	if err != nil {
 		t.Fatal(err)
 	}
-	var last *airpyv1.JobEvent
-	for {
-		msg, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		last = msg.GetEvent()
-	}
-	if last.GetStatus() != airpyv1.JobStatus_JOB_STATUS_COMPLETED {
+	events := eventsToEnd(t, stream, 0)
+	if last := events[len(events)-1]; last.GetStatus() != airpyv1.JobStatus_JOB_STATUS_COMPLETED {
 		t.Fatalf("job %d ended %v: %v", token, last.GetStatus(), last.GetError())
 	}
 }
