@@ -187,10 +187,16 @@ def test_watch_follows_a_live_job_and_cancel_stops_it(sample: Stack) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
+    # The watcher is following the live job (it has printed a step) before the cancel.
+    assert watcher.stderr is not None
+    seen = []
+    while not any("sleeping" in line for line in seen):
+        line = watcher.stderr.readline()
+        assert line, f"the watcher ended before showing a step: {''.join(seen)}"
+        seen.append(line)
     assert ok(airpy(sample, "cancel", str(token))).strip() == f"job {token} cancelled"
     _, stderr = watcher.communicate(timeout=30)
     assert watcher.returncode == 1  # it did not complete
-    assert "sleeping" in stderr
     assert f"job {token} cancelled: CANCELLED" in stderr
 
 

@@ -390,3 +390,17 @@ def test_a_frame_deleted_from_the_bucket_is_not_found_not_an_internal_error(s3_s
         fetch_frame(s3_stack, job.token)
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     assert "no longer stored" in caught.value.details()
+
+
+def test_a_store_that_cannot_be_reached_is_unavailable_not_an_internal_error(
+    redis_server: EmbeddedRedis, tmp_path: Path
+) -> None:
+    # Nothing listens on port 9 (discard) of loopback: every call to the store fails to connect.
+    stack = own_stack(redis_server, tmp_path, "http://127.0.0.1:9", f"s3://{BUCKET}/results")
+    try:
+        with pytest.raises(grpc.RpcError) as caught:
+            stack.data.Preview(data_pb2.PreviewRequest(path="energy/readings.csv"), metadata=stack.metadata())
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE, caught.value.details()
+        assert rich_status(caught.value)[0].reason == "IO_ERROR"
+    finally:
+        stack.stop()
