@@ -12,6 +12,9 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 GRPCURL_VERSION := v1.9.4
 GRPC_HEALTH_PROBE_VERSION := v0.4.62
 
+# Test processes: most tests wait on real servers and workers, so three share two cores well.
+PYTEST_WORKERS ?= 3
+
 TOOLS := $(CURDIR)/.tools
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/uv/bin/uv)
 VENV := $(CURDIR)/.venv
@@ -73,7 +76,7 @@ typecheck: setup ## mypy --strict on airpy/
 	$(VENV)/bin/mypy
 
 pytest: setup tools ## the Python test suite
-	PATH="$(TOOLS)/bin:$$PATH" $(VENV)/bin/pytest -q
+	PATH="$(TOOLS)/bin:$$PATH" $(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 go-test: setup tools ## the Go client tests and the README's Go example (examples/go/query), against a real server
 	cd examples/go/query && go vet ./...

@@ -45,7 +45,6 @@ from airpy.v1 import (
 
 M = TypeVar("M", bound=Message)
 
-DEFAULT_ADDRESS = "127.0.0.1:50051"
 TERMINAL = frozenset({job_pb2.JOB_STATUS_COMPLETED, job_pb2.JOB_STATUS_FAILED, job_pb2.JOB_STATUS_CANCELLED})
 
 

@@ -35,6 +35,9 @@ from airpy.errors import (
 )
 from airpy.progress import JobInterrupted, Progress
 
+#: A DuckDB connection (a cursor of this process's database), as the domain's functions take it.
+Connection = duckdb.DuckDBPyConnection
+
 
 @dataclass(frozen=True)
 class EngineLimits:
@@ -93,10 +96,28 @@ def _open(limits: EngineLimits) -> duckdb.DuckDBPyConnection:
 
 
 @contextmanager
-def interruptible(con: duckdb.DuckDBPyConnection, progress: Progress) -> Iterator[None]:
-    """While inside, a cancel or timeout of the job interrupts the running DuckDB query."""
-    with progress.interruptible(con.interrupt):
+def session(limits: EngineLimits, progress: Progress) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection with airpy's limits for one piece of work, closed after it.
+
+    While inside, `progress` may interrupt the running query (a job's cancel or timeout, a
+    call whose caller went away). A DuckDB error that escapes the work's own translation
+    (`translated`, `airpy.data.readers.reading`) becomes an AirpyError here all the same.
+    """
+    con = connect(limits)
+    try:
+        with progress.interruptible(con.interrupt), translated():
+            yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def translated(*, base: str | None = None, reading: bool = False) -> Iterator[None]:
+    """Inside: a DuckDB error becomes the AirpyError `translate` makes of it (see there)."""
+    try:
         yield
+    except duckdb.Error as exc:
+        raise translate(exc, base=base, reading=reading) from exc
 
 
 _SQL_ECHO = re.compile(r"\n+\s*LINE \d+:.*", re.DOTALL)

@@ -25,9 +25,10 @@ from prometheus_client.registry import Collector
 from airpy.errors import AirpyError
 from airpy.jobs import keys
 from airpy.jobs.events import JOB_DURATION_BUCKETS
-from airpy.jobs.model import JobKind, JobStatus
+from airpy.jobs.model import JobStatus
 from airpy.jobs.queueing import Dispatcher
 from airpy.jobs.records import JobRecords
+from airpy.kinds import JobKind
 
 log = logging.getLogger("airpy.metrics")
 

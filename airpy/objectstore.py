@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.fs as pafs
 
-    from airpy.config import Settings
     from airpy.errors import IOFailure
 
 #: How DuckDB and airpy's readers name an object: airpys3://bucket/key.
@@ -91,12 +90,6 @@ def configure(endpoint: str, region: str) -> None:
         if options != _Process.options:
             _Process.options = options
             _Process.filesystems.clear()
-
-
-def configure_for(settings: Settings) -> None:
-    """Configure this process's filesystem when its settings use an object store."""
-    if settings.uses_object_store:
-        configure(settings.s3_endpoint, settings.s3_region)
 
 
 def configured() -> bool:

@@ -7,6 +7,7 @@ the work when the job is cancelled or timed out; sync calls pass `NullProgress`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
@@ -45,3 +46,40 @@ class NullProgress:
 
     def interruptible(self, hook: Callable[[], None]) -> AbstractContextManager[None]:
         return self._noop()
+
+
+class CallProgress(NullProgress):
+    """Progress for engine work done inside a call: records nothing; `cancel()` (from any thread,
+    when the caller goes away) interrupts the native work running meanwhile."""
+
+    def __init__(self) -> None:
+        self._hooks: list[Callable[[], None]] = []
+        self._cancelled = False
+        self._lock = threading.Lock()
+
+    def check(self) -> None:
+        if self._cancelled:
+            raise JobInterrupted("the call was cancelled")
+
+    @contextmanager
+    def _hooked(self, hook: Callable[[], None]) -> Iterator[None]:
+        with self._lock:
+            self._hooks.append(hook)
+            cancelled = self._cancelled
+        if cancelled:
+            hook()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._hooks.remove(hook)
+
+    def interruptible(self, hook: Callable[[], None]) -> AbstractContextManager[None]:
+        return self._hooked(hook)
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            hooks = list(self._hooks)
+        for hook in hooks:
+            hook()

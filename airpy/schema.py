@@ -29,6 +29,13 @@ class Logical(StrEnum):
     OTHER = "other"
 
 
+#: Types arithmetic applies to (sums, means, quantiles, numeric comparisons).
+NUMERIC = frozenset({Logical.INTEGER, Logical.FLOAT, Logical.DECIMAL})
+#: Types with an order: compared, sorted, given a min and max.
+ORDERED = NUMERIC | {Logical.STRING, Logical.DATE, Logical.TIMESTAMP, Logical.TIME, Logical.BOOLEAN, Logical.DURATION}
+#: Dates and timestamps: what time series and grains are built on.
+TEMPORAL = frozenset({Logical.DATE, Logical.TIMESTAMP})
+
 _CHECKS: tuple[tuple[Logical, object], ...] = (
     (Logical.NULL, pat.is_null),
     (Logical.BOOLEAN, pat.is_boolean),

@@ -22,19 +22,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from airpy import objectstore, tracing
+from airpy import tracing
 from airpy.auth import Authenticator
 from airpy.config import Settings
-from airpy.data.objects import open_base
 from airpy.errors import AirpyError
-from airpy.jobs.connection import connect, connect_async
-from airpy.jobs.lifecycle import Lifecycle, Timing, now_ms
-from airpy.jobs.queueing import Dispatcher
+from airpy.jobs.connection import connect_async
+from airpy.jobs.lifecycle import now_ms
 from airpy.jobs.reaper import Reaper
-from airpy.jobs.tokens import HighWaterMark, TokenIssuer
 from airpy.metrics import MetricsEndpoint
-from airpy.results import open_results
 from airpy.rpc import AirpyHandler
+from airpy.runtime import build_runtime
 from airpy.services.analyze import AnalyzeService
 from airpy.services.app import App
 from airpy.services.data import DataService
@@ -53,8 +50,6 @@ log = logging.getLogger(__name__)
 
 READINESS_SERVICE = "airpy.v1.JobService"
 _READINESS_PERIOD_S = 2.0
-# The task every RQ job calls (the worker-side entry point).
-TASK = "airpy.tasks.run"
 
 
 def grpc_options(settings: Settings) -> list[tuple[str, int]]:
@@ -138,7 +133,7 @@ class Server:
         if self.metrics is not None:
             self.metrics.close()
         await self.app.aconn.aclose()
-        self.app.conn.close()
+        self.app.core.conn.close()
         self.app.executor.shutdown(wait=False, cancel_futures=True)
 
     async def wait_for_termination(self) -> None:
@@ -183,19 +178,10 @@ async def create_server(settings: Settings, *, token_mark: Path | None = None) -
     """
     if not settings.redis_url:
         raise ValueError("create_server needs settings.redis_url")
-    conn = connect(settings.redis_url)
-    tokens = TokenIssuer(conn, HighWaterMark(token_mark) if token_mark else None)
-    dispatcher = Dispatcher(conn, TASK, failure_ttl_s=settings.job_ttl_s, grace_s=settings.cancel_grace_s)
-    lifecycle = Lifecycle(conn, dispatcher, Timing(lease_s=settings.lease_s, ttl_s=settings.job_ttl_s), tokens)
-    objectstore.configure_for(settings)
+    runtime = build_runtime(settings, token_mark=token_mark)
     app = App(
-        settings=settings,
-        base=open_base(settings.base_path, settings.allowed_ext),
-        conn=conn,
+        runtime=runtime,
         aconn=connect_async(settings.redis_url),
-        lifecycle=lifecycle,
-        tokens=tokens,
-        results=open_results(settings.results_path, settings.spool_dir),
         executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="airpy-io"),
         started_ms=now_ms(),
         redis_mode="embedded" if token_mark else "external",
@@ -216,7 +202,7 @@ async def create_server(settings: Settings, *, token_mark: Path | None = None) -
         (job_service_pb2.DESCRIPTOR.services_by_name["JobService"], JobService(app)),
         (info_service_pb2.DESCRIPTOR.services_by_name["InfoService"], InfoService(app)),
     )
-    metrics = MetricsEndpoint(conn, dispatcher) if settings.metrics_listen else None
+    metrics = MetricsEndpoint(runtime.core.conn, runtime.core.dispatcher) if settings.metrics_listen else None
     rpc_metrics = metrics.rpc if metrics else None
     server.add_generic_rpc_handlers(tuple(AirpyHandler(desc, impl, auth, rpc_metrics) for desc, impl in services))
     health = HealthServicer()

@@ -23,8 +23,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from airpy.config import QUEUES, Settings
+from airpy.config import Settings
 from airpy.embedded_redis import EmbeddedRedis
+from airpy.kinds import QUEUES
 from airpy.server import Server, create_server
 
 log = logging.getLogger(__name__)

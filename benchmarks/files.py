@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -11,7 +12,18 @@ import psutil
 
 from airpy.v1 import data_pb2, data_service_pb2_grpc, job_pb2, job_service_pb2, job_service_pb2_grpc
 from benchmarks.datagen import mixed_csv
-from benchmarks.harness import DATA, AirpyServer, PeakRss, Row, run_anchor
+from benchmarks.harness import (
+    DATA,
+    AirpyServer,
+    Figure,
+    PeakRss,
+    Row,
+    Value,
+    at_most,
+    rounds,
+    run_anchor,
+    speedup_at_least,
+)
 
 ROWS_PER_GB = 7_000_000
 
@@ -55,108 +67,102 @@ def batch_worker_rss_mb(server_pid: int) -> float:
     raise RuntimeError("no batch worker found")
 
 
-def run(scale: float, *, with_ydata: bool = True) -> list[Row]:
+def run(scale: float, repeat: int, *, with_ydata: bool = True, repeat_slow: int = 1) -> list[Row]:
     rows = max(int(ROWS_PER_GB * scale), 10_000)
     csv_rel, _ = mixed_csv(rows)
     csv_path = str(DATA / csv_rel)
     size_gb = Path(csv_path).stat().st_size / 1e9
-    label = f"{size_gb:.2f} GB CSV, {rows / 1e6:.1f} M rows x 19 cols"
+    label = f"{size_gb:.2f} GB CSV, {rows / 1e6:g} M rows x 19 cols"
     with (
         tempfile.TemporaryDirectory(prefix="airpy-bench-") as state,
         AirpyServer(DATA, Path(state)) as server,
     ):
-        idle_mb = batch_worker_rss_mb(server.pid)
-        with PeakRss(server.pid) as rss:
-            infer_s, _job = infer_full(server, csv_rel)
-        worker_mb = rss.peak_mb(lambda pid: "worker" in rss.names.get(pid, ""))
-        preview = preview_ms(server, csv_rel, 100)
         memory_mb = float(server.env.get("PY_MEMORY_MB", "2048"))
-    summarize = run_anchor("summarize", csv_path)
-    polars = run_anchor("polars_profile", csv_path)
-    head_ms = min(run_anchor("duckdb_head", csv_path, "100")["seconds"] for _ in range(5)) * 1000
-    faster = min(summarize["seconds"], polars["seconds"])
+
+        def infer() -> dict[str, float]:
+            idle_mb = batch_worker_rss_mb(server.pid)
+            with PeakRss(server.pid) as rss:
+                seconds, _job = infer_full(server, csv_rel)
+            worker_mb = rss.peak_mb(lambda pid: "worker" in rss.names.get(pid, ""))
+            return {"seconds": seconds, "peak_mb": worker_mb, "added_mb": worker_mb - idle_mb, "idle_mb": idle_mb}
+
+        def summarize() -> dict[str, float]:
+            figures = run_anchor("summarize", csv_path)
+            return {**figures, "added_mb": figures["peak_rss_mb"] - figures["base_rss_mb"]}
+
+        measures: dict[str, Callable[[], Value]] = {
+            "infer": infer,
+            "summarize": summarize,
+            "polars": lambda: run_anchor("polars_profile", csv_path),
+            "preview": lambda: preview_ms(server, csv_rel, 100),
+            "head": lambda: min(run_anchor("duckdb_head", csv_path, "100")["seconds"] for _ in range(5)) * 1000,
+        }
+        if with_ydata:
+            measures["ydata"] = lambda: run_anchor("ydata_minimal", csv_path, timeout=3600)
+        f = rounds("files", repeat, measures, times={"ydata": repeat_slow})
+    infer_s, summarize_s, polars_s = f["infer.seconds"], f["summarize.seconds"], f["polars.seconds"]
+    worker_mb = f["infer.peak_mb"]
+    faster = Figure.zip(min, summarize_s, polars_s)
     result = [
         Row(
             f"InferSchema full scan ({label}) vs faster of SUMMARIZE and Polars",
             infer_s,
             faster,
             "s",
-            infer_s / faster,
             "<= 1.0x",
-            infer_s <= faster,
+            at_most(1.0),
+            note="anchor: the faster of the two in each round",
         ),
-        Row(
-            "  same, vs DuckDB SUMMARIZE",
-            infer_s,
-            summarize["seconds"],
-            "s",
-            infer_s / summarize["seconds"],
-            "-",
-            True,
-        ),
-        Row(
-            "  same, vs Polars lazy scan (same statistics)",
-            infer_s,
-            polars["seconds"],
-            "s",
-            infer_s / polars["seconds"],
-            "-",
-            True,
-        ),
+        Row("  same, vs DuckDB SUMMARIZE", infer_s, summarize_s, "s"),
+        Row("  same, vs Polars lazy scan (same statistics)", infer_s, polars_s, "s"),
         Row(
             "InferSchema full scan: worker peak RSS vs SUMMARIZE's",
             worker_mb,
-            summarize["peak_rss_mb"],
+            f["summarize.peak_rss_mb"],
             "MB",
-            worker_mb / summarize["peak_rss_mb"],
             "<= 1.5x",
-            worker_mb <= 1.5 * summarize["peak_rss_mb"],
-            note=f"Polars peaked at {polars['peak_rss_mb']:.0f} MB",
+            at_most(1.5),
+            note=f"Polars peaked at {f['polars.peak_rss_mb'].median:.0f} MB",
         ),
         Row(
             "  same, memory the work added (peak minus the idle worker's / the anchor's loaded RSS)",
-            worker_mb - idle_mb,
-            summarize["peak_rss_mb"] - summarize["base_rss_mb"],
+            f["infer.added_mb"],
+            f["summarize.added_mb"],
             "MB",
-            (worker_mb - idle_mb) / (summarize["peak_rss_mb"] - summarize["base_rss_mb"]),
-            "-",
-            True,
-            note=f"idle batch worker {idle_mb:.0f} MB, SUMMARIZE's process with DuckDB loaded "
-            f"{summarize['base_rss_mb']:.0f} MB",
+            note=f"idle batch worker {f['infer.idle_mb'].median:.0f} MB, SUMMARIZE's process with DuckDB loaded "
+            f"{f['summarize.base_rss_mb'].median:.0f} MB",
         ),
         Row(
             "InferSchema full scan: worker peak RSS vs PY_MEMORY_MB",
             worker_mb,
-            memory_mb,
+            Figure.constant(memory_mb),
             "MB",
-            worker_mb / memory_mb,
             "<= 1.0x",
-            worker_mb <= memory_mb,
+            at_most(1.0),
         ),
         Row(
-            f"Preview 100 rows of the {size_gb:.2f} GB CSV vs DuckDB reading them",
-            preview,
-            head_ms,
+            f"Preview 100 rows of the {size_gb:.2f} GB CSV vs DuckDB reading them (best of 5)",
+            f["preview"],
+            f["head"],
             "ms",
-            preview / head_ms,
             "<= 2.0x",
-            preview <= 2 * head_ms,
+            at_most(2.0),
         ),
     ]
     if with_ydata:
-        ydata = run_anchor("ydata_minimal", csv_path, timeout=3600)
-        speedup = ydata["seconds"] / infer_s
+        ydata = f["ydata.seconds"]
         result.insert(
             3,
             Row(
                 "InferSchema full scan vs ydata-profiling minimal (speed-up)",
                 infer_s,
-                ydata["seconds"],
+                ydata,
                 "s",
-                speedup,
                 ">= 5x",
-                speedup >= 5,
-                note=f"ydata peaked at {ydata['peak_rss_mb']:.0f} MB",
+                speedup_at_least(5),
+                speedup=True,
+                note=f"ydata peaked at {f['ydata.peak_rss_mb'].median:.0f} MB; ydata ran {len(ydata.samples)} time(s) "
+                "(--repeat-slow: it takes minutes at full scale)",
             ),
         )
     return result

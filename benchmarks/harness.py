@@ -1,41 +1,223 @@
-"""What every benchmark shares: result rows, peak-RSS measurement of processes, a running airpy."""
+"""What every benchmark shares: figures of repeated measures, result rows, peak-RSS measurement of
+processes, a running airpy."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from benchmarks.machine import Usage, during
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / ".bench-data"
 
 
-@dataclass
-class Row:
-    """One line of the table: airpy's figure, the anchor's, their ratio and whether the target holds."""
+Value = float | Mapping[str, float]
 
-    measure: str
-    airpy: float
-    anchor: float
-    unit: str
-    ratio: float
-    target: str
-    met: bool
-    note: str = ""
+
+@dataclass
+class Figure:
+    """The samples of one measure (each a whole run of it), with the machine's usage during each."""
+
+    samples: list[float] = field(default_factory=list)
+    usage: list[Usage] = field(default_factory=list)
+    fixed: bool = False  # a constant (a target, a setting), not measured
+
+    @classmethod
+    def constant(cls, value: float) -> Figure:
+        return cls([value], [], fixed=True)
+
+    @classmethod
+    def zip(cls, combine: Callable[..., float], *figures: Figure) -> Figure:
+        """A figure made round by round from others (e.g. the faster of two anchors in each round)."""
+        samples = [combine(*values) for values in zip(*(f.samples for f in figures), strict=False)]
+        usage = [sum(us[1:], us[0]) for us in zip(*(f.usage for f in figures), strict=False)]
+        return cls(samples, usage)
+
+    def add(self, value: float, usage: Usage) -> None:
+        self.samples.append(value)
+        self.usage.append(usage)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples) if self.samples else math.nan
+
+    @property
+    def spread(self) -> float | None:
+        """(max - min) / median: how far apart the runs were; None for one run or a constant."""
+        if self.fixed or len(self.samples) < 2 or not self.median:
+            return None
+        return (max(self.samples) - min(self.samples)) / abs(self.median)
+
+    def total_usage(self) -> Usage:
+        return sum(self.usage, Usage())
+
+    @property
+    def busy_runs(self) -> int:
+        return sum(u.busy for u in self.usage)
+
+    @property
+    def busy(self) -> bool:
+        """Half or more of the runs were busy: the median may be a disturbed run."""
+        return bool(self.usage) and 2 * self.busy_runs >= len(self.usage)
 
     def as_json(self) -> dict[str, object]:
-        return asdict(self)
+        if self.fixed:
+            return {"fixed": True, "median": self.median}
+        return {
+            "median": self.median,
+            "min": min(self.samples, default=None),
+            "max": max(self.samples, default=None),
+            "spread": self.spread,
+            "n": len(self.samples),
+            "samples": self.samples,
+            "others_share": [round(u.others_share, 4) for u in self.usage],
+            "steal_share": [round(u.steal_share, 4) for u in self.usage],
+            "busy": [u.busy for u in self.usage],
+        }
+
+
+class Figures(dict[str, Figure]):
+    """A suite's figures by name; a measure returning a mapping adds one figure per key (`name.key`)."""
+
+    def measure(self, name: str, run: Callable[[], Value]) -> Value:
+        with during() as usage:
+            value = run()
+        if isinstance(value, Mapping):
+            for key, v in value.items():
+                self.setdefault(f"{name}.{key}", Figure()).add(float(v), usage)
+        else:
+            self.setdefault(name, Figure()).add(float(value), usage)
+        return value
+
+
+def rounds(
+    label: str,
+    repeat: int,
+    measures: Mapping[str, Callable[[], Value]],
+    *,
+    times: Mapping[str, int] | None = None,
+    figures: Figures | None = None,
+) -> Figures:
+    """Run every measure `repeat` times, interleaved (a round runs each once, in order), so that
+    drift in the machine hits airpy and its anchors alike. `times` lowers (or raises) the count
+    of single measures: the anchors that take minutes run `--repeat-slow` times."""
+    figures = Figures() if figures is None else figures
+    counts = {name: (times or {}).get(name, repeat) for name in measures}
+    total = max(counts.values(), default=0)
+    for i in range(total):
+        with during() as usage:
+            shown = []
+            for name, run in measures.items():
+                if i < counts[name]:
+                    value = figures.measure(name, run)
+                    main = (
+                        value.get("seconds", next(iter(value.values()), math.nan))
+                        if isinstance(value, Mapping)
+                        else value
+                    )
+                    shown.append(f"{name} {main:.4g}")
+        print(
+            f"  {label} round {i + 1}/{total} ({usage.seconds:.1f} s; {usage.describe()}): {', '.join(shown)}",
+            flush=True,
+        )
+    return figures
+
+
+@dataclass
+class Row:
+    """One line of the table: airpy's figure, the anchor's, the ratio of their medians, the target
+    (judged on the medians) and how busy the machine was during the row's measures."""
+
+    measure: str
+    airpy: Figure
+    anchor: Figure | None
+    unit: str
+    target: str = "-"
+    meets: Callable[[float, float], bool] | None = None  # (airpy median, anchor median) -> met
+    speedup: bool = False  # ratio = anchor / airpy (how many times faster airpy is)
+    note: str = ""
+
+    def _ratio(self, airpy: float, anchor: float) -> float:
+        num, den = (anchor, airpy) if self.speedup else (airpy, anchor)
+        return num / den if den else math.nan
+
+    @property
+    def ratio(self) -> float | None:
+        if self.anchor is None:
+            return None
+        return self._ratio(self.airpy.median, self.anchor.median)
+
+    def round_ratios(self) -> list[float]:
+        """The ratio round by round, when both figures ran the same number of times."""
+        if self.anchor is None or self.anchor.fixed or len(self.airpy.samples) != len(self.anchor.samples):
+            return []
+        return [self._ratio(a, b) for a, b in zip(self.airpy.samples, self.anchor.samples, strict=True)]
+
+    @property
+    def met(self) -> bool | None:
+        """Whether the target holds on the medians; None for a row without a target."""
+        if self.meets is None:
+            return None
+        return self.meets(self.airpy.median, self.anchor.median if self.anchor else math.nan)
+
+    @property
+    def usage(self) -> Usage:
+        usage = self.airpy.total_usage()
+        return usage + self.anchor.total_usage() if self.anchor else usage
+
+    def figures(self) -> list[Figure]:
+        return [self.airpy] if self.anchor is None else [self.airpy, self.anchor]
+
+    @property
+    def busy(self) -> bool:
+        """Busy over all the row's runs together, or in half or more of either figure's runs."""
+        return self.usage.busy or any(f.busy for f in self.figures())
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "measure": self.measure,
+            "unit": self.unit,
+            "airpy": self.airpy.as_json(),
+            "anchor": self.anchor.as_json() if self.anchor else None,
+            "ratio": self.ratio,
+            "round_ratios": self.round_ratios(),
+            "speedup": self.speedup,
+            "target": self.target,
+            "met": self.met,
+            "busy": self.busy,
+            "usage": self.usage.as_json(),
+            "note": self.note,
+        }
+
+
+def at_most(factor: float) -> Callable[[float, float], bool]:
+    """Target: airpy's median at most `factor` times the anchor's (times, memory)."""
+    return lambda airpy, anchor: airpy <= factor * anchor
+
+
+def at_least(factor: float) -> Callable[[float, float], bool]:
+    """Target: airpy's median at least `factor` times the anchor's (throughput)."""
+    return lambda airpy, anchor: airpy >= factor * anchor
+
+
+def speedup_at_least(factor: float) -> Callable[[float, float], bool]:
+    """Target: the anchor takes at least `factor` times airpy's time."""
+    return lambda airpy, anchor: anchor >= factor * airpy
 
 
 class PeakRss:
@@ -191,8 +373,3 @@ class AirpyServer:
             return parent is not None and "worker" in " ".join(parent.cmdline())
         except psutil.NoSuchProcess:
             return False
-
-
-def best_of(runs: int, measure: Callable[[], float]) -> float:
-    """The fastest of `runs` timings (seconds): the least disturbed by the rest of the machine."""
-    return min(measure() for _ in range(runs))

@@ -31,7 +31,7 @@ from airpy.v1 import (
     query_service_pb2_grpc,
 )
 from benchmarks.datagen import events_parquet
-from benchmarks.harness import DATA, REPO, AirpyServer, PeakRss, Row
+from benchmarks.harness import DATA, REPO, AirpyServer, Figure, PeakRss, Row, at_least, at_most, rounds
 
 GO_CLIENT = REPO / "benchmarks" / "go"
 RUNS = 3
@@ -114,72 +114,102 @@ def bearer(server: AirpyServer) -> str:
     return server.token()[0][1].removeprefix("Bearer ")
 
 
-def fetch_rows(server: AirpyServer, token: int, frame: Path) -> list[Row]:
+def fetch_rows(server: AirpyServer, token: int, frame: Path, binary: Path, repeat: int) -> list[Row]:
+    """airpy's FetchResult and its anchors, round by round; each client process reads RUNS times
+    and reports the fastest. The anchor servers are started once and stay up (idle) meanwhile."""
     size = frame.stat().st_size
     mb = size / 1e6
-    airpy_py = client("airpy-fetch", server.address, bearer(server), str(token), str(RUNS))
-    with background("flight-server", str(frame)) as port:
-        flight_py = client("flight-fetch", str(port), str(RUNS))
-        binary = go_client()
-        flight_go = go_fetch(binary, "-mode", "flight", "-addr", f"127.0.0.1:{port}")
-    airpy_go = go_fetch(binary, "-mode", "airpy", "-addr", server.address, "-token", bearer(server), "-job", str(token))
-    with background("grpc-ceiling-server", str(frame)) as port:
-        ceiling = go_fetch(binary, "-mode", "airpy", "-addr", f"127.0.0.1:{port}", "-token", "-", "-job", "1")
-    with background("tcp-server", str(frame)) as port:
-        tcp = client("tcp-fetch", str(port), str(size), str(RUNS))
-    if not airpy_py["rows"] == flight_py["rows"] == airpy_go["rows"] == flight_go["rows"]:
-        raise RuntimeError(f"row counts differ: {airpy_py}, {flight_py}, {airpy_go}, {flight_go}")
+    token_arg = bearer(server)
+    with contextlib.ExitStack() as stack:
+        flight = stack.enter_context(background("flight-server", str(frame)))
+        ceiling = stack.enter_context(background("grpc-ceiling-server", str(frame)))
+        tcp = stack.enter_context(background("tcp-server", str(frame)))
+        f = rounds(
+            "fetch",
+            repeat,
+            {
+                "airpy_py": lambda: client("airpy-fetch", server.address, token_arg, str(token), str(RUNS)),
+                "flight_py": lambda: client("flight-fetch", str(flight), str(RUNS)),
+                "airpy_go": lambda: go_fetch(
+                    binary, "-mode", "airpy", "-addr", server.address, "-token", token_arg, "-job", str(token)
+                ),
+                "flight_go": lambda: go_fetch(binary, "-mode", "flight", "-addr", f"127.0.0.1:{flight}"),
+                "ceiling_go": lambda: go_fetch(
+                    binary, "-mode", "airpy", "-addr", f"127.0.0.1:{ceiling}", "-token", "-", "-job", "1"
+                ),
+                "tcp": lambda: client("tcp-fetch", str(tcp), str(size), str(RUNS)),
+            },
+        )
+    counts = {name: set(f[f"{name}.rows"].samples) for name in ("airpy_py", "flight_py", "airpy_go", "flight_go")}
+    if len(set().union(*counts.values())) != 1:
+        raise RuntimeError(f"row counts differ: {counts}")
 
-    def gbps(figures: dict[str, float]) -> float:
-        return size / figures["seconds"] / 1e9
+    def gbps(name: str) -> Figure:
+        seconds = f[f"{name}.seconds"]
+        return Figure([size / s / 1e9 for s in seconds.samples], seconds.usage)
 
-    def row(measure: str, airpy: float, anchor: float, target: float) -> Row:
-        ratio = airpy / anchor
-        return Row(measure, airpy, anchor, "GB/s", ratio, f">= {target}x", ratio >= target)
-
+    airpy_py, airpy_go = gbps("airpy_py"), gbps("airpy_go")
     return [
-        row(
+        Row(
             f"FetchResult, {mb:.0f} MB result, Python client vs pyarrow.flight DoGet",
-            gbps(airpy_py),
-            gbps(flight_py),
-            1.0,
+            airpy_py,
+            gbps("flight_py"),
+            "GB/s",
+            ">= 1.0x",
+            at_least(1.0),
         ),
-        row(
-            "  same, Go client (arrow-go) vs Go Flight client, same Flight server", gbps(airpy_go), gbps(flight_go), 1.0
+        Row(
+            "  same, Go client (arrow-go) vs Go Flight client, same Flight server",
+            airpy_go,
+            gbps("flight_go"),
+            "GB/s",
+            ">= 1.0x",
+            at_least(1.0),
         ),
-        row("  same, Go client vs raw loopback TCP of the same bytes (ceiling)", gbps(airpy_go), gbps(tcp), 0.5),
+        Row(
+            "  same, Go client vs raw loopback TCP of the same bytes (ceiling)",
+            airpy_go,
+            gbps("tcp"),
+            "GB/s",
+            ">= 0.5x",
+            at_least(0.5),
+        ),
         Row(
             "  same, Go client vs a bare grpc.aio server of prebuilt messages (grpcio's own ceiling)",
-            gbps(airpy_go),
-            gbps(ceiling),
+            airpy_go,
+            gbps("ceiling_go"),
             "GB/s",
-            gbps(airpy_go) / gbps(ceiling),
-            "-",
-            True,
         ),
     ]
 
 
-def streaming_rss_row(server: AirpyServer, token: int, frame: Path) -> Row:
+def streaming_rss_row(server: AirpyServer, token: int, frame: Path, repeat: int) -> Row:
     """The server process's peak RSS (workers and Redis excluded) while a client streams the frame."""
-    before = psutil.Process(server.pid).memory_info().rss / 1_048_576
-    with PeakRss(server.pid, period_s=0.02) as peaks:
-        client("airpy-fetch", server.address, bearer(server), str(token), "1")
-    peak = peaks.peak_mb(lambda pid: pid == server.pid)
+
+    def peak() -> dict[str, float]:
+        before = psutil.Process(server.pid).memory_info().rss / 1_048_576
+        with PeakRss(server.pid, period_s=0.02) as peaks:
+            client("airpy-fetch", server.address, bearer(server), str(token), "1")
+        return {"peak_mb": peaks.peak_mb(lambda pid: pid == server.pid), "before_mb": before}
+
+    f = rounds("server RSS", repeat, {"rss": peak})
     gb = frame.stat().st_size / 1e9
     return Row(
-        f"server peak RSS while streaming a {gb:.1f} GB result (before: {before:.0f} MB)",
-        peak,
-        300,
+        f"server peak RSS while streaming a {gb:.1f} GB result (before: {f['rss.before_mb'].median:.0f} MB)",
+        f["rss.peak_mb"],
+        Figure.constant(300),
         "MB",
-        peak / 300,
         "< 300 MB",
-        peak < 300,
+        lambda airpy, anchor: airpy < anchor,
     )
 
 
-def idle_watchers_rows(data: Path, count: int = 200, hold_s: float = 10) -> list[Row]:
-    """`count` WatchJob streams on a job that stays queued (no workers): server CPU and threads."""
+def idle_watchers_rows(data: Path, repeat: int, count: int = 200, hold_s: float = 10) -> list[Row]:
+    """`count` WatchJob streams on a job that stays queued (no workers): server CPU and threads.
+
+    One server and one queued job for every round; each round starts `count` new streams, waits
+    until all have their first event, lets them settle and measures the server for `hold_s`.
+    """
     with (
         tempfile.TemporaryDirectory(prefix="airpy-bench-") as state,
         AirpyServer(data, Path(state), ready_service="", PY_WORKERS="0") as server,
@@ -193,61 +223,76 @@ def idle_watchers_rows(data: Path, count: int = 200, hold_s: float = 10) -> list
             )
         process = psutil.Process(server.pid)
         threads_before = process.num_threads()
-        ready = Path(state) / "ready"
-        watch = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.stream_clients",
-                "watchers",
-                server.address,
-                bearer(server),
-                str(token),
-                str(count),
-                str(hold_s + 4),
-                str(ready),
-            ],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            if watch.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the watchers did not all start")
-            time.sleep(0.05)
-        time.sleep(2)  # settle: every stream is now parked waiting for events
-        cpu_before = sum(process.cpu_times()[:2])
-        time.sleep(hold_s)
-        cpu = (sum(process.cpu_times()[:2]) - cpu_before) / hold_s * 100
-        threads_during = process.num_threads()
-        out, _ = watch.communicate(timeout=60)
-        streams = json.loads(out.strip().splitlines()[-1])["streams"]
-        if streams != count:
-            raise RuntimeError(f"only {streams} of {count} watchers got their first event")
+
+        def watch() -> dict[str, float]:
+            ready = Path(state) / "ready"
+            ready.unlink(missing_ok=True)
+            watch = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.stream_clients",
+                    "watchers",
+                    server.address,
+                    bearer(server),
+                    str(token),
+                    str(count),
+                    str(hold_s + 4),
+                    str(ready),
+                ],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            deadline = time.monotonic() + 60
+            while not ready.exists():
+                if watch.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the watchers did not all start")
+                time.sleep(0.05)
+            time.sleep(2)  # settle: every stream is now parked waiting for events
+            cpu_before = sum(process.cpu_times()[:2])
+            time.sleep(hold_s)
+            cpu = (sum(process.cpu_times()[:2]) - cpu_before) / hold_s * 100
+            threads_during = process.num_threads()
+            out, _ = watch.communicate(timeout=60)
+            streams = json.loads(out.strip().splitlines()[-1])["streams"]
+            if streams != count:
+                raise RuntimeError(f"only {streams} of {count} watchers got their first event")
+            return {"cpu": cpu, "threads": threads_during}
+
+        f = rounds("watchers", repeat, {"watch": watch})
     return [
-        Row(f"{count} idle WatchJob subscribers: server CPU (% of one core)", cpu, 5, "%", cpu / 5, "< 5 %", cpu < 5),
+        Row(
+            f"{count} idle WatchJob subscribers: server CPU (% of one core)",
+            f["watch.cpu"],
+            Figure.constant(5),
+            "%",
+            "< 5 %",
+            lambda airpy, anchor: airpy < anchor,
+        ),
         Row(
             f"  same: server threads with {count} subscribers vs none (bound: + the {IO_POOL}-thread I/O pool)",
-            threads_during,
-            threads_before,
+            f["watch.threads"],
+            Figure.constant(threads_before),
             "n",
-            threads_during / threads_before,
             "bounded",
-            threads_during <= threads_before + IO_POOL,
+            lambda airpy, anchor: airpy <= anchor + IO_POOL,
+            note="none: counted once, before the first round",
         ),
     ]
 
 
-def roundtrip_rows(data: Path, runs: int = 200, batch: int = 500) -> list[Row]:
+def roundtrip_rows(data: Path, repeat: int, runs: int = 200, batch: int = 500) -> list[Row]:
     """Trivial job, submit → terminal event: airpy (Discover of an empty folder, WatchJob) vs raw RQ.
 
     One Redis (embedded, started here) serves all three: airpy on database 0 with one warm
-    interactive worker, raw RQ with airpy's worker class on 1 and with SimpleWorker on 2.
+    interactive worker, raw RQ with airpy's worker class on 1 and with SimpleWorker on 2. The
+    server and both raw workers stay up for every round (each idle while the others measure).
     """
     with tempfile.TemporaryDirectory(prefix="airpy-bench-redis-", dir="/tmp") as folder:
         redis = EmbeddedRedis(Path(folder), Path(folder) / "redis.sock")
         redis.start()
+        workers: list[subprocess.Popen[bytes]] = []
         try:
             with (
                 tempfile.TemporaryDirectory(prefix="airpy-bench-") as state,
@@ -255,73 +300,64 @@ def roundtrip_rows(data: Path, runs: int = 200, batch: int = 500) -> list[Row]:
                     data, Path(state), REDIS_URL=f"{redis.url}?db=0", PY_WORKERS="2", PY_AUTH_SECRET="bench-" + "x" * 40
                 ) as server,
             ):
-                airpy = client("airpy-roundtrip", server.address, bearer(server), "empty", str(runs), str(batch))
-            anchors = {}
-            for db, kind in ((1, "airpy"), (2, "simple")):
-                url = f"{redis.url}?db={db}"
-                worker = subprocess.Popen(
-                    [sys.executable, "-m", "benchmarks.stream_clients", "rq-worker", url, "raw", kind], cwd=REPO
+                token_arg = bearer(server)
+                urls = {kind: f"{redis.url}?db={db}" for db, kind in ((1, "airpy"), (2, "simple"))}
+                for kind, url in urls.items():
+                    workers.append(
+                        subprocess.Popen(
+                            [sys.executable, "-m", "benchmarks.stream_clients", "rq-worker", url, "raw", kind], cwd=REPO
+                        )
+                    )
+                f = rounds(
+                    "round trip",
+                    repeat,
+                    {
+                        "airpy": lambda: client(
+                            "airpy-roundtrip", server.address, token_arg, "empty", str(runs), str(batch)
+                        ),
+                        "rq_airpy": lambda: client("rq-roundtrip", urls["airpy"], "raw", str(runs), str(batch)),
+                        "rq_simple": lambda: client("rq-roundtrip", urls["simple"], "raw", str(runs), str(batch)),
+                    },
                 )
-                try:
-                    anchors[kind] = client("rq-roundtrip", url, "raw", str(runs), str(batch))
-                finally:
-                    worker.terminate()
-                    worker.wait(30)
         finally:
+            for worker in workers:
+                worker.terminate()
+                worker.wait(30)
             redis.stop()
-    same, floor = anchors["airpy"], anchors["simple"]
-    p50_ratio = airpy["p50_ms"] / same["p50_ms"]
-    rate_ratio = airpy["jobs_per_s"] / same["jobs_per_s"]
+    p50, rate = f["airpy.p50_ms"], f["airpy.jobs_per_s"]
     return [
         Row(
-            "job round trip p50, trivial job vs raw RQ with airpy's worker class",
-            airpy["p50_ms"],
-            same["p50_ms"],
+            f"job round trip p50 of {runs}, trivial job vs raw RQ with airpy's worker class",
+            p50,
+            f["rq_airpy.p50_ms"],
             "ms",
-            p50_ratio,
             "<= 1.3x",
-            p50_ratio <= 1.3,
+            at_most(1.3),
         ),
-        Row(
-            "  same, vs raw RQ SimpleWorker (the floor)",
-            airpy["p50_ms"],
-            floor["p50_ms"],
-            "ms",
-            airpy["p50_ms"] / floor["p50_ms"],
-            "-",
-            True,
-        ),
+        Row("  same, vs raw RQ SimpleWorker (the floor)", p50, f["rq_simple.p50_ms"], "ms"),
         Row(
             f"job throughput, {batch} trivial jobs vs raw RQ with airpy's worker class",
-            airpy["jobs_per_s"],
-            same["jobs_per_s"],
+            rate,
+            f["rq_airpy.jobs_per_s"],
             "j/s",
-            rate_ratio,
             ">= 0.8x",
-            rate_ratio >= 0.8,
+            at_least(0.8),
         ),
-        Row(
-            "  same, vs raw RQ SimpleWorker",
-            airpy["jobs_per_s"],
-            floor["jobs_per_s"],
-            "j/s",
-            airpy["jobs_per_s"] / floor["jobs_per_s"],
-            "-",
-            True,
-        ),
+        Row("  same, vs raw RQ SimpleWorker", rate, f["rq_simple.jobs_per_s"], "j/s"),
     ]
 
 
-def run(scale: float) -> list[Row]:
+def run(scale: float, repeat: int) -> list[Row]:
     (DATA / "empty").mkdir(parents=True, exist_ok=True)  # the trivial job: Discover of an empty folder
     fetch_events = events_parquet(max(int(10_000_000 * scale), 100_000))  # ~460 MB as Arrow
     big_events = events_parquet(max(int(45_000_000 * scale), 100_000))  # ~2 GB as Arrow
+    binary = go_client()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="airpy-bench-") as state, AirpyServer(DATA, Path(state)) as server:
         token, frame = query_all(server, fetch_events)
-        rows += fetch_rows(server, token, frame)
+        rows += fetch_rows(server, token, frame, binary, repeat)
         token, frame = query_all(server, big_events)
-        rows.append(streaming_rss_row(server, token, frame))
-    rows += idle_watchers_rows(DATA)
-    rows += roundtrip_rows(DATA)
+        rows.append(streaming_rss_row(server, token, frame, repeat))
+    rows += idle_watchers_rows(DATA, repeat)
+    rows += roundtrip_rows(DATA, repeat)
     return rows

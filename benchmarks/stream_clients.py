@@ -87,7 +87,7 @@ def grpc_ceiling_server(path: str, port_file: str) -> None:
 
     import grpc
 
-    from airpy.services.convert import fetch_message
+    from airpy.codec.jobs import fetch_message
 
     data = memoryview(Path(path).read_bytes())
     chunk = 1 << 20

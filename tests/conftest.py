@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from airpy.config import Settings
 from airpy.embedded_redis import EmbeddedRedis
-from tests.support.stack import SECRET, Stack, start_stack
+from tests.support.stack import Stack, stack_env, start_stack
 
 _databases = itertools.count(1)
 
@@ -33,24 +32,6 @@ def redis_server() -> Iterator[EmbeddedRedis]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def make_env(redis_url: str, root: Path, **overrides: Any) -> dict[str, str]:
-    """The environment of a test stack (server and workers): its own base path, data dir and Redis database."""
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    env = {
-        "REDIS_URL": redis_url,
-        "PY_AUTH_SECRET": SECRET,
-        "PY_BASE_PATH": str(root / "data"),
-        "PY_DATA_DIR": str(root / "state"),
-        "PY_LISTEN": "127.0.0.1:0",
-        "PY_LEASE_S": "2",
-        "PY_REAPER_PERIOD_S": "0.5",
-        "PY_CANCEL_GRACE_S": "2",
-        "PY_SHUTDOWN_GRACE_S": "1",
-    }
-    env.update({k: str(v) for k, v in overrides.items()})
-    return env
-
-
 StackFactory = Callable[..., Stack]
 
 
@@ -61,8 +42,9 @@ def stack_factory(redis_server: EmbeddedRedis, tmp_path: Path) -> Iterator[Stack
 
     def factory(workers: tuple[str, ...] = ("interactive", "batch"), **overrides: Any) -> Stack:
         db = next_database()
-        env = make_env(f"{redis_server.url}?db={db}", tmp_path / f"stack{db}", **overrides)
-        stack = start_stack(Settings.from_env(env), workers=workers, worker_env=env)
+        stack = start_stack(
+            stack_env(f"{redis_server.url}?db={db}", tmp_path / f"stack{db}", **overrides), workers=workers
+        )
         stacks.append(stack)
         return stack
 
@@ -75,7 +57,6 @@ def stack_factory(redis_server: EmbeddedRedis, tmp_path: Path) -> Iterator[Stack
 def stack(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack shared by a module's tests (each test uses its own subject or files)."""
     db = next_database()
-    env = make_env(f"{redis_server.url}?db={db}", tmp_path_factory.mktemp("stack"))
-    shared = start_stack(Settings.from_env(env), worker_env=env)
+    shared = start_stack(stack_env(f"{redis_server.url}?db={db}", tmp_path_factory.mktemp("stack")))
     yield shared
     shared.stop()

@@ -12,20 +12,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import polars as pl
 
+from airpy.analyze.findings import Correlation, Outliers
 from airpy.data.jsonrows import json_value
-from airpy.data.profile import ColumnStats, Hint
-from airpy.schema import Logical
-
-if TYPE_CHECKING:
-    from airpy.analyze.eda import Correlation, Outliers
+from airpy.data.stats import ColumnStats, Hint
+from airpy.schema import NUMERIC, Logical
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
-_NUMERIC = frozenset({Logical.INTEGER, Logical.FLOAT, Logical.DECIMAL})
 _BINS = 20
 _POINTS = 500
 _HISTOGRAMS, _BARS, _BOXES, _HEATMAP_COLUMNS = 6, 4, 3, 12
@@ -62,7 +59,7 @@ def charts_for(
     numeric = [
         c
         for c in columns
-        if c.logical in _NUMERIC and c.distinct > 1 and Hint.IDENTIFIER not in c.hints and c.name in frame.columns
+        if c.logical in NUMERIC and c.distinct > 1 and Hint.IDENTIFIER not in c.hints and c.name in frame.columns
     ]
     numeric.sort(key=lambda c: -(c.stddev or 0) / (abs(c.mean or 0) + 1e-9))
     found = [_histogram(frame, c.name) for c in numeric[:_HISTOGRAMS]]

@@ -17,13 +17,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from airpy.analyze.charts import Chart, charts_for
-from airpy.analyze.issues import Issue, find_issues
+from airpy.analyze.findings import Correlation, Issue, Outliers
+from airpy.analyze.issues import find_issues
 from airpy.analyze.specs import CorrelationMethod, EdaOptions, OutlierMethod
-from airpy.data.profile import ColumnStats, Hint, add_hints, measure_frame
+from airpy.data.hints import add_hints
+from airpy.data.metrics import measure_frame
+from airpy.data.stats import ColumnStats, Hint
+from airpy.engine import EngineLimits, translated
 from airpy.progress import Progress
-from airpy.schema import Logical
+from airpy.schema import NUMERIC
 
-NUMERIC = frozenset({Logical.INTEGER, Logical.FLOAT, Logical.DECIMAL})
 # Pairs are looked at among at most this many columns of each kind (the most varied first).
 _MAX_NUMERIC = 60
 _MAX_CATEGORICAL = 25
@@ -31,24 +34,6 @@ _EXAMPLE_ROWS = 10
 # Correlations of larger frames are computed over a seeded uniform sample of this many rows:
 # the standard error of a correlation is then about 0.002, and the cost stays flat.
 CORRELATION_ROWS = 250_000
-
-
-@dataclass(frozen=True)
-class Correlation:
-    a: str
-    b: str
-    method: CorrelationMethod
-    value: float
-
-
-@dataclass(frozen=True)
-class Outliers:
-    column: str
-    method: OutlierMethod
-    count: int
-    example_rows: list[int]
-    lower: float
-    upper: float
 
 
 @dataclass
@@ -65,10 +50,13 @@ class EdaReport:
     sample: pa.Table | None = None
 
 
-def eda(con: duckdb.DuckDBPyConnection, table: pa.Table, options: EdaOptions, progress: Progress) -> EdaReport:
-    """The whole EDA of a table (profile only when options.profile_only). Raises duckdb.Error."""
+def eda(
+    con: duckdb.DuckDBPyConnection, table: pa.Table, options: EdaOptions, limits: EngineLimits, progress: Progress
+) -> EdaReport:
+    """The whole EDA of a table (profile only when options.profile_only). Raises AirpyError."""
     progress.step("profiling", f"{table.num_rows} rows, {table.num_columns} columns", 0.1)
-    columns, duplicates = measure_frame(con, table, options.memory_mb, options.columns_per_pass)
+    with translated():
+        columns, duplicates = measure_frame(con, table, limits)
     add_hints(table.slice(0, 50_000), columns)
     report = EdaReport(table.num_rows, table.schema, columns, duplicates or 0)
     report.sample = table.slice(0, options.sample_rows)

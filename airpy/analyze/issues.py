@@ -5,17 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import TYPE_CHECKING
 
 import polars as pl
 
-from airpy.data.profile import ColumnStats, Hint
-from airpy.schema import Logical
-
-if TYPE_CHECKING:
-    from airpy.analyze.eda import Correlation, Outliers
+from airpy.analyze.findings import Correlation, Issue, Outliers, Severity
+from airpy.data.stats import ColumnStats, Hint
+from airpy.schema import NUMERIC, Logical
 
 HIGH_NULL_RATIO = 0.3
 HIGH_CARDINALITY_RATIO = 0.9
@@ -27,22 +22,6 @@ _NON_NEGATIVE = re.compile(
     r"(^|_)(amount|qty|quantity|count|price|cost|age|kwh|duration|distance|weight|size|bytes|total|revenue|sales)s?($|_)",
     re.IGNORECASE,
 )
-_NUMERIC = frozenset({Logical.INTEGER, Logical.FLOAT, Logical.DECIMAL})
-
-
-class Severity(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-
-
-@dataclass(frozen=True)
-class Issue:
-    code: str
-    severity: Severity
-    column: str
-    detail: str
-    affected_rows: int = 0
 
 
 def find_issues(
@@ -110,7 +89,7 @@ def _column_issues(frame: pl.DataFrame, column: ColumnStats, rows: int, skew: fl
             found.append(Issue("IMBALANCED", Severity.WARNING, name, detail, non_null - top_count))
     if column.logical is Logical.STRING and name in frame.columns:
         found.extend(_mixed_types(frame.get_column(name), name))
-    if column.logical in _NUMERIC and name in frame.columns:
+    if column.logical in NUMERIC and name in frame.columns:
         found.extend(_negatives(frame.get_column(name), name, non_null))
     if column.logical in {Logical.DATE, Logical.TIMESTAMP} and name in frame.columns:
         found.extend(_future(frame.get_column(name), name))

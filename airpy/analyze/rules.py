@@ -12,50 +12,24 @@ import datetime as dt
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from airpy import engine
+from airpy.analyze.specs import Rule, RuleKind, Stat
 from airpy.engine import quote_ident
 from airpy.errors import ValidationError
 from airpy.query.plan import Op
 from airpy.query.values import coerce
-from airpy.results import FrameSink
-from airpy.schema import Logical
+from airpy.results.frames import FrameSink
+from airpy.schema import NUMERIC, Logical
 
 ROW_NUMBER = "row_number"
 # Failing rows kept per rule (the count is always exact).
 FAILING_ROWS_KEPT = 10_000
-_NUMERIC = frozenset({Logical.INTEGER, Logical.FLOAT, Logical.DECIMAL})
 _COMPARE_SQL = {Op.EQ: "=", Op.NE: "<>", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">="}
-
-
-class RuleKind(StrEnum):
-    NOT_NULL = "not_null"
-    UNIQUE = "unique"
-    RANGE = "range"
-    PATTERN = "pattern"
-    ALLOWED_VALUES = "allowed_values"
-    LENGTH = "length"
-    TYPE = "type"
-    COLUMNS = "columns"
-    ROW_COUNT = "row_count"
-    STAT_BETWEEN = "stat_between"
-    MAX_NULL_RATIO = "max_null_ratio"
-    FRESHNESS = "freshness"
-    COMPARE = "compare"
-
-
-class Stat(StrEnum):
-    MIN = "min"
-    MAX = "max"
-    MEAN = "mean"
-    MEDIAN = "median"
-    STDDEV = "stddev"
-    SUM = "sum"
 
 
 _STAT_SQL = {
@@ -78,27 +52,6 @@ ROW_RULES = frozenset(
         RuleKind.MAX_NULL_RATIO,
     }
 )
-
-
-@dataclass(frozen=True)
-class Rule:
-    path: str
-    kind: RuleKind
-    id: str = ""
-    columns: tuple[str, ...] = ()
-    min: Any = None
-    max: Any = None
-    min_exclusive: bool = False
-    max_exclusive: bool = False
-    pattern: str = ""
-    allowed: tuple[Any, ...] = ()
-    type: Logical | None = None
-    ordered: bool = False
-    stat: Stat | None = None
-    max_ratio: float = 0.0
-    max_age_s: int = 0
-    compare: Op | None = None
-    mostly: float | None = None
 
 
 @dataclass
@@ -183,7 +136,7 @@ def _check(rule: Rule, columns: dict[str, Logical]) -> Rule:
     if rule.kind is RuleKind.STAT_BETWEEN:
         if rule.stat is None:
             raise ValidationError.for_field(f"{p}.stat", "names a statistic (STAT_MIN … STAT_SUM)")
-        if logical not in _NUMERIC and rule.stat not in {Stat.MIN, Stat.MAX}:
+        if logical not in NUMERIC and rule.stat not in {Stat.MIN, Stat.MAX}:
             raise ValidationError.for_field(f"{p}.columns[0]", f"{rule.stat.value} needs a numeric column")
         return _bounds(rule, logical if rule.stat in {Stat.MIN, Stat.MAX} else Logical.FLOAT, rule.stat.value)
     if rule.kind is RuleKind.MAX_NULL_RATIO and not 0 <= rule.max_ratio <= 1:
@@ -196,7 +149,7 @@ def _check(rule: Rule, columns: dict[str, Logical]) -> Rule:
     if rule.kind is RuleKind.COMPARE:
         if rule.compare not in _COMPARE_SQL:
             raise ValidationError.for_field(f"{p}.compare", "is one of OP_EQ OP_NE OP_LT OP_LE OP_GT OP_GE")
-        if (types[0] in _NUMERIC) != (types[1] in _NUMERIC) or (types[0] not in _NUMERIC and types[0] is not types[1]):
+        if (types[0] in NUMERIC) != (types[1] in NUMERIC) or (types[0] not in NUMERIC and types[0] is not types[1]):
             raise ValidationError.for_field(f"{p}.columns", f"cannot compare {types[0].value} with {types[1].value}")
     return rule
 

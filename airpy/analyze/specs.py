@@ -7,14 +7,29 @@ server process small.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
+
+from airpy.query.plan import Op
+from airpy.schema import Logical
 
 # Largest forecast horizon, in points of the series' grain.
 MAX_HORIZON = 10_000
 DEFAULT_LEVELS = (80.0, 95.0)
 
 MAX_QUESTION_CHARS = 2000
+
+
+class Kind(StrEnum):
+    """What an Analyze request asks for."""
+
+    EDA = "eda"
+    PROFILE = "profile"
+    VALIDATION = "validation"
+    ANOMALY = "anomaly"
+    FORECAST = "forecast"
+    INSIGHTS = "insights"
 
 
 class OutlierMethod(StrEnum):
@@ -36,8 +51,6 @@ class EdaOptions:
     include_correlations: bool = True
     include_outliers: bool = True
     sample_rows: int = 20
-    memory_mb: int = 2048
-    columns_per_pass: int = 100
     #: Profile only (no correlations, outliers, issues or charts).
     profile_only: bool = False
 
@@ -97,3 +110,63 @@ class ForecastSpec:
     levels: tuple[float, ...] = DEFAULT_LEVELS
     holdout: int = 0
     season_length: int = 0
+
+
+class RuleKind(StrEnum):
+    NOT_NULL = "not_null"
+    UNIQUE = "unique"
+    RANGE = "range"
+    PATTERN = "pattern"
+    ALLOWED_VALUES = "allowed_values"
+    LENGTH = "length"
+    TYPE = "type"
+    COLUMNS = "columns"
+    ROW_COUNT = "row_count"
+    STAT_BETWEEN = "stat_between"
+    MAX_NULL_RATIO = "max_null_ratio"
+    FRESHNESS = "freshness"
+    COMPARE = "compare"
+
+
+class Stat(StrEnum):
+    MIN = "min"
+    MAX = "max"
+    MEAN = "mean"
+    MEDIAN = "median"
+    STDDEV = "stddev"
+    SUM = "sum"
+
+
+@dataclass(frozen=True)
+class Rule:
+    path: str
+    kind: RuleKind
+    id: str = ""
+    columns: tuple[str, ...] = ()
+    min: Any = None
+    max: Any = None
+    min_exclusive: bool = False
+    max_exclusive: bool = False
+    pattern: str = ""
+    allowed: tuple[Any, ...] = ()
+    type: Logical | None = None
+    ordered: bool = False
+    stat: Stat | None = None
+    max_ratio: float = 0.0
+    max_age_s: int = 0
+    compare: Op | None = None
+    mostly: float | None = None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One Analyze request, decoded and checked against the frame's columns."""
+
+    kind: Kind
+    eda: EdaOptions = field(default_factory=EdaOptions)
+    rules: tuple[Rule, ...] = ()
+    anomaly: AnomalySpec | None = None
+    forecast: ForecastSpec | None = None
+    question: str = ""
+    #: Rows the model may see (insights), already capped by PY_LLM_MAX_SAMPLE_ROWS.
+    llm_rows: int = 0

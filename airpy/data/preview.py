@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
+from airpy.data.failures import reading
 from airpy.data.readers import Dataset, OnError, Scan, skipped_rows, source_sql
 from airpy.data.rowcount import RowCountError, count_rows
 from airpy.engine import quote_ident
@@ -15,6 +16,8 @@ from airpy.errors import ValidationError
 
 # Row counts of more files than this are extrapolated from the first ones.
 _COUNTED_FILES = 200
+# Rows a Preview returns when the request names no limit.
+DEFAULT_PREVIEW_ROWS = 100
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,13 @@ def select_list(available: list[str], wanted: tuple[str, ...], field_name: str) 
 
 
 def preview(con: duckdb.DuckDBPyConnection, dataset: Dataset, limit: int, columns: tuple[str, ...] = ()) -> Preview:
-    """The first `limit` rows (DuckDB stops reading once it has them). Raises duckdb.Error."""
+    """The first `limit` rows (DuckDB stops reading once it has them). Raises AirpyError (a read
+    failure names its file and line)."""
+    with reading(con, dataset):
+        return _preview(con, dataset, limit, columns)
+
+
+def _preview(con: duckdb.DuckDBPyConnection, dataset: Dataset, limit: int, columns: tuple[str, ...]) -> Preview:
     scan = source_sql(con, dataset)
     names = [name for name, _ in columns_of(con, scan)]
     select = select_list(names, columns, "columns")

@@ -13,10 +13,9 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import json
 import posixpath
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -32,8 +31,7 @@ from airpy import objectstore
 from airpy.data.formats import Compression, FileFormat
 from airpy.data.listing import Listed, list_files, verify_unchanged
 from airpy.data.paths import Target
-from airpy.engine import EngineLimits, connect, translate
-from airpy.errors import IOFailure, NotFoundError, ValidationError
+from airpy.errors import NotFoundError, ValidationError
 from airpy.objectstore import open_input
 
 _DELIMITERS = (",", ";", "\t", "|")
@@ -95,6 +93,8 @@ class Dataset:
     delimiter: str = ""
     #: The request field that named the dataset (errors name it).
     field: str = ""
+    #: The base path as engine messages show it (stripped from what callers see).
+    base: str = ""
 
     def verify_unchanged(self, base: Base) -> None:
         """After reading: every file is still the one validated (see listing.verify_unchanged)."""
@@ -127,7 +127,7 @@ def dataset_of(base: Base, target: Target, field_name: str, options: ReadOptions
             f"{field_name}: the {what} {target.rel or '.'} holds no file with an allowed extension",
             metadata={"field": field_name, "path": target.rel},
         )
-    families = {_family(options.format or item.kind.format) for item in listing.files}
+    families = {format_family(options.format or item.kind.format) for item in listing.files}
     if len(families) > 1:
         raise ValidationError.for_field(
             field_name,
@@ -137,7 +137,7 @@ def dataset_of(base: Base, target: Target, field_name: str, options: ReadOptions
     below = [item.rel[len(target.rel) :] if target.is_dir else "" for item in listing.files]
     hive = options.hive_partitioning if options.hive_partitioning is not None else any("=" in b for b in below)
     delimiter = options.delimiter or ("\t" if file_format is FileFormat.TSV else "")
-    if _family(file_format) is FileFormat.CSV and not delimiter:
+    if format_family(file_format) is FileFormat.CSV and not delimiter:
         delimiter = sniff_delimiter(listing.files[0], options)
     return Dataset(
         target.rel,
@@ -149,10 +149,11 @@ def dataset_of(base: Base, target: Target, field_name: str, options: ReadOptions
         truncated=listing.truncated,
         delimiter=delimiter,
         field=field_name,
+        base=base.label,
     )
 
 
-def _family(file_format: FileFormat) -> FileFormat:
+def format_family(file_format: FileFormat) -> FileFormat:
     return FileFormat.CSV if file_format is FileFormat.TSV else file_format
 
 
@@ -198,7 +199,7 @@ def source_sql(con: duckdb.DuckDBPyConnection, dataset: Dataset, *, skip_errors:
     paths = [item.path for item in dataset.files]
     options = dataset.options
     skip = options.on_error is OnError.SKIP if skip_errors is None else skip_errors
-    family = _family(dataset.format)
+    family = format_family(dataset.format)
     if family is FileFormat.CSV:
         named: dict[str, object] = {
             # DuckDB keeps a reject table only for one schema: by name only when several files.
@@ -247,13 +248,6 @@ class Scan:
     sql: str
     params: list[object]
 
-    def shifted(self, offset: int) -> str:
-        """The same SQL with its placeholders renumbered after `offset` earlier parameters."""
-        sql = self.sql
-        for i in range(len(self.params), 0, -1):
-            sql = sql.replace(f"${i}", f"${i + offset}")
-        return sql
-
 
 _arrow_names = itertools.count(1)
 
@@ -298,99 +292,12 @@ def arrow_dataset(dataset: Dataset) -> pads.Dataset:
     )
 
 
-# Rows (of files) probed for the first malformed line when DuckDB's own message names none.
-_PROBE_ROWS = 100_000
-_PROBED_FILES = 20
-
-
-def read_failure(exc: duckdb.Error, dataset: Dataset, limits: EngineLimits, base: str) -> BaseException:
-    """The error to report for a failed read, naming the file and the line where they can be known."""
-    error = translate(exc, base=base)
-    if not isinstance(error, IOFailure):
-        return error
-    metadata: dict[str, object] = dict(error.metadata)
-    if "file" not in metadata and len(dataset.files) == 1:
-        metadata["file"] = dataset.files[0].rel
-    family = _family(dataset.format)
-    if family is FileFormat.JSONL and "file" in metadata:
-        # DuckDB blames the line where an unclosed object finally breaks; find the line that broke it.
-        item = next((f for f in dataset.files if f.rel == metadata["file"]), None)
-        upto = int(str(metadata.get("line", "0")) or 0)
-        bad = _first_bad_json_line(item, upto) if item is not None and upto else None
-        if bad is not None:
-            metadata["line"] = bad
-            metadata.pop("byte_offset", None)
-            return IOFailure(f"line {bad} of {metadata['file']} is not valid JSON", metadata=metadata)
-    if "line" not in metadata and family is FileFormat.CSV:
-        candidates = [f for f in dataset.files if f.rel == metadata.get("file")] or list(dataset.files)
-        for item in candidates[:_PROBED_FILES]:
-            found = first_rejected_line(replace(dataset, files=(item,)), limits)
-            if found is not None:
-                line, message = found
-                where = {"file": item.rel, "line": line}
-                return IOFailure(f"line {line} of {item.rel}: {message}", metadata=where)
-    return IOFailure(error.message, metadata=metadata)
-
-
-def _first_bad_json_line(item: Listed, upto: int) -> int | None:
-    """The first line (1-based, at most `upto`) that is not a JSON value on its own."""
-    try:
-        with open_input(item.path) as raw:
-            stream = (
-                raw
-                if item.kind.compression is Compression.NONE
-                else pa.CompressedInputStream(raw, item.kind.compression.value)
-            )
-            text = io.TextIOWrapper(io.BufferedReader(_Readable(stream)), encoding="utf-8", errors="replace")
-            for number, line in enumerate(text, start=1):
-                if number > upto:
-                    return None
-                if line.strip():
-                    try:
-                        json.loads(line)
-                    except ValueError:
-                        return number
-    except (OSError, pa.ArrowException):
-        return None
-    return None
-
-
-class _Readable(io.RawIOBase):
-    """A pyarrow input stream as a Python raw stream (for line-by-line text reading)."""
-
-    def __init__(self, stream: pa.NativeFile) -> None:
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self._stream.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-
-def first_rejected_line(dataset: Dataset, limits: EngineLimits) -> tuple[int, str] | None:
-    """(line, message) of the first malformed row among the first rows of a one-file CSV dataset."""
-    probe = connect(limits)
-    try:
-        scan = source_sql(probe, dataset, skip_errors=True)
-        head = f"SELECT count(*) FROM (SELECT * FROM {scan.sql} LIMIT {_PROBE_ROWS})"
-        probe.sql(head, params=scan.params).fetchall()
-        found = probe.sql("SELECT line, error_message FROM reject_errors ORDER BY line LIMIT 1").fetchall()
-    except duckdb.Error:
-        return None  # the probe could not read it either: DuckDB's own message stands
-    finally:
-        probe.close()
-    return (int(found[0][0]), str(found[0][1])) if found else None
-
-
 def skipped_rows(con: duckdb.DuckDBPyConnection, dataset: Dataset, scan: Scan, within: int | None) -> int | None:
     """Malformed rows skipped by a SKIP read (among the first `within` lines when given).
 
     None when it cannot be told (several CSV files: DuckDB keeps rejects for one file only).
     """
-    family = _family(dataset.format)
+    family = format_family(dataset.format)
     if family is FileFormat.CSV:
         if len(dataset.files) > 1:
             return None

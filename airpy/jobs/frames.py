@@ -5,7 +5,8 @@ from __future__ import annotations
 from airpy.errors import JobStateError, NotFoundError, Reason
 from airpy.jobs.model import JobRecord, JobStatus
 from airpy.jobs.records import JobRecords
-from airpy.results import FrameMeta, ResultsStore
+from airpy.results.frames import FrameMeta
+from airpy.results.store import ResultsStore
 
 
 def owned_record(records: JobRecords, token: int, subject: str) -> JobRecord:

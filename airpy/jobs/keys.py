@@ -4,6 +4,7 @@ airpy:token                       counter, INCR gives the next token
 airpy:job:{token}                 hash, the job record (TTL = PY_JOB_TTL_S)
 airpy:job:{token}:events          stream, ids "{seq}-0" (same TTL)
 airpy:job:{token}:lease           string, renewed by the running attempt (TTL = PY_LEASE_S)
+airpy:job:{token}:ops             hash op id -> seq, the answers of transitions already applied (same TTL)
 airpy:jobs:all                    zset token -> created_ms, for the sweeper and counts
 airpy:jobs:status:{status}        zset token -> created_ms, per status
 airpy:jobs:subject:{subject}      zset token -> token, for ListJobs
@@ -11,6 +12,8 @@ airpy:jobs:queued:{subject}       zset token -> created_ms, the caller's queued 
 airpy:stats:submitted             hash kind -> jobs created (metrics)
 airpy:stats:ended                 hash "{kind}:{status}" -> jobs ended so (metrics)
 airpy:stats:duration:{kind}       hash bucket bound -> jobs, "sum" -> seconds (metrics)
+airpy:qcache:{key}                string, token of the job holding the result for a dedupe key (TTL = PY_JOB_TTL_S)
+airpy:qrun:{key}                  string, "{token}:{attempt}:" computing it now (TTL = the job's time limit)
 """
 
 from __future__ import annotations
@@ -58,3 +61,13 @@ def rq_job_id(token: int, attempt: int) -> str:
 
 def stats_duration(kind: str) -> str:
     return f"{PREFIX}stats:duration:{kind}"
+
+
+def dedupe_done(key: str) -> str:
+    """The job that holds the result of an identical-job key (`airpy.jobs.dedupe`)."""
+    return f"{PREFIX}qcache:{key}"
+
+
+def dedupe_running(key: str) -> str:
+    """The attempt computing the result of an identical-job key now."""
+    return f"{PREFIX}qrun:{key}"

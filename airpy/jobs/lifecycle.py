@@ -25,7 +25,7 @@ from airpy.jobs.model import JobRecord, JobStatus, StepName
 from airpy.jobs.queueing import Dispatcher
 from airpy.jobs.records import JobRecords, NewJob
 from airpy.jobs.tokens import TokenIssuer
-from airpy.results import FrameMeta, frames_to_json
+from airpy.results.frames import FrameMeta, frames_to_json
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from airpy.errors import ErrorDetail, FieldViolation
-from airpy.results import FrameMeta
+from airpy.kinds import JobKind
+from airpy.results.frames import FrameMeta
 
 
 class JobStatus(StrEnum):
@@ -23,14 +24,6 @@ class JobStatus(StrEnum):
 
 
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
-
-
-class JobKind(StrEnum):
-    DISCOVER = "discover"
-    INFER_SCHEMA = "infer_schema"
-    QUERY = "query"
-    ANALYZE = "analyze"
-    UPLOAD = "upload"
 
 
 class StepName(StrEnum):

@@ -17,11 +17,10 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
-from airpy.config import QUEUES
 from airpy.errors import UnavailableError
 from airpy.jobs import keys
 from airpy.jobs.connection import redis_errors
-from airpy.jobs.model import JobKind
+from airpy.kinds import QUEUES, JobKind
 
 # Short, interactive work apart from long scans, so a preview-sized job never
 # waits behind a 20-minute profile.

@@ -23,7 +23,7 @@ from airpy.errors import TimeoutFailure, WorkerLostError
 from airpy.jobs import keys
 from airpy.jobs.lifecycle import Lifecycle, RetryOutcome, now_ms
 from airpy.jobs.model import JobStatus
-from airpy.results import ResultsStore
+from airpy.results.store import ResultsStore
 
 log = logging.getLogger(__name__)
 

@@ -10,14 +10,9 @@ import redis
 
 from airpy.jobs import keys
 from airpy.jobs.connection import redis_errors
-from airpy.jobs.model import (
-    JobKind,
-    JobRecord,
-    JobStatus,
-    StepName,
-    error_from_json,
-)
-from airpy.results import frames_from_json
+from airpy.jobs.model import JobRecord, JobStatus, StepName, error_from_json
+from airpy.kinds import JobKind
+from airpy.results.frames import frames_from_json
 
 _SUMMARY_FIELDS = (
     "kind",

@@ -18,13 +18,16 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from airpy import tracing
 from airpy.errors import AirpyError, TimeoutFailure
 from airpy.jobs.lifecycle import Lifecycle, RetryOutcome
-from airpy.jobs.model import JobKind, JobRecord, JobStatus
+from airpy.jobs.model import JobRecord, JobStatus
+from airpy.kinds import JobKind
 from airpy.progress import JobInterrupted
-from airpy.results import FrameSink, ResultsStore
+from airpy.results.frames import FrameSink
+from airpy.results.store import ResultsStore
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +37,26 @@ EXIT_WATCHDOG = 75
 _STEP_THROTTLE_S = 0.25
 
 
+R = TypeVar("R")
+
+
 @dataclass(frozen=True)
-class JobContext:
-    """What a handler gets: the job, a Progress to report through and the frames to write."""
+class JobContext(Generic[R]):
+    """What a handler gets: the job, a Progress to report through, the frames to write, and the
+    runtime its entry points set up once per worker process (settings, base path, engine limits)."""
 
     record: JobRecord
     attempt: int
     progress: JobProgress
     frames: FrameSink
+    runtime: R
 
     @property
     def token(self) -> int:
         return self.record.token
 
 
-Handler = Callable[[JobContext], bytes]
+Handler = Callable[[JobContext[R]], bytes]
 
 
 class JobFailedError(Exception):
@@ -193,14 +201,15 @@ class Watchdog(threading.Thread):
         self._stopped.set()
 
 
-class JobRunner:
-    """Runs attempts with the handlers of the entry points (`airpy.tasks`)."""
+class JobRunner(Generic[R]):
+    """Runs attempts with the handlers of the entry points (`airpy.tasks`) and their runtime."""
 
     def __init__(
         self,
         lifecycle: Lifecycle,
         results: ResultsStore,
-        handlers: Mapping[JobKind, Handler],
+        handlers: Mapping[JobKind, Handler[R]],
+        runtime: R,
         *,
         grace_s: float,
         worker_name: str,
@@ -208,6 +217,7 @@ class JobRunner:
         self._lifecycle = lifecycle
         self._results = results
         self._handlers = handlers
+        self._runtime = runtime
         self._grace_s = grace_s
         self._worker_name = worker_name
 
@@ -231,7 +241,7 @@ class JobRunner:
         failure: AirpyError | None = None
         try:
             try:
-                result = self._handler(record)(JobContext(record, attempt, progress, frames))
+                result = self._handler(record)(JobContext(record, attempt, progress, frames, self._runtime))
             finally:
                 interrupter.disarm()
             if self._lifecycle.complete(token, attempt, result, frames.committed):
@@ -257,7 +267,7 @@ class JobRunner:
         if attempt > 1:
             self._results.discard_other_attempts(token, attempt)  # best effort: it raises nothing
 
-    def _handler(self, record: JobRecord) -> Handler:
+    def _handler(self, record: JobRecord) -> Handler[R]:
         handler = self._handlers.get(record.kind)
         if handler is None:
             raise AirpyError(f"this worker has no handler for jobs of kind {record.kind.value}")

@@ -30,25 +30,25 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import psutil
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 
-from airpy import objectstore, tracing
+from airpy import tracing
 from airpy.config import Settings
 from airpy.errors import WorkerLostError
-from airpy.jobs.connection import connect
-from airpy.jobs.lifecycle import Lifecycle, RetryOutcome, Timing
-from airpy.jobs.model import JobKind
-from airpy.jobs.queueing import Dispatcher
+from airpy.jobs.core import Core, build_core
+from airpy.jobs.lifecycle import Lifecycle, RetryOutcome
 from airpy.jobs.runner import Handler, JobRunner
-from airpy.results import ObjectResults, ResultsStore, open_results
+from airpy.kinds import JobKind
+from airpy.results.bucket import ObjectResults
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 _PR_SET_PDEATHSIG = 1
 # How long an idle worker's registration lives without a heartbeat: a dead worker
@@ -69,23 +69,30 @@ def die_with_parent(sig: signal.Signals, parent_pid: int) -> None:
 
 
 @dataclass(frozen=True)
-class WorkerRuntime:
-    """What a work-horse needs to run a job; set once per worker process."""
+class WorkerSetup(Generic[R]):
+    """What the entry points give a worker: a handler per job kind, and how to build the runtime
+    those handlers get in their JobContext (once per worker process)."""
 
-    settings: Settings
-    lifecycle: Lifecycle
-    results: ResultsStore
-    runner: JobRunner
-
-
-_runtime: WorkerRuntime | None = None
+    handlers: Mapping[JobKind, Handler[R]]
+    runtime: Callable[[Core], R]
 
 
-def current() -> WorkerRuntime:
-    """The worker's runtime (inside a work-horse). RuntimeError outside a worker."""
-    if _runtime is None:
+@dataclass(frozen=True)
+class _Process:
+    """This worker process's job system and runner; set once, inherited by forked horses."""
+
+    core: Core
+    runner: JobRunner[Any]
+
+
+_process: _Process | None = None
+
+
+def current() -> _Process:
+    """The worker's job system and runner (inside a work-horse). RuntimeError outside a worker."""
+    if _process is None:
         raise RuntimeError("not inside an airpy worker")
-    return _runtime
+    return _process
 
 
 class AirpyWorker(Worker):
@@ -127,38 +134,36 @@ def _horse_died(lifecycle: Lifecycle, job: Job, retpid: int, ret_val: int, rusag
         # What the dead horse wrote (even half) goes now, here: its spool files for an object
         # store are on this machine, and a retry may run on another. (IGNORED: the attempt
         # completed before it died, or a later one runs; its files are not this hook's.)
-        current().results.discard_attempt(token, attempt)
+        current().core.results.discard_attempt(token, attempt)
     log.warning("job %s attempt %s: work-horse %s; %s", token, attempt, detail, outcome.value)
-
-
-def build_runtime(settings: Settings, handlers: Mapping[JobKind, Handler], name: str) -> WorkerRuntime:
-    assert settings.redis_url, "workers need REDIS_URL (airpy serve passes its embedded Redis)"
-    conn = connect(settings.redis_url)
-    dispatcher = Dispatcher(conn, "airpy.tasks.run", failure_ttl_s=settings.job_ttl_s, grace_s=settings.cancel_grace_s)
-    lifecycle = Lifecycle(conn, dispatcher, Timing(lease_s=settings.lease_s, ttl_s=settings.job_ttl_s))
-    objectstore.configure_for(settings)
-    results = open_results(settings.results_path, settings.spool_dir)
-    if isinstance(results, ObjectResults):
-        # Frames a dead process of this machine never uploaded: no job runs that long.
-        results.sweep_spool(settings.max_job_timeout_s + 600)
-    runner = JobRunner(lifecycle, results, handlers, grace_s=settings.cancel_grace_s, worker_name=name)
-    return WorkerRuntime(settings, lifecycle, results, runner)
 
 
 def run_worker(
     settings: Settings,
     queue: str,
-    handlers: Mapping[JobKind, Handler],
+    setup: WorkerSetup[Any],
     *,
     name: str | None = None,
     burst: bool = False,
 ) -> None:
     """Serve one queue until SIGTERM (warm shutdown: the running job finishes first)."""
-    global _runtime  # noqa: PLW0603 - one runtime per worker process, inherited by forked horses
+    global _process  # noqa: PLW0603 - one per worker process, inherited by forked horses
     name = name or f"{socket.gethostname()}.{os.getpid()}.{queue}"
     tracing.setup(f"airpy-worker-{queue}")
-    _runtime = build_runtime(settings, handlers, name)
-    lifecycle = _runtime.lifecycle
+    core = build_core(settings)
+    if isinstance(core.results, ObjectResults):
+        # Frames a dead process of this machine never uploaded: no job runs that long.
+        core.results.sweep_spool(settings.max_job_timeout_s + 600)
+    runner = JobRunner(
+        core.lifecycle,
+        core.results,
+        setup.handlers,
+        setup.runtime(core),
+        grace_s=settings.cancel_grace_s,
+        worker_name=name,
+    )
+    _process = _Process(core, runner)
+    lifecycle = core.lifecycle
     common: dict[str, Any] = {
         "name": name,
         "connection": lifecycle.conn,

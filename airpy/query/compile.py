@@ -9,11 +9,11 @@ the field path from the request root (`plan.filters[2].value`) before anything r
 Stages, each a CTE over the previous one:
     source -> joins -> transforms -> filters -> grain -> group_by/aggs -> having
     -> select/distinct -> order_by -> offset/limit
+Transforms are compiled in `airpy.query.transforms`, filters in `airpy.query.predicates`.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 import zoneinfo
 from collections.abc import Iterable
@@ -22,56 +22,23 @@ from typing import Any
 
 from airpy.engine import quote_ident
 from airpy.errors import ValidationError
+from airpy.query import predicates, transforms
 from airpy.query.plan import (
-    COMPARISONS,
-    GROUPS,
     NUMERIC_ONLY,
-    TEXT_OPS,
     AggFn,
     Aggregate,
-    Cast,
-    Dedupe,
-    DropNulls,
-    FillNull,
-    FillStrategy,
     Filter,
     Grain,
     Join,
     JoinType,
     Nulls,
-    Op,
     Plan,
-    Rename,
-    StringOp,
-    Transform,
 )
-from airpy.query.values import coerce
-from airpy.schema import Logical
+from airpy.query.stages import Builder, Columns
+from airpy.schema import NUMERIC, ORDERED, Logical
 
-MAX_FILTER_DEPTH = 8
-MAX_FILTER_NODES = 1000
-MAX_LIST_VALUES = 10_000
 MAX_LIMIT = 1_000_000_000
 
-_NUMERIC = frozenset({Logical.INTEGER, Logical.FLOAT, Logical.DECIMAL})
-_ORDERED = _NUMERIC | {
-    Logical.STRING,
-    Logical.DATE,
-    Logical.TIMESTAMP,
-    Logical.TIME,
-    Logical.BOOLEAN,
-    Logical.DURATION,
-}
-_CASTS = {
-    Logical.INTEGER: "BIGINT",
-    Logical.FLOAT: "DOUBLE",
-    Logical.DECIMAL: "DECIMAL(38, 10)",
-    Logical.BOOLEAN: "BOOLEAN",
-    Logical.STRING: "VARCHAR",
-    Logical.DATE: "DATE",
-    Logical.TIMESTAMP: "TIMESTAMP",
-    Logical.TIME: "TIME",
-}
 _UNITS = {
     "minute": "to_minutes",
     "hour": "to_hours",
@@ -93,20 +60,6 @@ _AGG_SQL = {
     AggFn.STDDEV: "stddev_samp({c})",
     AggFn.VARIANCE: "var_samp({c})",
 }
-
-
-@dataclass
-class Columns:
-    """The columns of one stage, in order: name -> logical type."""
-
-    types: dict[str, Logical]
-
-    def need(self, name: str, path: str, *, what: str = "column") -> Logical:
-        if name in self.types:
-            return self.types[name]
-        close = difflib.get_close_matches(name, list(self.types), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValidationError.for_field(path, f"no {what} {name!r} here{hint}")
 
 
 @dataclass
@@ -133,21 +86,6 @@ def parse_grain(every: str, path: str) -> tuple[int, str]:
     return count, unit
 
 
-class _Builder:
-    def __init__(self) -> None:
-        self.params: list[Any] = []
-        self.ctes: list[str] = []
-
-    def param(self, value: Any) -> str:
-        self.params.append(value)
-        return f"${len(self.params)}"
-
-    def stage(self, select: str) -> str:
-        name = f"s{len(self.ctes)}"
-        self.ctes.append(f"{name} AS ({select})")
-        return name
-
-
 def compile_plan(
     plan: Plan,
     source_sql: str,
@@ -159,18 +97,16 @@ def compile_plan(
 
     `joins` gives, for each of plan.joins in order, its source SQL, parameters and columns.
     """
-    b = _Builder()
+    b = Builder()
     b.params.extend(source_params)
     current = b.stage(f"SELECT * FROM {source_sql}")
     columns = Columns(dict(source_columns))
     for join, (join_sql, join_params, join_columns) in zip(plan.joins, joins, strict=True):
         current, columns = _join(b, current, columns, join, _shift(join_sql, join_params, b), join_columns)
     for transform in plan.transforms:
-        current, columns = _transform(b, current, columns, transform)
+        current, columns = transforms.apply(b, current, columns, transform)
     if plan.filters:
-        _count_filters(plan.filters, "plan.filters")
-        where = " AND ".join(_predicate(b, f, columns) for f in plan.filters)
-        current = b.stage(f"SELECT * FROM {current} WHERE {where}")
+        current = b.stage(f"SELECT * FROM {current} WHERE {predicates.where(b, plan.filters, 'plan.filters', columns)}")
     if plan.grain is not None:
         current, columns = _grain(b, current, columns, plan.grain)
     if plan.aggregating:
@@ -183,9 +119,7 @@ def compile_plan(
         name = quote_ident(grain.name)
         current = b.stage(f"SELECT * REPLACE (CAST({name} AS TIMESTAMPTZ) AS {name}) FROM {current}")
     if plan.having:
-        _count_filters(plan.having, "plan.having")
-        where = " AND ".join(_predicate(b, f, columns) for f in plan.having)
-        current = b.stage(f"SELECT * FROM {current} WHERE {where}")
+        current = b.stage(f"SELECT * FROM {current} WHERE {predicates.where(b, plan.having, 'plan.having', columns)}")
     select = "*"
     if plan.select:
         names: dict[str, Logical] = {}
@@ -206,7 +140,7 @@ def compile_plan(
     return Compiled(sql, b.params, dict(columns.types), filters_on_source)
 
 
-def _shift(sql: str, params: list[Any], b: _Builder) -> str:
+def _shift(sql: str, params: list[Any], b: Builder) -> str:
     """Renumber a source's own $1.. placeholders after the parameters bound so far."""
     offset = len(b.params)
     for i in range(len(params), 0, -1):
@@ -216,7 +150,7 @@ def _shift(sql: str, params: list[Any], b: _Builder) -> str:
 
 
 def _join(
-    b: _Builder, current: str, columns: Columns, join: Join, right_sql: str, right: dict[str, Logical]
+    b: Builder, current: str, columns: Columns, join: Join, right_sql: str, right: dict[str, Logical]
 ) -> tuple[str, Columns]:
     if not join.on:
         raise ValidationError.for_field(f"{join.path}.on", "needs at least one key")
@@ -225,8 +159,8 @@ def _join(
     for i, key in enumerate(join.on):
         left_type = columns.need(key.left, f"{join.path}.on[{i}].left")
         right_type = right_cols.need(key.right, f"{join.path}.on[{i}].right")
-        if (left_type in _NUMERIC) != (right_type in _NUMERIC) or (
-            left_type not in _NUMERIC and left_type is not right_type
+        if (left_type in NUMERIC) != (right_type in NUMERIC) or (
+            left_type not in NUMERIC and left_type is not right_type
         ):
             raise ValidationError.for_field(
                 f"{join.path}.on[{i}]",
@@ -249,167 +183,7 @@ def _join(
     return b.stage(sql), Columns(merged)
 
 
-def _transform(b: _Builder, current: str, columns: Columns, transform: Transform) -> tuple[str, Columns]:
-    path = transform.path
-    types = dict(columns.types)
-    if isinstance(transform, Cast):
-        source = columns.need(transform.col, f"{path}.cast.col")
-        target = _CASTS.get(transform.to)
-        if target is None:
-            raise ValidationError.for_field(f"{path}.cast.to", f"cannot cast to {transform.to.value}")
-        q = quote_ident(transform.col)
-        if transform.format:
-            if source is not Logical.STRING or transform.to not in {Logical.DATE, Logical.TIMESTAMP}:
-                raise ValidationError.for_field(
-                    f"{path}.cast.format", "a format parses text into a date or timestamp only"
-                )
-            # Values that do not parse become null (cleaning), rather than failing the whole job.
-            expr = f"try_strptime({q}, {b.param(transform.format)})::{target}"
-        else:
-            expr = f"TRY_CAST({q} AS {target})"
-        types[transform.col] = transform.to
-        return b.stage(f"SELECT * REPLACE ({expr} AS {q}) FROM {current}"), Columns(types)
-    if isinstance(transform, FillNull):
-        logical = columns.need(transform.col, f"{path}.fill_null.col")
-        q = quote_ident(transform.col)
-        if transform.strategy is FillStrategy.VALUE:
-            if not transform.has_value:
-                raise ValidationError.for_field(f"{path}.fill_null.value", "is required for STRATEGY_VALUE")
-            value = coerce(transform.value, logical, f"{path}.fill_null.value", transform.col)
-            expr = f"coalesce({q}, {b.param(value)})"
-        elif transform.strategy is FillStrategy.MEAN:
-            if logical not in _NUMERIC:
-                raise ValidationError.for_field(f"{path}.fill_null.strategy", "MEAN needs a numeric column")
-            expr = f"coalesce({q}, avg({q}) OVER ())"
-        else:
-            order = transform.order_by
-            if order:
-                columns.need(order, f"{path}.fill_null.order_by")
-            frame = (
-                "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
-                if transform.strategy is FillStrategy.FORWARD
-                else "ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING"
-            )
-            pick = "last_value" if transform.strategy is FillStrategy.FORWARD else "first_value"
-            over = f"ORDER BY {quote_ident(order)} " if order else ""
-            expr = f"coalesce({q}, {pick}({q} IGNORE NULLS) OVER ({over}{frame}))"
-        return b.stage(f"SELECT * REPLACE ({expr} AS {q}) FROM {current}"), columns
-    if isinstance(transform, DropNulls):
-        for i, name in enumerate(transform.cols):
-            columns.need(name, f"{path}.drop_nulls.cols[{i}]")
-        names = transform.cols or tuple(columns.types)
-        where = " AND ".join(f"{quote_ident(n)} IS NOT NULL" for n in names) or "TRUE"
-        return b.stage(f"SELECT * FROM {current} WHERE {where}"), columns
-    if isinstance(transform, Dedupe):
-        if not transform.cols:
-            return b.stage(f"SELECT DISTINCT * FROM {current}"), columns
-        keys = []
-        for i, name in enumerate(transform.cols):
-            columns.need(name, f"{path}.dedupe.cols[{i}]")
-            keys.append(quote_ident(name))
-        return b.stage(
-            f"SELECT * FROM {current} QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)}) = 1"
-        ), columns
-    if isinstance(transform, Rename):
-        logical = columns.need(transform.old, f"{path}.rename.from")
-        if not transform.new:
-            raise ValidationError.for_field(f"{path}.rename.to", "must not be empty")
-        if transform.new in types and transform.new != transform.old:
-            raise ValidationError.for_field(f"{path}.rename.to", f"a column {transform.new!r} exists already")
-        renamed = {(transform.new if k == transform.old else k): v for k, v in types.items()}
-        renamed[transform.new] = logical
-        sql = f"SELECT * RENAME ({quote_ident(transform.old)} AS {quote_ident(transform.new)}) FROM {current}"
-        return b.stage(sql), Columns(renamed)
-    assert isinstance(transform, StringOp)
-    logical = columns.need(transform.col, f"{path}.string_op.col")
-    if logical is not Logical.STRING:
-        raise ValidationError.for_field(f"{path}.string_op.col", f"{transform.col!r} is not text")
-    q = quote_ident(transform.col)
-    return b.stage(f"SELECT * REPLACE ({transform.fn.value}({q}) AS {q}) FROM {current}"), columns
-
-
-def _count_filters(filters: Iterable[Filter], path: str) -> None:
-    count = 0
-
-    def walk(node: Filter, depth: int) -> None:
-        nonlocal count
-        count += 1
-        if depth > MAX_FILTER_DEPTH:
-            raise ValidationError.for_field(node.path, f"filters nest deeper than {MAX_FILTER_DEPTH} levels")
-        if count > MAX_FILTER_NODES:
-            raise ValidationError.for_field(path, f"holds more than {MAX_FILTER_NODES} predicates")
-        for child in node.children:
-            walk(child, depth + 1)
-
-    for node in filters:
-        walk(node, 1)
-
-
-def _predicate(b: _Builder, node: Filter, columns: Columns) -> str:
-    if node.op in GROUPS:
-        if node.op is Op.NOT:
-            if len(node.children) != 1:
-                raise ValidationError.for_field(f"{node.path}.filters", "OP_NOT takes exactly one child filter")
-            return f"(NOT {_predicate(b, node.children[0], columns)})"
-        if not node.children:
-            raise ValidationError.for_field(f"{node.path}.filters", f"OP_{node.op.name} needs child filters")
-        joiner = " AND " if node.op is Op.AND else " OR "
-        return "(" + joiner.join(_predicate(b, child, columns) for child in node.children) + ")"
-    if node.children:
-        raise ValidationError.for_field(f"{node.path}.filters", "only OP_AND, OP_OR and OP_NOT take child filters")
-    if not node.col:
-        raise ValidationError.for_field(f"{node.path}.col", "is required")
-    logical = columns.need(node.col, f"{node.path}.col")
-    q = quote_ident(node.col)
-    value_path = f"{node.path}.value"
-    if node.op in {Op.IS_NULL, Op.IS_NOT_NULL}:
-        return f"({q} IS {'NOT ' if node.op is Op.IS_NOT_NULL else ''}NULL)"
-    if not node.has_value or node.value is None:
-        raise ValidationError.for_field(value_path, f"OP_{node.op.name} needs a value")
-    if node.op in COMPARISONS:
-        if logical not in _ORDERED:
-            raise ValidationError.for_field(
-                f"{node.path}.op", f"{logical.value} column {node.col!r} cannot be compared"
-            )
-        if isinstance(node.value, list):
-            raise ValidationError.for_field(value_path, f"OP_{node.op.name} takes one value, not a list")
-        value = coerce(node.value, logical, value_path, node.col)
-        symbol = {Op.EQ: "=", Op.NE: "<>", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">="}[node.op]
-        return f"({q} {symbol} {b.param(value)})"
-    if node.op in {Op.IN, Op.NOT_IN, Op.BETWEEN}:
-        if not isinstance(node.value, list) or not node.value:
-            raise ValidationError.for_field(value_path, f"OP_{node.op.name} takes a non-empty list")
-        if len(node.value) > MAX_LIST_VALUES:
-            raise ValidationError.for_field(value_path, f"holds more than {MAX_LIST_VALUES} values")
-        items = [coerce(v, logical, f"{value_path}[{i}]", node.col) for i, v in enumerate(node.value)]
-        if node.op is Op.BETWEEN:
-            if len(items) != 2:
-                raise ValidationError.for_field(value_path, "OP_BETWEEN takes a list of two: low and high")
-            return f"({q} BETWEEN {b.param(items[0])} AND {b.param(items[1])})"
-        placeholders = ", ".join(b.param(v) for v in items)
-        return f"({q} {'NOT ' if node.op is Op.NOT_IN else ''}IN ({placeholders}))"
-    assert node.op in TEXT_OPS
-    if logical is not Logical.STRING:
-        raise ValidationError.for_field(
-            f"{node.path}.op", f"OP_{node.op.name} needs a text column; {node.col!r} is {logical.value}"
-        )
-    if not isinstance(node.value, str):
-        raise ValidationError.for_field(value_path, f"OP_{node.op.name} takes a text value")
-    value = b.param(node.value)
-    subject, needle = (f"lower({q})", f"lower({value})") if node.case_insensitive else (q, value)
-    if node.op is Op.CONTAINS:
-        return f"contains({subject}, {needle})"
-    if node.op is Op.STARTS_WITH:
-        return f"starts_with({subject}, {needle})"
-    if node.op is Op.ENDS_WITH:
-        return f"suffix({subject}, {needle})"
-    if node.op is Op.LIKE:
-        return f"({q} {'ILIKE' if node.case_insensitive else 'LIKE'} {value})"
-    flags = ", 'i'" if node.case_insensitive else ""
-    return f"regexp_matches({q}, {value}{flags})"
-
-
-def _grain(b: _Builder, current: str, columns: Columns, grain: Grain) -> tuple[str, Columns]:
+def _grain(b: Builder, current: str, columns: Columns, grain: Grain) -> tuple[str, Columns]:
     logical = columns.need(grain.col, f"{grain.path}.col")
     if logical not in {Logical.TIMESTAMP, Logical.DATE}:
         raise ValidationError.for_field(
@@ -445,7 +219,7 @@ def _grain(b: _Builder, current: str, columns: Columns, grain: Grain) -> tuple[s
     return b.stage(f"SELECT {star}, {bucket} AS {quote_ident(grain.name)} FROM {current}"), Columns(types)
 
 
-def _aggregate(b: _Builder, current: str, columns: Columns, plan: Plan) -> tuple[str, Columns]:
+def _aggregate(b: Builder, current: str, columns: Columns, plan: Plan) -> tuple[str, Columns]:
     out: dict[str, Logical] = {}
     parts, keys = [], []
     for i, name in enumerate(plan.group_by):
@@ -464,18 +238,18 @@ def _aggregate(b: _Builder, current: str, columns: Columns, plan: Plan) -> tuple
     return b.stage(f"SELECT {', '.join(parts)} FROM {current}{group}"), Columns(out)
 
 
-def _aggregate_expr(b: _Builder, agg: Aggregate, columns: Columns, grain: Grain | None) -> tuple[str, Logical]:
+def _aggregate_expr(b: Builder, agg: Aggregate, columns: Columns, grain: Grain | None) -> tuple[str, Logical]:
     if agg.counts_rows:
         return "count(*)", Logical.INTEGER
     if not agg.col:
         raise ValidationError.for_field(f"{agg.path}.col", f"FN_{agg.fn.name} needs a column")
     logical = columns.need(agg.col, f"{agg.path}.col")
     q = quote_ident(agg.col)
-    if agg.fn in NUMERIC_ONLY and logical not in _NUMERIC:
+    if agg.fn in NUMERIC_ONLY and logical not in NUMERIC:
         raise ValidationError.for_field(
             f"{agg.path}.col", f"FN_{agg.fn.name} needs a numeric column; {agg.col!r} is {logical.value}"
         )
-    if agg.fn in {AggFn.MIN, AggFn.MAX} and logical not in _ORDERED:
+    if agg.fn in {AggFn.MIN, AggFn.MAX} and logical not in ORDERED:
         raise ValidationError.for_field(f"{agg.path}.col", f"{logical.value} column {agg.col!r} has no order")
     if agg.fn is AggFn.COUNT:
         return f"count({q})", Logical.INTEGER
@@ -500,7 +274,7 @@ def _aggregate_expr(b: _Builder, agg: Aggregate, columns: Columns, grain: Grain 
     return expr, logical
 
 
-def _order_limit(b: _Builder, plan: Plan, columns: Columns) -> str:
+def _order_limit(b: Builder, plan: Plan, columns: Columns) -> str:
     parts = []
     for item in plan.order_by:
         columns.need(item.col, f"{item.path}.col", what="output column")

@@ -1,8 +1,9 @@
 """Running a plan: open its sources, compile it, stream its result into the results store.
 
 The result never sits whole in memory: DuckDB hands out record batches that are written to
-the frame file as they come. Cancels and timeouts interrupt DuckDB itself (the caller wraps
-the run in `engine.interruptible`).
+the frame file as they come. Cancels and timeouts interrupt DuckDB itself (the caller runs
+the work in an `engine.session`). Every function here raises AirpyErrors: DuckDB's are
+translated where the work knows what it was reading.
 """
 
 from __future__ import annotations
@@ -19,21 +20,23 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from airpy.data.failures import reading
 from airpy.data.objects import Base
 from airpy.data.readers import Dataset, open_dataset, source_sql
+from airpy.engine import translated
 from airpy.progress import Progress
 from airpy.query.compile import Compiled, compile_plan
-from airpy.query.plan import Filter, FrameSource, Op, Plan, Source
-from airpy.results import DEFAULT_FRAME, FrameMeta, FrameSink, load_frame
+from airpy.query.plan import Filter, Op, Plan, Source
+from airpy.results.frames import DEFAULT_FRAME, FrameMeta, FrameSink, load_frame
 from airpy.schema import Logical, logical_type
 
 # Rows per record batch written to the frame (and per FetchResult read-ahead).
 BATCH_ROWS = 65_536
 _ESTIMATE = re.compile(r"~([\d,]+) rows")
 
-#: Where a frame of an earlier job is stored, after the owner check; raises AirpyError.
-#: The location (local path or airpys3:// object) of a frame the caller may read.
-FramePath = Callable[[FrameSource], str]
+#: The location (local path or airpys3:// object) of frame (token, name) of an earlier job,
+#: after the check that the caller may read it; raises AirpyError.
+FramePath = Callable[[int, str], str]
 
 
 @dataclass
@@ -49,6 +52,8 @@ class Prepared:
     compiled: Compiled
     source: Opened
     joins: list[Opened] = field(default_factory=list)
+    #: The base path as engine messages show it.
+    base: str = ""
 
     @property
     def datasets(self) -> list[Dataset]:
@@ -66,7 +71,7 @@ def open_source(
     """A source as SQL: a dataset through its reader, a frame as an Arrow table (memory-mapped
     from a folder store)."""
     if source.frame is not None:
-        table = load_frame(frame_path(source.frame))
+        table = load_frame(frame_path(source.frame.token, source.frame.frame))
         name = f"airpy_frame_{source.frame.token}_{source.frame.frame}"
         con.register(name, table)
         return Opened(name, [], {f.name: logical_type(f.type) for f in table.schema})
@@ -75,7 +80,8 @@ def open_source(
     key = _schema_key(scan.sql, scan.params, dataset)
     schema = _SCHEMAS.get(key)
     if schema is None:
-        schema = con.sql(f"SELECT * FROM {scan.sql} LIMIT 0", params=scan.params).to_arrow_table().schema
+        with reading(con, dataset):
+            schema = con.sql(f"SELECT * FROM {scan.sql} LIMIT 0", params=scan.params).to_arrow_table().schema
         # What was read must be what was listed (a file swapped for a symlink meanwhile would
         # show an outside file's columns), and only then may it be remembered.
         dataset.verify_unchanged(base)
@@ -127,13 +133,17 @@ def _schema_key(sql: str, params: list[object], dataset: Dataset) -> tuple[objec
 
 
 def prepare(con: duckdb.DuckDBPyConnection, plan: Plan, base: Base, max_files: int, frame_path: FramePath) -> Prepared:
-    """Open the plan's sources and compile it against their real schemas. Raises ValidationError."""
+    """Open the plan's sources and compile it against their real schemas.
+
+    Raises ValidationError for what the plan gets wrong, other AirpyErrors for sources that
+    cannot be read.
+    """
     source = open_source(con, plan.source, base, max_files, frame_path)
     joins = [open_source(con, join.source, base, max_files, frame_path) for join in plan.joins]
     compiled = compile_plan(
         plan, source.sql, source.params, source.columns, [(j.sql, j.params, j.columns) for j in joins]
     )
-    return Prepared(compiled, source, joins)
+    return Prepared(compiled, source, joins, base.label)
 
 
 @dataclass(frozen=True)
@@ -150,7 +160,7 @@ def run(
     progress: Progress,
     frame: str = DEFAULT_FRAME,
 ) -> Outcome:
-    """Run the compiled plan, streaming its batches into `frame`. Raises duckdb.Error."""
+    """Run the compiled plan, streaming its batches into `frame`. A failure is the data's (IO_ERROR)."""
     progress.step("loading_data", "reading " + (plan.source.dataset or f"frame of job {plan.source.frame}"), 0.05)
     if plan.filters:
         progress.step("applying_filters", f"{len(plan.filters)} filters", 0.1)
@@ -158,11 +168,12 @@ def run(
         progress.step("aggregating", f"{len(plan.group_by)} keys, {len(plan.aggs)} aggregates", 0.15)
     started = time.perf_counter()
     compiled = prepared.compiled
-    reader = con.sql(compiled.sql, params=compiled.params).to_arrow_reader(BATCH_ROWS)
-    with sink.open(frame, reader.schema) as writer:
-        for batch in reader:
-            writer.write(batch)
-            progress.step("writing_result", f"{writer.rows} rows written")
+    with translated(base=prepared.base, reading=True):
+        reader = con.sql(compiled.sql, params=compiled.params).to_arrow_reader(BATCH_ROWS)
+        with sink.open(frame, reader.schema) as writer:
+            for batch in reader:
+                writer.write(batch)
+                progress.step("writing_result", f"{writer.rows} rows written")
     seconds = time.perf_counter() - started
     meta = sink.committed[frame]
     progress.step("query_complete", f"{meta.rows} rows in {seconds * 1000:.0f} ms", 1.0)
@@ -182,8 +193,9 @@ class Explanation:
 def explain(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> Explanation:
     """The output schema, SQL, files read after partition pruning and DuckDB's row estimate."""
     compiled = prepared.compiled
-    schema = con.sql(f"SELECT * FROM ({compiled.sql}) LIMIT 0", params=compiled.params).to_arrow_table().schema
-    rows = con.sql(f"EXPLAIN {compiled.sql}", params=compiled.params).fetchall()
+    with translated(base=prepared.base):
+        schema = con.sql(f"SELECT * FROM ({compiled.sql}) LIMIT 0", params=compiled.params).to_arrow_table().schema
+        rows = con.sql(f"EXPLAIN {compiled.sql}", params=compiled.params).fetchall()
     text = "\n".join(str(r[1]) for r in rows)
     match = _ESTIMATE.search(text)
     estimate = int(match.group(1).replace(",", "")) if match else -1

@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pyarrow as pa
 
 from airpy.analyze.frames import check_columns, check_rows, inline_table, inspect_stream
+from airpy.analyze.specs import Kind
+from airpy.codec import analyze as codec
+from airpy.codec.jobs import job_pb
+from airpy.codec.query import plan as decode_plan
 from airpy.errors import NotConfiguredError, ResourceCapError, ValidationError
 from airpy.jobs.frames import stored_frame
-from airpy.jobs.model import JobKind, JobRecord, JobStatus
-from airpy.jobs.queueing import QUEUE_FOR_KIND
-from airpy.jobs.records import NewJob
-from airpy.results import DEFAULT_FRAME, FrameMeta
+from airpy.jobs.model import JobRecord, JobStatus
+from airpy.kinds import JobKind
+from airpy.results.frames import DEFAULT_FRAME, FrameMeta
 from airpy.rpc import Call
 from airpy.schema import Logical, describe, logical_type
-from airpy.services import analyses, convert, plans, submit
+from airpy.services import submit
 from airpy.services.app import App
-from airpy.services.query import prepare, with_engine
-from airpy.v1 import analyze_pb2, analyze_service_pb2
+from airpy.services.query import prepare
+from airpy.v1 import analyze_pb2, analyze_service_pb2, common_pb2
 
 
 class AnalyzeService:
@@ -29,15 +33,15 @@ class AnalyzeService:
 
     async def Analyze(self, request: analyze_pb2.AnalyzeRequest, call: Call) -> analyze_service_pb2.AnalyzeResponse:
         app = self._app
-        kind = analyses.kind_of(request)
-        if kind is analyses.Kind.INSIGHTS and not app.settings.openai_base_url:
+        kind = codec.kind_of(request)
+        if kind is Kind.INSIGHTS and not app.settings.openai_base_url:
             raise NotConfiguredError(
                 "insights need an OpenAI-compatible endpoint: set OPENAI_BASE_URL (and OPENAI_API_KEY, PY_LLM_MODEL)",
                 metadata={"setting": "OPENAI_BASE_URL"},
             )
         # Rules, columns and options are checked against the frame's schema before anything is queued.
         columns = await self._columns(request, call.subject)
-        analyses.decode(request, columns, app.settings.llm_max_sample_rows)
+        codec.analysis(request, columns, app.settings.llm_max_sample_rows)
         token, job = await submit.start_job(app, call, JobKind.ANALYZE, request.datasource_id, request, request.job)
         return analyze_service_pb2.AnalyzeResponse(token=token, job=job)
 
@@ -68,8 +72,7 @@ class AnalyzeService:
             check_columns(table.column_names, "arrow_ipc")
             return {f.name: logical_type(f.type) for f in table.schema}
         if source == "plan":
-            plan = plans.decode(request.plan)
-            prepared = await with_engine(app, lambda con: prepare(app, con, plan, subject))
+            prepared = await prepare(app, decode_plan(request.plan), subject)
             return dict(prepared.compiled.output)
         raise ValidationError.for_field("input", "set frame_ref, plan or arrow_ipc: the frame to analyze")
 
@@ -96,24 +99,17 @@ class AnalyzeService:
             if size == 0:
                 raise ValidationError.for_field("arrow_ipc", "the upload holds no bytes")
             rows, schema = await app.blocking(inspect_stream, tmp, "arrow_ipc")
-            record = await app.blocking(self._record, call.subject, source, tmp, rows, size, schema)
+            record = await app.blocking(self._record, call, source, tmp, rows, size, schema)
         finally:
             handle.close()
             await asyncio.shield(app.blocking(tmp.unlink, missing_ok=True))
-        return analyze_service_pb2.UploadFrameResponse(token=record.token, job=convert.job_pb(record))
+        return analyze_service_pb2.UploadFrameResponse(token=record.token, job=job_pb(record))
 
-    def _record(self, subject: str, source: str, tmp: Path, rows: int, size: int, schema: pa.Schema) -> JobRecord:
+    def _record(self, call: Call, source: str, tmp: Path, rows: int, size: int, schema: pa.Schema) -> JobRecord:
         app = self._app
         fields = describe(schema)
-        new = NewJob(
-            kind=JobKind.UPLOAD,
-            subject=subject,
-            datasource_id=source,
-            queue=QUEUE_FOR_KIND[JobKind.UPLOAD],
-            timeout_s=app.settings.job_timeout_s,
-            max_attempts=1,
-            request=b"",
-            ttl_s=app.settings.job_ttl_s,
+        new = dataclasses.replace(
+            submit.new_job(app, call, JobKind.UPLOAD, source, None, common_pb2.JobOptions()),
             status=JobStatus.RUNNING,
             step="upload_received",
             message=f"{rows} rows, {size} bytes",
@@ -123,5 +119,5 @@ class AnalyzeService:
             file = app.results.adopt_upload(tmp, token)
             return {DEFAULT_FRAME: FrameMeta(DEFAULT_FRAME, file, rows, size, fields)}
 
-        result = convert.upload_result_pb(rows, size, fields).SerializeToString()
+        result = codec.upload_result_pb(rows, size, fields).SerializeToString()
         return app.lifecycle.record_finished(new, store, result)

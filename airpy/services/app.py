@@ -1,4 +1,5 @@
-"""What every servicer shares: settings, Redis, the job system, the results store."""
+"""What every servicer shares: the runtime (settings, job system, base path, engine limits), the
+async Redis client for long reads, the I/O pool and the shutdown signal."""
 
 from __future__ import annotations
 
@@ -9,17 +10,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
-import redis
+import duckdb
 import redis.asyncio as aioredis
 
+from airpy import engine
 from airpy.config import Settings
 from airpy.data.objects import Base
 from airpy.errors import NotFoundError, UnavailableError, ValidationError
+from airpy.jobs.core import Core
 from airpy.jobs.frames import owned_record
 from airpy.jobs.lifecycle import Lifecycle
 from airpy.jobs.model import JobRecord
 from airpy.jobs.tokens import TokenIssuer
-from airpy.results import FrameMeta, FrameReader, ResultsStore
+from airpy.progress import CallProgress
+from airpy.results.frames import FrameMeta, FrameReader
+from airpy.results.store import ResultsStore
+from airpy.runtime import Runtime
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -27,18 +33,39 @@ T = TypeVar("T")
 
 @dataclass
 class App:
-    settings: Settings
-    base: Base
-    conn: redis.Redis
+    runtime: Runtime
     aconn: aioredis.Redis
-    lifecycle: Lifecycle
-    tokens: TokenIssuer
-    results: ResultsStore
     executor: ThreadPoolExecutor
     started_ms: int
     redis_mode: str
     #: Set when the server begins to shut down: open streams end at once with UNAVAILABLE.
     closing: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @property
+    def core(self) -> Core:
+        return self.runtime.core
+
+    @property
+    def base(self) -> Base:
+        return self.runtime.base
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        return self.runtime.core.lifecycle
+
+    @property
+    def results(self) -> ResultsStore:
+        return self.runtime.core.results
+
+    @property
+    def tokens(self) -> TokenIssuer:
+        tokens = self.runtime.core.tokens
+        assert tokens is not None, "the server's core issues tokens"
+        return tokens
 
     async def unless_closing(self, work: Awaitable[T], resume: str) -> T:
         """Await work, or raise UnavailableError (naming how to resume) once the server shuts down.
@@ -65,6 +92,20 @@ class App:
         """Run a blocking call (sync Redis, files) off the event loop."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+
+    async def engine_call(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run engine work in a session off the event loop; interrupt it if the call ends first."""
+        progress = CallProgress()
+
+        def run() -> T:
+            with engine.session(self.runtime.limits, progress) as con:
+                return work(con)
+
+        try:
+            return await self.blocking(run)
+        except asyncio.CancelledError:
+            progress.cancel()  # the caller went away or its deadline passed: stop the work
+            raise
 
     async def open_frame(self, token: int, meta: FrameMeta) -> FrameReader:
         """Open a frame file off the event loop; closed again if the call is cancelled meanwhile."""

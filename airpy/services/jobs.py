@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from airpy.codec import jobs as codec
 from airpy.errors import NotFoundError, ValidationError
 from airpy.jobs import keys
 from airpy.jobs.events import follow
 from airpy.jobs.frames import frame_of
-from airpy.jobs.model import JobKind, JobRecord, JobStatus
-from airpy.results import DEFAULT_FRAME, FRAME_NAME
+from airpy.jobs.model import JobRecord, JobStatus
+from airpy.kinds import JobKind
+from airpy.results.frames import DEFAULT_FRAME, FRAME_NAME
 from airpy.rpc import Call
-from airpy.services import convert
 from airpy.services.app import App
 from airpy.v1 import job_pb2, job_service_pb2
 
@@ -36,9 +37,9 @@ class JobService:
         app = self._app
         record = await app.owned(request.token, call.subject, full=True)
         events = await app.blocking(app.lifecycle.events.read_last, record.token, MAX_STEPS)
-        job = convert.job_pb(record, events, with_result=True)
+        job = codec.job_pb(record, events, with_result=True)
         job.steps_truncated = bool(events) and events[0].seq > 1
-        return job_service_pb2.GetJobResponse(job=convert.fit_job(job, app.settings.getjob_max_bytes))
+        return job_service_pb2.GetJobResponse(job=codec.fit_job(job, app.settings.getjob_max_bytes))
 
     async def WatchJob(
         self, request: job_service_pb2.WatchJobRequest, call: Call
@@ -65,7 +66,7 @@ class JobService:
                     return
                 continue
             for event in events:
-                yield job_service_pb2.WatchJobResponse(event=convert.event_pb(event))
+                yield job_service_pb2.WatchJobResponse(event=codec.event_pb(event))
                 after = event.seq
                 if event.terminal:
                     return
@@ -94,7 +95,7 @@ class JobService:
                     raise NotFoundError(f"frame {frame!r} of job {record.token} was truncated on disk")
                 view = memoryview(data)
                 for start in range(0, len(data), chunk):
-                    yield convert.fetch_message(view[start : start + chunk], offset + start, meta.bytes, meta.rows)
+                    yield codec.fetch_message(view[start : start + chunk], offset + start, meta.bytes, meta.rows)
                 offset += len(data)
         finally:
             handle.close()
@@ -106,7 +107,7 @@ class JobService:
         record = await app.owned(request.token, call.subject)
         await app.blocking(app.lifecycle.cancel, record.token)
         current = await app.blocking(app.lifecycle.records.get, record.token, full=False)
-        return job_service_pb2.CancelJobResponse(job=convert.job_pb(current or record))
+        return job_service_pb2.CancelJobResponse(job=codec.job_pb(current or record))
 
     async def ListJobs(self, request: job_service_pb2.ListJobsRequest, call: Call) -> job_service_pb2.ListJobsResponse:
         app = self._app
@@ -115,7 +116,7 @@ class JobService:
             raise ValidationError.for_field("page_size", f"must be at most {MAX_PAGE_SIZE}")
         before = _page_token(request.page_token)
         statuses = _statuses(request)
-        kind = _kind(request.kind)
+        kind = codec.kind(request.kind, "kind")
         dead = await app.blocking(app.lifecycle.dispatcher.dead_letter_ids) if request.dead_letter else None
         jobs, next_token = await app.blocking(
             self._page, call.subject, before, page_size, statuses, kind, request.datasource_id, dead
@@ -146,7 +147,7 @@ class JobService:
                 if record is None:
                     gone.append(token)
                 elif _wanted(record, statuses, kind, source, dead):
-                    jobs.append(convert.job_pb(record))
+                    jobs.append(codec.job_pb(record))
                     if len(jobs) == page_size:
                         records.forget(gone, [subject])
                         return jobs, str(token)
@@ -163,24 +164,8 @@ def _page_token(raw: str) -> int | None:
 
 
 def _statuses(request: job_service_pb2.ListJobsRequest) -> set[JobStatus]:
-    result = set()
-    for i, value in enumerate(request.statuses):
-        status = convert.STATUS_FROM_PB.get(value)
-        if status is None:
-            raise ValidationError.for_field(f"statuses[{i}]", "is not a job status")
-        result.add(status)
-    if request.dead_letter:
-        result = {JobStatus.FAILED}
-    return result
-
-
-def _kind(value: int) -> JobKind | None:
-    if value == job_pb2.JOB_KIND_UNSPECIFIED:
-        return None
-    kind = convert.KIND_FROM_PB.get(value)
-    if kind is None:
-        raise ValidationError.for_field("kind", "is not a job kind")
-    return kind
+    result = codec.statuses(request.statuses, "statuses")
+    return {JobStatus.FAILED} if request.dead_letter else result
 
 
 def _wanted(

@@ -11,14 +11,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from airpy.config import Settings
 from airpy.embedded_redis import EmbeddedRedis
 from airpy.v1 import analyze_pb2, job_pb2
-from tests.conftest import make_env, next_database
+from tests.conftest import next_database
 from tests.e2e.test_discover import rich_status
 from tests.support.analysis import analyze, request, upload
 from tests.support.llm import Answer, FakeLlm, start_fake_llm
-from tests.support.stack import Stack, start_stack
+from tests.support.stack import Stack, stack_env, start_stack
 
 K = analyze_pb2
 SAMPLE_CAP = 5
@@ -33,7 +32,7 @@ def llm() -> Iterator[FakeLlm]:
 
 @pytest.fixture(scope="module")
 def llm_stack(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory, llm: FakeLlm) -> Iterator[Stack]:
-    env = make_env(
+    env = stack_env(
         f"{redis_server.url}?db={next_database()}",
         tmp_path_factory.mktemp("llm"),
         OPENAI_BASE_URL=llm.base_url,
@@ -42,7 +41,7 @@ def llm_stack(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFact
         PY_LLM_TIMEOUT_S="2",
         PY_LLM_MAX_SAMPLE_ROWS=str(SAMPLE_CAP),
     )
-    stack = start_stack(Settings.from_env(env), worker_env=env)
+    stack = start_stack(env)
     yield stack
     stack.stop()
 

@@ -19,14 +19,13 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pytest
 
-from airpy.config import Settings
 from airpy.embedded_redis import EmbeddedRedis
 from airpy.v1 import analyze_pb2, common_pb2, data_pb2, job_pb2, query_pb2
-from tests.conftest import make_env, next_database
+from tests.conftest import next_database
 from tests.e2e.test_discover import fetch_frame, rich_status
 from tests.support.s3 import client, moto_server
 from tests.support.s3 import keys as s3_keys
-from tests.support.stack import Stack, start_stack
+from tests.support.stack import Stack, stack_env, start_stack
 
 BUCKET = "airpy-test"
 # The content of every object out of reach: it must never appear in a reply.
@@ -88,21 +87,21 @@ def s3_stack(
     redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, bucket
 ) -> Iterator[Stack]:
     db = next_database()
-    env = make_env(
+    env = stack_env(
         f"{redis_server.url}?db={db}",
         tmp_path_factory.mktemp("s3stack"),
         PY_BASE_PATH=f"s3://{BUCKET}/datasets",
         PY_RESULTS_DIR=f"s3://{BUCKET}/results",
         PY_S3_ENDPOINT=s3_endpoint,
     )
-    stack = start_stack(Settings.from_env(env), worker_env=env)
+    stack = start_stack(env)
     yield stack
     stack.stop()
 
 
 def own_stack(redis_server: EmbeddedRedis, root: Path, endpoint: str, results: str, **env: str) -> Stack:
     """A stack of its own (an interactive worker) on the test bucket, its frames under `results`."""
-    settings_env = make_env(
+    settings_env = stack_env(
         f"{redis_server.url}?db={next_database()}",
         root,
         PY_BASE_PATH=f"s3://{BUCKET}/datasets",
@@ -110,7 +109,7 @@ def own_stack(redis_server: EmbeddedRedis, root: Path, endpoint: str, results: s
         PY_S3_ENDPOINT=endpoint,
         **env,
     )
-    return start_stack(Settings.from_env(settings_env), workers=("interactive",), worker_env=settings_env)
+    return start_stack(settings_env, workers=("interactive",))
 
 
 def keys(s3, prefix: str) -> list[str]:  # type: ignore[no-untyped-def]

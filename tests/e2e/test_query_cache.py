@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from airpy.errors import NotFoundError
-from airpy.results import FolderResults
+from airpy.results.folder import FolderResults
 from airpy.v1 import common_pb2, job_pb2, job_service_pb2, query_pb2
 from tests.e2e.test_discover import fetch_frame
 from tests.support.stack import Stack
@@ -190,7 +190,7 @@ def test_an_identical_query_that_is_running_is_waited_for_not_run_twice(stack_fa
 
 
 def test_a_shared_frame_outlives_the_job_it_came_from(tmp_path: Path) -> None:
-    from airpy.results import FrameMeta
+    from airpy.results.frames import FrameMeta
 
     store = FolderResults(tmp_path)
     frames = store.attempt(1, 1)

@@ -23,8 +23,8 @@ from cryptography.x509.oid import NameOID
 from airpy.auth import mint
 from airpy.config import Settings
 from airpy.v1 import info_service_pb2, info_service_pb2_grpc
-from tests.conftest import make_env, next_database
-from tests.support.stack import REPO, SECRET, ServerThread
+from tests.conftest import next_database
+from tests.support.stack import REPO, SECRET, ServerThread, stack_env
 
 Pem = tuple[bytes, bytes]  # (certificate, key)
 
@@ -88,7 +88,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 
 def _server(redis_server, tmp_path: Path, **tls: str) -> ServerThread:
-    env = make_env(f"{redis_server.url}?db={next_database()}", tmp_path, **tls)
+    env = stack_env(f"{redis_server.url}?db={next_database()}", tmp_path, **tls)
     thread = ServerThread(Settings.from_env(env))
     thread.start()
     return thread

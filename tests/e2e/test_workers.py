@@ -49,14 +49,14 @@ def test_the_airpy_worker_command_joins_a_running_deployment_by_name(stack_facto
 
     from rq import Worker
 
-    from tests.support.stack import REPO, base_env
+    from tests.support.stack import REPO
 
     stack = stack_factory(workers=("batch",))  # no interactive worker until the command below
     (stack.base / "folder").mkdir()
     (stack.base / "folder" / "a.csv").write_text("x\n1\n")
     process = subprocess.Popen(
         [sys.executable, "-m", "airpy", "worker", "--queue", "interactive", "--name", "gamma"],
-        env=base_env(stack.settings),
+        env=stack.env,
         cwd=REPO,
         start_new_session=True,
     )

@@ -1,7 +1,7 @@
 """A real S3-compatible server for tests: moto in server mode, on loopback, started per module.
 
 The credentials it accepts are put in the environment, where the test process (its server
-thread) and the worker processes it starts (tests.support.stack.base_env copies it) find them.
+thread) and the worker processes it starts (tests.support.stack.process_env copies it) find them.
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from airpy.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
-from tests.support.stack import REPO
+from tests.support.stack import process_env
 
 # A short data dir keeps the embedded Redis socket path under the unix limit.
 
@@ -24,20 +23,7 @@ class ServeProcess:
     def __init__(self, root: Path, **env: str) -> None:
         self.root = root
         self.port_file = root / "port"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("PY_") and k != "REDIS_URL"}
-        self.env.update(
-            {
-                "PY_LISTEN": "127.0.0.1:0",
-                "PY_DATA_DIR": str(root / "state"),
-                "PY_BASE_PATH": str(root / "data"),
-                "PY_WORKERS": "2",
-                "PY_LOG_FORMAT": "json",
-                "PY_LOG_LEVEL": "WARNING",
-                "PY_SHUTDOWN_GRACE_S": "2",
-                "PYTHONPATH": str(REPO),
-                **env,
-            }
-        )
+        self.env = process_env(root, **{"PY_WORKERS": "2", "PY_SHUTDOWN_GRACE_S": "2", **env})
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
 

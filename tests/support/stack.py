@@ -23,7 +23,8 @@ import redis
 from rq import Worker
 
 from airpy.auth import mint
-from airpy.config import QUEUES, Settings
+from airpy.config import Settings
+from airpy.kinds import QUEUES
 from airpy.server import Server, create_server
 from airpy.v1 import (
     analyze_service_pb2_grpc,
@@ -40,24 +41,38 @@ REPO = Path(__file__).resolve().parents[2]
 TERMINAL = {job_pb2.JOB_STATUS_COMPLETED, job_pb2.JOB_STATUS_FAILED, job_pb2.JOB_STATUS_CANCELLED}
 
 
-def base_env(settings: Settings) -> dict[str, str]:
-    """The environment a worker process of this stack needs."""
+def process_env(root: Path, **overrides: object) -> dict[str, str]:
+    """The one environment of an airpy process under test (server thread, worker, `airpy serve`,
+    CLI): the test's own environment without airpy settings, a base path and data dir under
+    `root`, a free port, JSON logs at WARNING, the checkout on PYTHONPATH; `overrides` last."""
+    (root / "data").mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PY_") and k != "REDIS_URL"}
     env.update(
         {
-            "REDIS_URL": settings.redis_url or "",
-            "PY_AUTH_SECRET": settings.auth_secret,
-            "PY_BASE_PATH": str(settings.base_path),
-            "PY_DATA_DIR": str(settings.data_dir),
-            "PY_LEASE_S": str(settings.lease_s),
-            "PY_CANCEL_GRACE_S": str(settings.cancel_grace_s),
-            "PY_JOB_TTL_S": str(settings.job_ttl_s),
+            "PY_BASE_PATH": str(root / "data"),
+            "PY_DATA_DIR": str(root / "state"),
+            "PY_LISTEN": "127.0.0.1:0",
             "PY_LOG_FORMAT": "json",
             "PY_LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(REPO),
         }
     )
+    env.update({k: str(v) for k, v in overrides.items()})
     return env
+
+
+def stack_env(redis_url: str, root: Path, **overrides: object) -> dict[str, str]:
+    """The environment of a test stack (server and workers) on its own Redis database, with the
+    short leases and grace periods that let crash and cancel tests finish in seconds."""
+    defaults: dict[str, object] = {
+        "REDIS_URL": redis_url,
+        "PY_AUTH_SECRET": SECRET,
+        "PY_LEASE_S": "2",
+        "PY_REAPER_PERIOD_S": "0.5",
+        "PY_CANCEL_GRACE_S": "2",
+        "PY_SHUTDOWN_GRACE_S": "1",
+    }
+    return process_env(root, **{**defaults, **overrides})
 
 
 class ServerThread:
@@ -96,7 +111,8 @@ class Stack:
     settings: Settings
     server: ServerThread
     channel: grpc.Channel
-    worker_env: dict[str, str] = field(default_factory=dict)
+    #: The environment of the stack's processes (its settings are read from it).
+    env: dict[str, str] = field(default_factory=dict)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     worker_module: str = "tests.support.worker"
 
@@ -171,9 +187,7 @@ class Stack:
         args = [sys.executable, "-m", self.worker_module, "--queue", queue]
         if name:
             args += ["--name", name]
-        process = subprocess.Popen(
-            args, env={**base_env(self.settings), **self.worker_env, **(env or {})}, cwd=REPO, start_new_session=True
-        )
+        process = subprocess.Popen(args, env={**self.env, **(env or {})}, cwd=REPO, start_new_session=True)
         self.workers.append(process)
         return process
 
@@ -203,13 +217,13 @@ class Stack:
         self.server.stop()
 
 
-def start_stack(
-    settings: Settings, *, workers: Iterable[str] = QUEUES, worker_env: dict[str, str] | None = None
-) -> Stack:
+def start_stack(env: dict[str, str], *, workers: Iterable[str] = QUEUES) -> Stack:
+    """The server (in a thread) and real worker processes of `env` (see `stack_env`)."""
+    settings = Settings.from_env(env)
     server = ServerThread(settings)
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
-    stack = Stack(settings, server, channel, worker_env=dict(worker_env or {}))
+    stack = Stack(settings, server, channel, env=dict(env))
     queues = list(workers)
     try:
         for queue in queues:

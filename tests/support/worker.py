@@ -32,15 +32,16 @@ import time
 import pyarrow as pa
 
 from airpy import logs
-from airpy.config import QUEUES, Settings
+from airpy.config import Settings
 from airpy.errors import TransientIOFailure
-from airpy.jobs.model import JobKind
 from airpy.jobs.runner import JobContext
-from airpy.jobs.worker import run_worker
+from airpy.jobs.worker import WorkerSetup, run_worker
+from airpy.kinds import QUEUES, JobKind
+from airpy.runtime import Runtime, runtime_of
 from airpy.tasks import HANDLERS, discover
 
 
-def _sleep(ctx: JobContext, seconds: float) -> None:
+def _sleep(ctx: JobContext[Runtime], seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         ctx.progress.step("sleeping", f"{end - time.monotonic():.1f} s left")
@@ -61,7 +62,7 @@ def _frame_batches() -> list[pa.RecordBatch]:
     ]
 
 
-def _frame_crash_first(ctx: JobContext, phase: str, seconds: float) -> None:
+def _frame_crash_first(ctx: JobContext[Runtime], phase: str, seconds: float) -> None:
     crash = ctx.attempt == 1
     batches = _frame_batches()
     with ctx.frames.open("result", _FRAME_SCHEMA) as writer:
@@ -76,7 +77,7 @@ def _frame_crash_first(ctx: JobContext, phase: str, seconds: float) -> None:
     _sleep(ctx, seconds)
 
 
-def workload(ctx: JobContext) -> bytes:
+def workload(ctx: JobContext[Runtime]) -> bytes:
     source = ctx.record.datasource_id
     if not source.startswith("test:"):
         return discover(ctx)
@@ -138,7 +139,8 @@ def main() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (int(limit), resource.RLIM_INFINITY))
     settings = Settings.from_env()
     logs.configure(f"test-worker-{args.queue}", settings.log_format, settings.log_level)
-    run_worker(settings, args.queue, {**HANDLERS, JobKind.DISCOVER: workload}, name=args.name)
+    setup = WorkerSetup({**HANDLERS, JobKind.DISCOVER: workload}, runtime_of)
+    run_worker(settings, args.queue, setup, name=args.name)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
-"""airpy.v1.Plan -> the domain plan (airpy.query.plan), with the field path of every part."""
+"""Queries on the wire: airpy.v1.Plan -> the domain plan (with the field path of every part),
+QueryRequest -> QuerySpec, results and explanations -> messages."""
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
+from dataclasses import dataclass
 
+import pyarrow as pa
+
+from airpy.codec.common import LOGICAL_FROM_PB, arrow_schema_pb, json_rows_pb, read_options, schema_pb, value, value_pb
 from airpy.errors import ValidationError
 from airpy.query.compile import parse_grain
+from airpy.query.execute import Explanation
 from airpy.query.plan import (
     AggFn,
     Aggregate,
@@ -32,20 +36,76 @@ from airpy.query.plan import (
     StringOp,
     Transform,
 )
-from airpy.results import DEFAULT_FRAME, FRAME_NAME
-from airpy.schema import Logical
-from airpy.services import convert
-from airpy.v1 import common_pb2, query_pb2
+from airpy.results.frames import DEFAULT_FRAME, FRAME_NAME, FrameMeta
+from airpy.v1 import query_pb2
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    """What a QueryRequest asks for, decoded (the server checks it, the worker runs it)."""
+
+    plan: Plan
+    #: The plan's deterministic protobuf bytes: what its result's fingerprint is taken over.
+    canonical: bytes
+    json_output: bool
+    #: Whether an identical earlier result may answer it (not `no_cache`).
+    reuse: bool
+
+
+def query_spec(request: query_pb2.QueryRequest) -> QuerySpec:
+    """The request's plan and output; ValidationError with a field path for what cannot be decoded."""
+    if request.output not in query_pb2.Output.values():
+        raise ValidationError.for_field("output", "is not an output (OUTPUT_ARROW, OUTPUT_JSON)")
+    return QuerySpec(
+        plan=plan(request.plan),
+        canonical=request.plan.SerializeToString(deterministic=True),
+        json_output=request.output == query_pb2.OUTPUT_JSON,
+        reuse=not request.no_cache,
+    )
+
+
+def query_job(raw: bytes) -> QuerySpec:
+    """A stored QueryRequest."""
+    return query_spec(query_pb2.QueryRequest.FromString(raw))
+
+
+def explanation_pb(explanation: Explanation) -> query_pb2.ExplainQueryResponse:
+    return query_pb2.ExplainQueryResponse(
+        schema=arrow_schema_pb(explanation.schema),
+        sql=explanation.sql,
+        parameters=[value_pb(p) for p in explanation.params],
+        files=explanation.files[:10_000],
+        estimated_rows=explanation.estimated_rows,
+        plan_text=explanation.plan_text,
+    )
+
+
+def query_result_pb(frame: FrameMeta, seconds: float, rows: pa.Table | None) -> query_pb2.QueryResult:
+    """The QueryResult of a frame; with its rows as JSON when `rows` is given."""
+    result = query_pb2.QueryResult(
+        schema=schema_pb(frame.schema),
+        metrics=query_pb2.QueryMetrics(rows=frame.rows, bytes=frame.bytes, execution_time_ms=round(seconds * 1000)),
+    )
+    if rows is not None:
+        result.rows.CopyFrom(json_rows_pb(rows, rows.num_rows))
+    return result
+
+
+def shared_result(result: bytes) -> bytes:
+    """An earlier identical job's QueryResult, marked as served from the cache."""
+    message = query_pb2.QueryResult.FromString(result)
+    message.from_cache = True
+    return message.SerializeToString()
+
 
 _OPS = {getattr(query_pb2.Filter, f"OP_{op.name}"): op for op in Op}
 _FNS = {getattr(query_pb2.Aggregate, f"FN_{fn.name}"): fn for fn in AggFn}
 _STRATEGIES = {getattr(query_pb2.Transform.FillNull, f"STRATEGY_{s.name}"): s for s in FillStrategy}
 _STRING_FNS = {getattr(query_pb2.Transform.StringOp, f"FN_{fn.name}"): fn for fn in StringFn}
-_LOGICAL = {getattr(common_pb2, f"LOGICAL_TYPE_{lg.name}"): lg for lg in Logical}
 MAX_ITEMS = 1000
 
 
-def decode(message: query_pb2.Plan) -> Plan:
+def plan(message: query_pb2.Plan) -> Plan:
     """The plan as domain values; ValidationError with a field path for what cannot be decoded."""
     for name in ("transforms", "filters", "select", "group_by", "aggs", "having", "joins", "order_by"):
         if len(getattr(message, name)) > MAX_ITEMS:
@@ -83,7 +143,7 @@ def decode(message: query_pb2.Plan) -> Plan:
 
 
 def _source(message: query_pb2.Plan | query_pb2.Join, path: str) -> Source:
-    reader = convert.read_options(message.reader)
+    reader = read_options(message.reader)
     reader.validate(f"{path}.reader")
     which = message.WhichOneof("source")
     if which == "dataset":
@@ -99,25 +159,6 @@ def _source(message: query_pb2.Plan | query_pb2.Join, path: str) -> Source:
             raise ValidationError.for_field(f"{path}.frame_ref.frame", "is not a frame name")
         return Source(f"{path}.frame_ref", frame=FrameSource(ref.token, frame), reader=reader)
     raise ValidationError.for_field(f"{path}.dataset", "set a dataset (or a frame_ref) to read")
-
-
-def value(message: common_pb2.Value, path: str) -> tuple[Any, bool]:
-    """(value, whether one was set): typed values as Python values, lists as lists."""
-    kind = message.WhichOneof("kind")
-    if kind is None:
-        return None, False
-    if kind == "null_value":
-        return None, True
-    if kind == "list_value":
-        return [value(v, f"{path}[{i}]")[0] for i, v in enumerate(message.list_value.values)], True
-    if kind == "date_value":
-        try:
-            return dt.date.fromisoformat(message.date_value), True
-        except ValueError:
-            raise ValidationError.for_field(path, "date_value must be an ISO date like 2024-03-01") from None
-    if kind == "timestamp_value":
-        return message.timestamp_value.ToDatetime(tzinfo=dt.UTC), True
-    return getattr(message, kind), True
 
 
 def _filter(message: query_pb2.Filter, path: str) -> Filter:
@@ -139,7 +180,7 @@ def _filter(message: query_pb2.Filter, path: str) -> Filter:
 def _transform(message: query_pb2.Transform, path: str) -> Transform:
     kind = message.WhichOneof("kind")
     if kind == "cast":
-        to = _LOGICAL.get(message.cast.to)
+        to = LOGICAL_FROM_PB.get(message.cast.to)
         if to is None:
             raise ValidationError.for_field(f"{path}.cast.to", "is required")
         return Cast(path, message.cast.col, to, message.cast.format)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airpy.services.convert import fetch_message
+from airpy.codec.jobs import fetch_message
 from airpy.v1 import job_service_pb2
 
 

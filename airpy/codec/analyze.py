@@ -1,4 +1,5 @@
-"""airpy.v1.AnalyzeRequest -> a typed analysis, checked against the frame's columns (with field paths).
+"""Analyses on the wire: AnalyzeRequest -> a typed analysis checked against the frame's columns
+(with field paths), analysis results -> AnalyzeResult messages, uploads.
 
 The server decodes a request before queueing it (so a bad rule or column fails the call at once);
 the worker decodes the stored request again against the frame it loaded.
@@ -6,41 +7,49 @@ the worker decodes the stored request again against the frame it loaded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
-from airpy.analyze.rules import Rule, RuleKind, Stat, check_rules
+import pyarrow as pa
+
+from airpy.analyze.findings import Issue, Severity
+from airpy.analyze.rules import Validation, check_rules
 from airpy.analyze.specs import (
     DEFAULT_LEVELS,
     MAX_HORIZON,
     MAX_QUESTION_CHARS,
+    Analysis,
     AnomalySpec,
+    CorrelationMethod,
     EdaOptions,
     ForecastSpec,
     Grain,
+    Kind,
     OutlierMethod,
+    Rule,
+    RuleKind,
+    Stat,
 )
+from airpy.codec.common import LOGICAL_FROM_PB, arrow_schema_pb, fit, json_rows_pb, schema_pb, value
+from airpy.codec.data import column_profile_pb
+from airpy.codec.query import plan as decode_plan
 from airpy.errors import ValidationError
 from airpy.query.compile import parse_grain
-from airpy.query.plan import Op
-from airpy.schema import Logical
-from airpy.services.plans import value
+from airpy.query.plan import Op, Plan
+from airpy.results.frames import DEFAULT_FRAME
+from airpy.schema import NUMERIC, TEMPORAL, FieldDesc, Logical
 from airpy.v1 import analyze_pb2, common_pb2, query_pb2
+
+if TYPE_CHECKING:  # the analysis libraries load only in the workers that run them
+    from airpy.analyze.anomaly import Anomalies
+    from airpy.analyze.eda import EdaReport
+    from airpy.analyze.forecast import Forecast
+    from airpy.analyze.insights import Insights
 
 MAX_SAMPLE_ROWS = 1000
 MAX_RULES = 500
 MAX_WINDOW = 100_000
-_NUMERIC = frozenset({Logical.INTEGER, Logical.FLOAT, Logical.DECIMAL})
-_TEMPORAL = frozenset({Logical.DATE, Logical.TIMESTAMP})
-
-
-class Kind(StrEnum):
-    EDA = "eda"
-    PROFILE = "profile"
-    VALIDATION = "validation"
-    ANOMALY = "anomaly"
-    FORECAST = "forecast"
-    INSIGHTS = "insights"
 
 
 _KINDS = {getattr(analyze_pb2, f"ANALYSIS_KIND_{k.name}"): k for k in Kind}
@@ -58,19 +67,55 @@ _RULE_KINDS = {getattr(analyze_pb2.Rule, f"KIND_{k.name}"): k for k in RuleKind}
 RULE_KIND_TO_PB = {k: v for v, k in _RULE_KINDS.items()}
 _STATS = {getattr(analyze_pb2.Rule, f"STAT_{s.name}"): s for s in Stat}
 _COMPARE = {getattr(query_pb2.Filter, f"OP_{op.name}"): op for op in (Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE)}
-_LOGICAL = {getattr(common_pb2, f"LOGICAL_TYPE_{lg.name}"): lg for lg in Logical}
 
 
 @dataclass(frozen=True)
-class Analysis:
-    kind: Kind
-    eda: EdaOptions = field(default_factory=EdaOptions)
-    rules: tuple[Rule, ...] = ()
-    anomaly: AnomalySpec | None = None
-    forecast: ForecastSpec | None = None
-    question: str = ""
-    #: Rows the model may see (insights), already capped by PY_LLM_MAX_SAMPLE_ROWS.
-    llm_rows: int = 0
+class AnalyzeJob:
+    """A stored AnalyzeRequest, as the worker reads it: where its frame comes from, then (once the
+    frame is loaded and its columns known) the analysis."""
+
+    request: analyze_pb2.AnalyzeRequest
+
+    @property
+    def source(self) -> str:
+        """frame_ref, arrow_ipc or plan."""
+        return self.request.WhichOneof("input") or "input"
+
+    @property
+    def frame_ref(self) -> tuple[int, str]:
+        ref = self.request.frame_ref
+        return ref.token, ref.frame or DEFAULT_FRAME
+
+    @property
+    def inline(self) -> bytes:
+        return self.request.arrow_ipc
+
+    def plan(self) -> Plan:
+        return decode_plan(self.request.plan)
+
+    def analysis(self, columns: dict[str, Logical], llm_max_rows: int) -> Analysis:
+        return analysis(self.request, columns, llm_max_rows)
+
+
+def analyze_job(raw: bytes) -> AnalyzeJob:
+    return AnalyzeJob(analyze_pb2.AnalyzeRequest.FromString(raw))
+
+
+def analyze_result(analysis: Analysis, schema: pa.Schema, outcome: object, budget: int) -> bytes:
+    """The AnalyzeResult of an analysis and what it found, within the GetJob byte budget."""
+    result = result_pb(analysis.kind, schema)
+    if analysis.kind in {Kind.EDA, Kind.PROFILE}:
+        result.eda.CopyFrom(eda_pb(cast("EdaReport", outcome), budget - result.ByteSize() - 1024))
+    elif analysis.kind is Kind.VALIDATION:
+        result.validation.CopyFrom(validation_pb(cast(Validation, outcome)))
+    elif analysis.kind is Kind.ANOMALY:
+        assert analysis.anomaly is not None
+        result.anomaly.CopyFrom(anomaly_pb(cast("Anomalies", outcome), analysis.anomaly, "anomalies"))
+    elif analysis.kind is Kind.FORECAST:
+        result.forecast.CopyFrom(forecast_pb(cast("Forecast", outcome), "forecast"))
+    else:
+        result.insights.CopyFrom(insights_pb(cast("Insights", outcome)))
+    return result.SerializeToString()
 
 
 def kind_of(request: analyze_pb2.AnalyzeRequest) -> Kind:
@@ -82,7 +127,7 @@ def kind_of(request: analyze_pb2.AnalyzeRequest) -> Kind:
     return kind
 
 
-def decode(request: analyze_pb2.AnalyzeRequest, columns: dict[str, Logical], llm_max_rows: int) -> Analysis:
+def analysis(request: analyze_pb2.AnalyzeRequest, columns: dict[str, Logical], llm_max_rows: int) -> Analysis:
     """The analysis the request asks for, checked against the frame's columns and types."""
     kind = kind_of(request)
     options = request.options
@@ -132,7 +177,7 @@ def _rule(message: analyze_pb2.Rule, path: str) -> Rule:
     allowed = tuple(value(v, f"{path}.allowed_values[{i}]")[0] for i, v in enumerate(message.allowed_values))
     logical = None
     if kind is RuleKind.TYPE:
-        logical = _LOGICAL.get(message.type)
+        logical = LOGICAL_FROM_PB.get(message.type)
         if logical is None:
             raise ValidationError.for_field(f"{path}.type", "names the expected type (LOGICAL_TYPE_…)")
     stat = _STATS.get(message.stat) if kind is RuleKind.STAT_BETWEEN else None
@@ -181,8 +226,8 @@ def _grain(every: str, path: str) -> Grain | None:
 
 def _anomaly(message: analyze_pb2.AnomalyOptions, columns: dict[str, Logical]) -> AnomalySpec:
     p = "options.anomaly"
-    time = _column(columns, message.time_column, f"{p}.time_column", _TEMPORAL, "a date or timestamp")
-    values = _column(columns, message.value_column, f"{p}.value_column", _NUMERIC, "numeric")
+    time = _column(columns, message.time_column, f"{p}.time_column", TEMPORAL, "a date or timestamp")
+    values = _column(columns, message.value_column, f"{p}.value_column", NUMERIC, "numeric")
     for i, key in enumerate(message.group_by):
         if key not in columns:
             raise ValidationError.for_field(f"{p}.group_by[{i}]", f"no column {key!r} in the frame")
@@ -211,8 +256,8 @@ def _anomaly(message: analyze_pb2.AnomalyOptions, columns: dict[str, Logical]) -
 
 def _forecast(message: analyze_pb2.ForecastOptions, columns: dict[str, Logical]) -> ForecastSpec:
     p = "options.forecast"
-    time = _column(columns, message.time_column, f"{p}.time_column", _TEMPORAL, "a date or timestamp")
-    values = _column(columns, message.value_column, f"{p}.value_column", _NUMERIC, "numeric")
+    time = _column(columns, message.time_column, f"{p}.time_column", TEMPORAL, "a date or timestamp")
+    values = _column(columns, message.value_column, f"{p}.value_column", NUMERIC, "numeric")
     if not 1 <= message.horizon <= MAX_HORIZON:
         raise ValidationError.for_field(f"{p}.horizon", f"must be between 1 and {MAX_HORIZON}")
     levels = tuple(message.levels) or DEFAULT_LEVELS
@@ -232,3 +277,117 @@ def _forecast(message: analyze_pb2.ForecastOptions, columns: dict[str, Logical])
         holdout=message.holdout,
         season_length=message.season_length,
     )
+
+
+_SEVERITY_TO_PB = {
+    Severity.INFO: common_pb2.SEVERITY_INFO,
+    Severity.WARNING: common_pb2.SEVERITY_WARNING,
+    Severity.ERROR: common_pb2.SEVERITY_ERROR,
+}
+_CORRELATION_TO_PB = {m: getattr(analyze_pb2.Correlation, f"METHOD_{m.name}") for m in CorrelationMethod}
+
+
+def result_pb(kind: Kind, schema: pa.Schema) -> analyze_pb2.AnalyzeResult:
+    return analyze_pb2.AnalyzeResult(kind=KIND_TO_PB[kind], schema=arrow_schema_pb(schema))
+
+
+def data_issue_pb(issue: Issue) -> common_pb2.DataIssue:
+    return common_pb2.DataIssue(
+        code=issue.code,
+        severity=_SEVERITY_TO_PB[issue.severity],
+        column=issue.column,
+        detail=issue.detail,
+        affected_rows=issue.affected_rows,
+    )
+
+
+def eda_pb(report: EdaReport, budget: int) -> analyze_pb2.EdaResult:
+    """The EDA; charts are dropped from the end when the result would pass the GetJob byte cap."""
+    message = analyze_pb2.EdaResult(
+        rows=report.rows,
+        columns=[column_profile_pb(c) for c in report.columns],
+        correlations=[
+            analyze_pb2.Correlation(a=c.a, b=c.b, method=_CORRELATION_TO_PB[c.method], value=c.value)
+            for c in report.correlations
+        ],
+        outliers=[
+            analyze_pb2.OutlierSummary(
+                column=o.column,
+                method=METHOD_TO_PB[o.method],
+                count=o.count,
+                example_rows=o.example_rows,
+                lower=o.lower,
+                upper=o.upper,
+            )
+            for o in report.outliers
+        ],
+        duplicate_rows=report.duplicate_rows,
+        correlation_rows=report.correlation_rows,
+        issues=[data_issue_pb(i) for i in report.issues],
+        charts=[
+            analyze_pb2.ChartHint(
+                type=getattr(analyze_pb2.ChartHint, f"TYPE_{c.type.name}"),
+                x=c.x,
+                y=c.y,
+                title=c.title,
+                vega_lite=c.vega_lite,
+            )
+            for c in report.charts
+        ],
+    )
+    if report.sample is not None:
+        message.sample.CopyFrom(json_rows_pb(report.sample, report.sample.num_rows))
+    fit(message, "charts", budget, "charts_truncated")
+    return message
+
+
+def validation_pb(validation: Validation) -> analyze_pb2.ValidationResult:
+    return analyze_pb2.ValidationResult(
+        passed=validation.passed,
+        score=validation.score,
+        rows=validation.rows,
+        rules=[
+            analyze_pb2.RuleResult(
+                id=o.rule.id,
+                kind=RULE_KIND_TO_PB[o.rule.kind],
+                columns=o.rule.columns,
+                passed=o.passed,
+                failing_rows=o.failing_rows,
+                failing_ratio=o.failing_ratio,
+                detail=o.detail,
+                failing_frame=o.failing_frame,
+            )
+            for o in validation.outcomes
+        ],
+    )
+
+
+def anomaly_pb(found: Anomalies, spec: AnomalySpec, frame: str) -> analyze_pb2.AnomalyResult:
+    return analyze_pb2.AnomalyResult(
+        points=found.points, anomalies=found.anomalies, method=METHOD_TO_PB[spec.method], frame=frame
+    )
+
+
+def forecast_pb(result: Forecast, frame: str) -> analyze_pb2.ForecastResult:
+    return analyze_pb2.ForecastResult(
+        model=result.model,
+        grain=result.grain.label,
+        horizon=result.horizon,
+        smape=result.smape,
+        mae=result.mae,
+        holdout=result.holdout,
+        frame=frame,
+    )
+
+
+def insights_pb(result: Insights) -> analyze_pb2.InsightsResult:
+    return analyze_pb2.InsightsResult(
+        title=result.title,
+        findings=[analyze_pb2.Finding(text=f.text, metric=f.metric, value=f.value) for f in result.findings],
+        next_questions=result.next_questions,
+        model=result.model,
+    )
+
+
+def upload_result_pb(rows: int, size: int, fields: Sequence[FieldDesc]) -> analyze_pb2.UploadResult:
+    return analyze_pb2.UploadResult(rows=rows, bytes=size, schema=schema_pb(fields))

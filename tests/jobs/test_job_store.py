@@ -12,12 +12,13 @@ from airpy.errors import WorkerLostError
 from airpy.jobs import keys
 from airpy.jobs.events import _TRANSITION, Appended, Change, EventLog, Refused
 from airpy.jobs.lifecycle import Lifecycle, Timing, now_ms
-from airpy.jobs.model import JobKind, JobStatus
+from airpy.jobs.model import JobStatus
 from airpy.jobs.queueing import Dispatcher
 from airpy.jobs.reaper import Reaper
 from airpy.jobs.records import JobRecords, NewJob
 from airpy.jobs.tokens import HighWaterMark, TokenIssuer
-from airpy.results import FolderResults
+from airpy.kinds import JobKind
+from airpy.results.folder import FolderResults
 
 _databases = itertools.count(900)
 

@@ -1,0 +1,161 @@
+"""What every proto area shares: timestamps, values, schemas, JSON rows, reader options, byte caps."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, cast
+
+import pyarrow as pa
+from google.protobuf.message import Message
+from google.protobuf.struct_pb2 import Struct
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from airpy.data.formats import Compression, FileFormat
+from airpy.data.jsonrows import json_rows, json_value
+from airpy.data.readers import OnError, ReadOptions
+from airpy.errors import ValidationError
+from airpy.schema import FieldDesc, Logical, describe
+from airpy.v1 import common_pb2
+
+LOGICAL_TO_PB: dict[Logical, common_pb2.LogicalType] = {
+    logical: cast(common_pb2.LogicalType, common_pb2.LogicalType.Value(f"LOGICAL_TYPE_{logical.name}"))
+    for logical in Logical
+}
+LOGICAL_FROM_PB: dict[int, Logical] = {v: k for k, v in LOGICAL_TO_PB.items()}
+
+FORMAT_TO_PB = {
+    FileFormat.CSV: common_pb2.FORMAT_CSV,
+    FileFormat.TSV: common_pb2.FORMAT_TSV,
+    FileFormat.PARQUET: common_pb2.FORMAT_PARQUET,
+    FileFormat.JSONL: common_pb2.FORMAT_JSONL,
+    FileFormat.ARROW: common_pb2.FORMAT_ARROW,
+}
+_FORMAT_FROM_PB: dict[int, FileFormat] = {v: k for k, v in FORMAT_TO_PB.items()}
+COMPRESSION_TO_PB = {
+    Compression.NONE: common_pb2.COMPRESSION_NONE,
+    Compression.GZIP: common_pb2.COMPRESSION_GZIP,
+    Compression.ZSTD: common_pb2.COMPRESSION_ZSTD,
+}
+
+
+def timestamp_ms(ms: int) -> Timestamp:
+    ts = Timestamp()
+    ts.FromMilliseconds(ms)
+    return ts
+
+
+def field_pb(desc: FieldDesc) -> common_pb2.Field:
+    return common_pb2.Field(
+        name=desc.name, type=desc.type, nullable=desc.nullable, logical_type=LOGICAL_TO_PB[desc.logical]
+    )
+
+
+def schema_pb(fields: Sequence[FieldDesc]) -> common_pb2.Schema:
+    return common_pb2.Schema(fields=[field_pb(f) for f in fields])
+
+
+def arrow_schema_pb(schema: pa.Schema) -> common_pb2.Schema:
+    return schema_pb(describe(schema))
+
+
+def value_pb(value: object) -> common_pb2.Value:
+    """A Python value (from DuckDB or Arrow) as a typed Value."""
+    if value is None:
+        return common_pb2.Value(null_value="NULL_VALUE")
+    if isinstance(value, bool):
+        return common_pb2.Value(bool_value=value)
+    if isinstance(value, int):
+        return (
+            common_pb2.Value(int_value=value)
+            if -(2**63) <= value < 2**63
+            else common_pb2.Value(string_value=str(value))
+        )
+    if isinstance(value, float):
+        return common_pb2.Value(double_value=value)
+    if isinstance(value, dt.datetime):
+        ts = Timestamp()
+        ts.FromDatetime(value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None))
+        return common_pb2.Value(timestamp_value=ts)
+    if isinstance(value, dt.date):
+        return common_pb2.Value(date_value=value.isoformat())
+    if isinstance(value, str):
+        return common_pb2.Value(string_value=value)
+    return common_pb2.Value(string_value=str(json_value(value)))
+
+
+def value(message: common_pb2.Value, path: str) -> tuple[Any, bool]:
+    """(value, whether one was set): typed values as Python values, lists as lists."""
+    kind = message.WhichOneof("kind")
+    if kind is None:
+        return None, False
+    if kind == "null_value":
+        return None, True
+    if kind == "list_value":
+        return [value(v, f"{path}[{i}]")[0] for i, v in enumerate(message.list_value.values)], True
+    if kind == "date_value":
+        try:
+            return dt.date.fromisoformat(message.date_value), True
+        except ValueError:
+            raise ValidationError.for_field(path, "date_value must be an ISO date like 2024-03-01") from None
+    if kind == "timestamp_value":
+        return message.timestamp_value.ToDatetime(tzinfo=dt.UTC), True
+    return getattr(message, kind), True
+
+
+def json_rows_pb(table: pa.Table, limit: int) -> common_pb2.JsonRows:
+    rows, truncated = json_rows(table, limit)
+    message = common_pb2.JsonRows(truncated=truncated)
+    for row in rows:
+        struct = Struct()
+        struct.update(row)
+        message.rows.append(struct)
+    return message
+
+
+def arrow_ipc(table: pa.Table) -> bytes:
+    """A table as one Arrow IPC stream."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def read_options(message: common_pb2.ReaderOptions) -> ReadOptions:
+    """Reader options from a request (unset fields stay unset, to be sniffed)."""
+    if message.format not in _FORMAT_FROM_PB and message.format != common_pb2.FORMAT_UNSPECIFIED:
+        raise ValidationError.for_field("reader.format", "is not a known format")
+    return ReadOptions(
+        format=_FORMAT_FROM_PB.get(message.format),
+        delimiter=message.delimiter,
+        quote=message.quote,
+        escape=message.escape,
+        header=message.header if message.HasField("header") else None,
+        encoding=message.encoding,
+        on_error=OnError.SKIP if message.on_error == common_pb2.ON_ERROR_SKIP else OnError.FAIL,
+        null_values=tuple(message.null_values),
+        hive_partitioning=message.hive_partitioning if message.HasField("hive_partitioning") else None,
+    )
+
+
+def fit(message: Message, repeated: str, budget: int, flag: str) -> bool:
+    """Drop items from the end of `message.<repeated>` until the message is at most budget bytes.
+
+    Sets `message.<flag>` when anything was dropped; returns whether it was.
+    """
+    if message.ByteSize() <= budget:
+        return False
+    items = list(getattr(message, repeated))
+    lo, hi = 0, len(items)
+    while lo < hi:  # the largest prefix that fits
+        mid = (lo + hi + 1) // 2
+        message.ClearField(repeated)
+        getattr(message, repeated).extend(items[:mid])
+        if message.ByteSize() <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    message.ClearField(repeated)
+    getattr(message, repeated).extend(items[:lo])
+    setattr(message, flag, True)
+    return True

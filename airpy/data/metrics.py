@@ -1,0 +1,239 @@
+"""The metrics of every column, measured by DuckDB in as few passes as the memory limit allows.
+
+On an in-memory sample every metric is exact. On a full scan one aggregate pass measures the
+cheap metrics of many columns at once (counts, min/max, moments, approximate quantiles, string
+lengths, a HyperLogLog estimate of the distinct values), then a cardinality pass chooses per
+column, by that estimate, between counting every value (exact distinct count and top values),
+an exact distinct count alone, or keeping the estimate (marked approximate).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from airpy.data.readers import Scan
+from airpy.data.stats import ColumnStats
+from airpy.engine import EngineLimits, quote_ident
+from airpy.schema import NUMERIC, ORDERED, Logical, logical_type
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+TOP_VALUES = 10
+# Memory DuckDB sets aside per exact distinct count and thread (measured: ~2.3 MB), with a margin.
+_DISTINCT_STATE_MB = 10
+# Cardinality classes of a full scan (see _cardinality_pass).
+_HISTOGRAM_MAX = 200_000
+_EXACT_DISTINCT_MAX = 1_000_000
+# Memory an exact distinct count holds per value (hash table entry and value), roughly.
+_BYTES_PER_DISTINCT = 48
+_DUPLICATES = "count(*) - count(DISTINCT hash(*COLUMNS(*)))"
+
+
+def columns_per_pass(limits: EngineLimits) -> int:
+    """How many columns one aggregate pass may measure within the memory limit on its threads."""
+    return max(8, min(400, limits.memory_mb // (max(limits.threads_in_use, 1) * _DISTINCT_STATE_MB)))
+
+
+@dataclass
+class _Metric:
+    column: int
+    name: str
+    expr: str
+
+
+def _metrics(index: int, data_field: pa.Field, *, sample: bool) -> list[_Metric]:
+    """One pass's metrics of a column: exact ones for an in-memory sample, cheap ones for a full scan.
+
+    On a full scan the distinct count and the top values are left to `_cardinality_pass`, which
+    chooses per column by the HyperLogLog estimate measured here.
+    """
+    q = quote_ident(data_field.name)
+    logical = logical_type(data_field.type)
+    metrics = [_Metric(index, "non_null", f"count({q})")]
+    if sample:
+        # A sample is small: exact distinct counts, and every value counted for the top values.
+        metrics.append(_Metric(index, "distinct", f"count(DISTINCT {q})"))
+        if logical in ORDERED:
+            metrics.append(_Metric(index, "histogram", f"histogram({q})"))
+    else:
+        metrics.append(_Metric(index, "estimate", f"approx_count_distinct({q})"))
+    if logical in ORDERED:
+        metrics += [_Metric(index, "min", f"min({q})"), _Metric(index, "max", f"max({q})")]
+    if logical in NUMERIC:
+        quantile = "quantile_cont" if sample else "approx_quantile"
+        numbers = f"{q}::DOUBLE"
+        metrics += [
+            _Metric(index, "mean", f"avg({numbers})"),
+            _Metric(index, "stddev", f"stddev_samp({numbers})"),
+            _Metric(index, "quantiles", f"{quantile}({numbers}, {list(QUANTILES)})"),
+        ]
+    if logical is Logical.STRING:
+        metrics += [
+            _Metric(index, "len_min", f"min(length({q}))"),
+            _Metric(index, "len_mean", f"avg(length({q}))"),
+            _Metric(index, "len_max", f"max(length({q}))"),
+        ]
+    return metrics
+
+
+def measure(
+    con: duckdb.DuckDBPyConnection,
+    source: Scan,
+    schema: pa.Schema,
+    *,
+    sample: bool,
+    duplicates: bool,
+    limits: EngineLimits,
+) -> tuple[list[ColumnStats], int | None]:
+    """Every metric of every column, in passes of as many columns as fit the memory limit (and a
+    cardinality pass on a full scan). Raises duckdb.Error (the caller's reading context names the file)."""
+    per_pass = columns_per_pass(limits)
+    columns = [ColumnStats(f.name, str(f.type), logical_type(f.type), f.nullable) for f in schema]
+    estimates: dict[int, int] = {}
+    total = 0
+    # A sampled column holds two hash tables (distinct count and histogram): half as many a pass.
+    step = max(per_pass // 2, 1) if sample else per_pass
+    for start in range(0, max(len(schema), 1), step):
+        end = min(start + step, len(schema))
+        metrics = [m for i in range(start, end) for m in _metrics(i, schema.field(i), sample=sample)]
+        row = _one_row(con, source, ["count(*)", *[m.expr for m in metrics]])
+        total = int(row[0])
+        for metric, value in zip(metrics, row[1:], strict=True):
+            if metric.name == "estimate":
+                estimates[metric.column] = int(value or 0)
+            else:
+                _apply(columns[metric.column], metric.name, value)
+    duplicate_rows: int | None = None
+    if sample:
+        if duplicates:
+            duplicate_rows = int(_one_row(con, source, [_DUPLICATES])[0])
+    else:
+        duplicate_rows = _cardinality_pass(
+            con, source, columns, estimates, total, duplicates, limits.memory_mb, per_pass
+        )
+    for column in columns:
+        column.null_count = total - column.count
+        column.count = total
+    return columns, duplicate_rows
+
+
+def _one_row(con: duckdb.DuckDBPyConnection, source: Scan, exprs: list[str]) -> tuple[Any, ...]:
+    row: tuple[Any, ...] = con.sql(f"SELECT {', '.join(exprs)} FROM {source.sql}", params=source.params).fetchall()[0]
+    return row
+
+
+def _cardinality_pass(
+    con: duckdb.DuckDBPyConnection,
+    source: Scan,
+    columns: list[ColumnStats],
+    estimates: dict[int, int],
+    rows: int,
+    duplicates: bool,
+    memory_mb: int,
+    per_pass: int,
+) -> int | None:
+    """Distinct counts and top values on a full scan, by each column's estimated cardinality.
+
+    - up to _HISTOGRAM_MAX values: every value counted (the exact distinct count and top values);
+    - up to _EXACT_DISTINCT_MAX: an exact distinct count; no top values (counts that flat say
+      little, and each would cost a hash table entry per value);
+    - more: the HyperLogLog estimate stays, marked approximate: an exact count would need a hash
+      table of every value, memory the job may not have.
+    Exact counts are grouped into passes whose hash tables fit in a share of PY_MEMORY_MB.
+    """
+    budget = max(memory_mb, 256) * 1_048_576 // 4 // _BYTES_PER_DISTINCT
+    exprs: list[tuple[int, str, str]] = []  # (column, what, expr)
+    for index, column in enumerate(columns):
+        estimate = estimates.get(index, 0)
+        q = quote_ident(column.name)
+        if column.logical in ORDERED and estimate <= _HISTOGRAM_MAX:
+            exprs.append((index, "histogram", f"histogram({q})"))
+        elif estimate <= _EXACT_DISTINCT_MAX:
+            exprs.append((index, "distinct", f"count(DISTINCT {q})"))
+        else:
+            column.distinct, column.distinct_approximate = estimate, True
+    duplicate_rows: int | None = None
+    chunks = _budgeted(exprs, estimates, rows, budget, per_pass)
+    if duplicates:
+        # Hashing whole rows next to many hash tables takes too much memory for wide data.
+        if len(columns) <= per_pass and chunks:
+            chunks[0].append((-1, "duplicates", _DUPLICATES))
+        else:
+            chunks.append([(-1, "duplicates", _DUPLICATES)])
+    for chunk in chunks:
+        row = _one_row(con, source, [expr for _, _, expr in chunk])
+        for (index, what, _), value in zip(chunk, row, strict=True):
+            if what == "duplicates":
+                duplicate_rows = int(value)
+            else:
+                _apply(columns[index], what, value)
+    return duplicate_rows
+
+
+def _budgeted(
+    exprs: list[tuple[int, str, str]], estimates: dict[int, int], rows: int, budget: int, per_pass: int
+) -> list[list[tuple[int, str, str]]]:
+    """Split the expressions into passes whose value hash tables fit the budget."""
+    chunks: list[list[tuple[int, str, str]]] = [[]]
+    used = 0
+    for item in exprs:
+        index, what, _ = item
+        cost = rows if what == "duplicates" else estimates.get(index, 0)
+        if chunks[-1] and (used + cost > budget or len(chunks[-1]) >= per_pass):
+            chunks.append([])
+            used = 0
+        chunks[-1].append(item)
+        used += cost
+    return [c for c in chunks if c]
+
+
+def _apply(column: ColumnStats, metric: str, value: Any) -> None:
+    if metric == "non_null":
+        column.count = int(value)  # the non-null count; turned into the row count by the caller
+    elif metric == "distinct":
+        column.distinct = int(value or 0)
+    elif metric == "histogram":
+        counts = dict(value or {})
+        column.distinct = len(counts)
+        top = sorted(((v, c) for v, c in counts.items() if not _nan(v)), key=lambda vc: -vc[1])
+        column.top_values = [(v, int(c)) for v, c in top[:TOP_VALUES]]
+    elif metric in {"min", "max"}:
+        setattr(column, metric, value)
+    elif metric in {"mean", "stddev"}:
+        setattr(column, metric, _finite(value))
+    elif metric == "quantiles" and value is not None:
+        values = [_finite(v) for v in value]
+        column.quantiles = tuple(float(v) for v in values if v is not None) if None not in values else None
+    elif metric == "len_min" and value is not None:
+        column.string_lengths = (int(value), 0.0, 0)
+    elif metric == "len_mean" and value is not None and column.string_lengths:
+        column.string_lengths = (column.string_lengths[0], float(value), 0)
+    elif metric == "len_max" and value is not None and column.string_lengths:
+        column.string_lengths = (column.string_lengths[0], column.string_lengths[1], int(value))
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def measure_frame(
+    con: duckdb.DuckDBPyConnection, table: pa.Table, limits: EngineLimits
+) -> tuple[list[ColumnStats], int | None]:
+    """Full-scan metrics of an in-memory (or memory-mapped) table, as InferSchema measures files."""
+    name = "airpy_frame_profile"
+    con.register(name, table)
+    try:
+        return measure(con, Scan(name, []), table.schema, sample=False, duplicates=True, limits=limits)
+    finally:
+        con.unregister(name)
