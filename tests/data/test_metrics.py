@@ -1,0 +1,130 @@
+"""airpy.data.metrics: every column measured in passes sized by the memory limit, exact where promised."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from airpy import engine
+from airpy.data.metrics import QUANTILES, TOP_VALUES, columns_per_pass, measure_frame
+from airpy.engine import EngineLimits
+from airpy.schema import Logical
+
+
+@pytest.mark.parametrize(
+    ("memory_mb", "threads", "per_pass"),
+    [
+        (64, 1, 8),  # never fewer than 8
+        (256, 1, 25),
+        (256, 2, 12),
+        (1000, 4, 25),
+        (100_000, 1, 400),  # never more than 400
+    ],
+)
+def test_columns_per_pass(memory_mb: int, threads: int, per_pass: int, tmp_path: Path) -> None:
+    assert columns_per_pass(EngineLimits(memory_mb, threads, tmp_path)) == per_pass
+
+
+def test_zero_threads_means_one_per_core(tmp_path: Path) -> None:
+    limits = EngineLimits(10_000, 0, tmp_path)
+    assert columns_per_pass(limits) == max(8, min(400, 10_000 // (limits.threads_in_use * 10)))
+
+
+TABLE = pa.table(
+    {
+        "n": pa.array([1, 2, 2, None, 5, 2], pa.int64()),
+        "x": pa.array([0.5, float("nan"), 1.5, 2.5, None, 0.5]),
+        "s": ["a", "bb", None, "a", "ccc", "a"],
+        "d": pa.array([dt.date(2024, 1, d) for d in (3, 1, 2, 1, 1, 3)]),
+        "b": [True, False, True, None, True, True],
+        "l": pa.array([[1], [2], None, [1], [3], [1]], pa.list_(pa.int64())),
+    }
+)
+
+
+def test_measure_frame_counts_exactly(con: duckdb.DuckDBPyConnection, limits: EngineLimits) -> None:
+    columns, duplicates = measure_frame(con, TABLE, limits)
+    assert duplicates == 0
+    by = {c.name: c for c in columns}
+    assert [(c.name, c.logical, c.count, c.null_count) for c in columns] == [
+        ("n", Logical.INTEGER, 6, 1),
+        ("x", Logical.FLOAT, 6, 1),
+        ("s", Logical.STRING, 6, 1),
+        ("d", Logical.DATE, 6, 0),
+        ("b", Logical.BOOLEAN, 6, 1),
+        ("l", Logical.LIST, 6, 1),
+    ]
+    n = by["n"]
+    assert (n.distinct, n.distinct_approximate, n.min, n.max) == (3, False, 1, 5)
+    assert n.mean == pytest.approx(2.4)
+    assert n.stddev == pytest.approx(np.std([1, 2, 2, 5, 2], ddof=1))
+    assert n.top_values == [(2, 3), (1, 1), (5, 1)]
+    assert n.quantiles is not None and len(n.quantiles) == len(QUANTILES)
+    assert by["s"].top_values[0] == ("a", 3)
+    assert by["s"].string_lengths == (1, pytest.approx(1.6), 3)
+    assert (by["d"].min, by["d"].max, by["d"].distinct) == (dt.date(2024, 1, 1), dt.date(2024, 1, 3), 3)
+    assert by["b"].top_values == [(True, 4), (False, 1)]
+    # A list has no order: no min, max or top values, but a distinct count all the same.
+    assert (by["l"].min, by["l"].max, by["l"].top_values, by["l"].distinct) == (None, None, [], 3)
+
+
+def test_nan_is_kept_out_of_top_values_and_moments(con: duckdb.DuckDBPyConnection, limits: EngineLimits) -> None:
+    x = {c.name: c for c in measure_frame(con, TABLE, limits)[0]}["x"]
+    assert all(not (isinstance(v, float) and math.isnan(v)) for v, _ in x.top_values)
+    assert x.top_values[0] == (0.5, 2)
+    # A mean over NaN is NaN: reported as unknown rather than as a number.
+    assert x.mean is None
+
+
+def test_duplicate_rows(con: duckdb.DuckDBPyConnection, limits: EngineLimits) -> None:
+    table = pa.table({"a": [1, 1, 1, 2, None, None], "b": ["x", "x", "x", "y", None, None]})
+    assert measure_frame(con, table, limits)[1] == 3
+
+
+def test_top_values_are_the_most_common_ten(con: duckdb.DuckDBPyConnection, limits: EngineLimits) -> None:
+    values = [v for v in range(20) for _ in range(v + 1)]
+    top = measure_frame(con, pa.table({"v": values}), limits)[0][0].top_values
+    assert top == [(v, v + 1) for v in range(19, 19 - TOP_VALUES, -1)]
+
+
+def test_many_columns_measured_in_several_passes_give_the_same_figures(
+    con: duckdb.DuckDBPyConnection, limits: EngineLimits, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(7)
+    table = pa.table({f"c{i}": rng.integers(0, 5 + i, 300) for i in range(30)})
+    small = EngineLimits(64, 1, tmp_path / "small")  # 8 columns a pass: four passes
+    assert columns_per_pass(small) == 8
+    tight = engine.connect(small)
+    try:
+        narrow, narrow_dups = measure_frame(tight, table, small)
+    finally:
+        tight.close()
+    wide, wide_dups = measure_frame(con, table, EngineLimits(100_000, 1, tmp_path / "wide"))
+    assert narrow == wide
+    assert narrow_dups == wide_dups
+    assert [c.distinct for c in narrow] == [len(set(table.column(c.name).to_pylist())) for c in narrow]
+
+
+def test_cardinality_classes_of_a_full_scan(con: duckdb.DuckDBPyConnection, limits: EngineLimits) -> None:
+    # 250 000 distinct values: above the histogram's reach, so an exact count without top values.
+    mid = measure_frame(con, pa.table({"v": np.arange(250_000)}), limits)[0][0]
+    assert (mid.distinct, mid.distinct_approximate, mid.top_values) == (250_000, False, [])
+    # Above a million: the HyperLogLog estimate stays, marked approximate.
+    big = measure_frame(con, pa.table({"v": np.arange(1_100_000)}), limits)[0][0]
+    assert big.distinct_approximate
+    assert big.distinct == pytest.approx(1_100_000, rel=0.05)
+    assert big.count == 1_100_000
+
+
+def test_an_empty_table(con: duckdb.DuckDBPyConnection, limits: EngineLimits) -> None:
+    columns, duplicates = measure_frame(con, pa.table({"v": pa.array([], pa.int64())}), limits)
+    assert duplicates == 0
+    assert [(c.count, c.null_count, c.distinct, c.min, c.mean, c.quantiles) for c in columns] == [
+        (0, 0, 0, None, None, None)
+    ]
