@@ -48,6 +48,28 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_flight(args: argparse.Namespace) -> int:
+    from airpy.flight.process import run_flight
+    from airpy.jobs.worker import die_with_parent
+
+    settings = read_settings()
+    logs.configure("flight", settings.log_format, settings.log_level)
+    if not settings.redis_url:
+        print("airpy flight: REDIS_URL must point at the Redis the server uses", file=sys.stderr)
+        return 2
+    if not settings.flight_listen:
+        print("airpy flight: PY_FLIGHT_LISTEN is empty (Flight is off)", file=sys.stderr)
+        return 2
+    parent = os.environ.get("AIRPY_PARENT_PID", "")
+    if parent.isdigit():  # started by `airpy serve`: stop when it is gone
+        die_with_parent(signal.SIGTERM, int(parent))
+    try:
+        return run_flight(settings, port_file=args.port_file, token_mark=args.token_mark)
+    except (OSError, AirpyError) as exc:
+        print(f"airpy flight: cannot start: {exc}", file=sys.stderr)
+        return 1
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     # Never invent a secret here: a token signed with a key the server does not have is useless.
     settings = read_settings(create_secret=False)
@@ -89,6 +111,11 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--name", help="worker name (default host.pid.queue)")
     worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     worker.set_defaults(func=cmd_worker)
+
+    flight = sub.add_parser("flight", help="serve Arrow Flight against REDIS_URL (`airpy serve` starts one itself)")
+    flight.add_argument("--port-file", type=Path, help="write the bound port here once serving")
+    flight.add_argument("--token-mark", type=Path, help="the embedded mode's token high-water mark file")
+    flight.set_defaults(func=cmd_flight)
 
     token = sub.add_parser("token", help="print a bearer token (JWT) for grpcurl and debugging")
     token.add_argument("--subject", default=DEFAULT_SUBJECT, help=f"JWT subject (default {DEFAULT_SUBJECT})")

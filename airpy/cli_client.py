@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from airpy import client
+from airpy import client, client_frames
 from airpy.auth import DEFAULT_SUBJECT, mint
 from airpy.config import Settings, SettingsError, default_of
 from airpy.v1 import analyze_pb2, job_pb2, query_pb2
@@ -51,7 +51,7 @@ def _started(args: argparse.Namespace, api: client.Client, token: int) -> int:
     if _follow(api, token) != job_pb2.JOB_STATUS_COMPLETED:  # from the start: a cached job has ended already
         return 1
     if getattr(args, "output", None):
-        rows = client.fetch_to_file(api, token, args.output)
+        rows = client_frames.fetch_to_file(api, token, args.output)
         print(f"{rows} rows written to {args.output}")
     if args.json:
         print(client.to_json(client.get_job(api, token)))
@@ -203,7 +203,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    rows = client.fetch_to_file(_client(args), args.token_id, args.output, args.frame)
+    rows = client_frames.fetch_to_file(_client(args), args.token_id, args.output, args.frame, via=args.via)
     print(f"{rows} rows written to {args.output}")
     return 0
 
@@ -317,6 +317,12 @@ def add_client_commands(sub: Any) -> None:
     fetch.add_argument("token_id", metavar="TOKEN", type=int)
     fetch.add_argument("output", type=Path)
     fetch.add_argument("--frame", default="", help="frame name (default result)")
+    fetch.add_argument(
+        "--via",
+        choices=("auto", "flight", "grpc"),
+        default="auto",
+        help="Arrow Flight, or FetchResult over the airpy.v1 API (default: Flight when the server offers it)",
+    )
 
     cancel = add("cancel", cmd_cancel, "cancel a queued or running job")
     cancel.add_argument("token_id", metavar="TOKEN", type=int)

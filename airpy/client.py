@@ -6,7 +6,6 @@ arguments and prints what these return.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -16,9 +15,7 @@ from typing import Any, TypeVar
 
 import grpc
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.ipc as pa_ipc
-import pyarrow.parquet as pq
 import yaml
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -53,6 +50,10 @@ class Client:
     channel: grpc.Channel
     token: str
     timeout_s: float | None = None  # deadline of unary calls; streams run until they end
+    #: The gRPC address called, and the TLS it used (Flight calls use the same).
+    address: str = ""
+    tls: bool = False
+    ca: bytes | None = None
 
     @property
     def metadata(self) -> list[tuple[str, str]]:
@@ -65,12 +66,17 @@ def connect(
     """A client of `address`: TLS when asked (`ca_file`: the CA to trust, else the system's)."""
     if tls or ca_file is not None:
         roots = ca_file.read_bytes() if ca_file is not None else None
-        return Client(grpc.secure_channel(address, grpc.ssl_channel_credentials(roots)), token, timeout_s)
+        channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(roots))
+        return Client(channel, token, timeout_s, address, True, roots)
+    refuse_clear_text(address, token)
+    return Client(grpc.insecure_channel(address), token, timeout_s, address)
+
+
+def refuse_clear_text(address: str, token: str) -> None:
+    """A bearer token in clear text over a network is a stolen token: only loopback may see one."""
     host = address.rpartition(":")[0].strip("[]")
     if token and host not in _LOOPBACK:
-        # A bearer token in clear text over a network is a stolen token.
         raise ValueError(f"{address}: refusing to send a token without TLS to a host that is not loopback; use --tls")
-    return Client(grpc.insecure_channel(address), token, timeout_s)
 
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -118,7 +124,7 @@ def failure(exc: grpc.RpcError) -> CallFailed:
     return CallFailed(code, message, reason, tuple(fields))
 
 
-def _stub(cls: Any, client: Client) -> Any:
+def service_stub(cls: Any, client: Client) -> Any:
     """A generated stub (untyped, hence Any) on the client's channel."""
     return cls(client.channel)
 
@@ -206,14 +212,14 @@ def plan_from_flags(
 
 
 def discover(client: Client, uri: str, *, recurse: bool = True, datasource_id: str = "") -> tuple[int, job_pb2.Job]:
-    stub = _stub(data_service_pb2_grpc.DataServiceStub, client)
+    stub = service_stub(data_service_pb2_grpc.DataServiceStub, client)
     request = data_pb2.DiscoverRequest(uri=uri, recurse=recurse, datasource_id=datasource_id)
     reply: data_service_pb2.DiscoverResponse = _call(stub.Discover, request, client)
     return reply.token, reply.job
 
 
 def infer(client: Client, uri: str, *, full: bool = False, datasource_id: str = "") -> tuple[int, job_pb2.Job]:
-    stub = _stub(data_service_pb2_grpc.DataServiceStub, client)
+    stub = service_stub(data_service_pb2_grpc.DataServiceStub, client)
     mode = data_pb2.PROFILE_MODE_FULL if full else data_pb2.PROFILE_MODE_SAMPLE
     request = data_pb2.InferSchemaRequest(uri=uri, mode=mode, datasource_id=datasource_id)
     reply: data_service_pb2.InferSchemaResponse = _call(stub.InferSchema, request, client)
@@ -221,26 +227,26 @@ def infer(client: Client, uri: str, *, full: bool = False, datasource_id: str = 
 
 
 def preview(client: Client, path: str, *, limit: int = 10) -> data_pb2.PreviewResponse:
-    stub = _stub(data_service_pb2_grpc.DataServiceStub, client)
+    stub = service_stub(data_service_pb2_grpc.DataServiceStub, client)
     reply: data_pb2.PreviewResponse = _call(stub.Preview, data_pb2.PreviewRequest(path=path, limit=limit), client)
     return reply
 
 
 def query(client: Client, plan: query_pb2.Plan, *, datasource_id: str = "") -> tuple[int, job_pb2.Job]:
-    stub = _stub(query_service_pb2_grpc.QueryServiceStub, client)
+    stub = service_stub(query_service_pb2_grpc.QueryServiceStub, client)
     request = query_pb2.QueryRequest(plan=plan, datasource_id=datasource_id)
     reply: query_service_pb2.QueryResponse = _call(stub.Query, request, client)
     return reply.token, reply.job
 
 
 def analyze(client: Client, request: analyze_pb2.AnalyzeRequest) -> tuple[int, job_pb2.Job]:
-    stub = _stub(analyze_service_pb2_grpc.AnalyzeServiceStub, client)
+    stub = service_stub(analyze_service_pb2_grpc.AnalyzeServiceStub, client)
     reply: analyze_service_pb2.AnalyzeResponse = _call(stub.Analyze, request, client)
     return reply.token, reply.job
 
 
 def get_job(client: Client, token: int) -> job_pb2.Job:
-    stub = _stub(job_service_pb2_grpc.JobServiceStub, client)
+    stub = service_stub(job_service_pb2_grpc.JobServiceStub, client)
     reply: job_service_pb2.GetJobResponse = _call(stub.GetJob, job_service_pb2.GetJobRequest(token=token), client)
     return reply.job
 
@@ -249,7 +255,7 @@ def list_jobs(
     client: Client, *, statuses: Iterable[str] = (), kind: str = "", datasource_id: str = "", limit: int = 50
 ) -> list[job_pb2.Job]:
     """The caller's jobs, newest first; statuses and kind by their short names (`running`, `query`)."""
-    stub = _stub(job_service_pb2_grpc.JobServiceStub, client)
+    stub = service_stub(job_service_pb2_grpc.JobServiceStub, client)
     request = job_service_pb2.ListJobsRequest(
         statuses=[f"JOB_STATUS_{s.upper()}" for s in statuses],
         kind=f"JOB_KIND_{kind.upper()}" if kind else "JOB_KIND_UNSPECIFIED",
@@ -262,7 +268,7 @@ def list_jobs(
 
 def watch(client: Client, token: int, from_seq: int = 0) -> Iterator[job_pb2.JobEvent]:
     """The job's events after `from_seq`, live, through the terminal one."""
-    stub = _stub(job_service_pb2_grpc.JobServiceStub, client)
+    stub = service_stub(job_service_pb2_grpc.JobServiceStub, client)
     stream = stub.WatchJob(job_service_pb2.WatchJobRequest(token=token, from_seq=from_seq), metadata=client.metadata)
     try:
         for reply in stream:
@@ -279,7 +285,7 @@ def watch(client: Client, token: int, from_seq: int = 0) -> Iterator[job_pb2.Job
 
 
 def cancel(client: Client, token: int) -> job_pb2.Job:
-    stub = _stub(job_service_pb2_grpc.JobServiceStub, client)
+    stub = service_stub(job_service_pb2_grpc.JobServiceStub, client)
     reply: job_service_pb2.CancelJobResponse = _call(
         stub.CancelJob, job_service_pb2.CancelJobRequest(token=token), client
     )
@@ -287,93 +293,11 @@ def cancel(client: Client, token: int) -> job_pb2.Job:
 
 
 def info(client: Client) -> info_service_pb2.GetServerInfoResponse:
-    stub = _stub(info_service_pb2_grpc.InfoServiceStub, client)
+    stub = service_stub(info_service_pb2_grpc.InfoServiceStub, client)
     reply: info_service_pb2.GetServerInfoResponse = _call(
         stub.GetServerInfo, info_service_pb2.GetServerInfoRequest(), client
     )
     return reply
-
-
-# -- frames
-
-
-class _ChunkReader(io.RawIOBase):
-    """The FetchResult messages as one readable byte stream, pulled as pyarrow reads."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = memoryview(b"")  # a view: taking a small read off a 1 MiB message copies nothing
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while not self._buffer:
-            chunk = next(self._chunks, b"")
-            if not chunk:
-                return 0
-            self._buffer = memoryview(chunk)
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return size
-
-
-def fetch_chunks(client: Client, token: int, frame: str = "") -> Iterator[bytes]:
-    """The frame's Arrow IPC stream bytes, message by message."""
-    stub = _stub(job_service_pb2_grpc.JobServiceStub, client)
-    stream = stub.FetchResult(job_service_pb2.FetchResultRequest(token=token, frame=frame), metadata=client.metadata)
-    try:
-        for reply in stream:
-            yield reply.arrow_ipc
-    except grpc.RpcError as exc:
-        raise failure(exc) from None
-    finally:
-        stream.cancel()
-
-
-FORMATS = {".arrows": "arrows", ".arrow": "arrow", ".feather": "arrow", ".parquet": "parquet", ".csv": "csv"}
-
-
-def fetch_to_file(client: Client, token: int, out: Path, frame: str = "") -> int:
-    """Write a frame to `out` as its extension says (.arrows: the IPC stream as sent; .arrow and
-    .feather: the IPC file format; .parquet; .csv), batch by batch; returns the rows written."""
-    kind = FORMATS.get(out.suffix.lower())
-    if kind is None:
-        raise ValueError(f"{out}: write to one of {', '.join(FORMATS)}")
-    partial = out.with_name(out.name + ".partial")  # never leave half a file under the real name
-    try:
-        rows = _write_frame(fetch_chunks(client, token, frame), kind, partial)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(out)
-    return rows
-
-
-def _write_frame(chunks: Iterator[bytes], kind: str, path: Path) -> int:
-    reader = pa_ipc.open_stream(io.BufferedReader(_ChunkReader(chunks)))
-    rows = 0
-    with path.open("wb") as sink:
-        writer: Any
-        if kind in ("arrows", "arrow"):
-            new = pa_ipc.new_stream if kind == "arrows" else pa_ipc.new_file
-            writer = new(sink, reader.schema)
-        elif kind == "parquet":
-            writer = pq.ParquetWriter(sink, reader.schema)
-        else:
-            nested = [f for f in reader.schema if pa.types.is_nested(f.type)]
-            if nested:
-                raise ValueError(
-                    f"{path.name.removesuffix('.partial')}: CSV cannot hold column {nested[0].name!r} "
-                    f"({nested[0].type}); write .parquet or .arrows"
-                )
-            writer = pa_csv.CSVWriter(sink, reader.schema)
-        with writer:
-            for batch in reader:
-                writer.write_batch(batch)
-                rows += batch.num_rows
-    return rows
 
 
 def preview_table(reply: data_pb2.PreviewResponse) -> pa.Table:

@@ -113,6 +113,19 @@ class Settings:
     )
     redis_url: str | None = setting("REDIS_URL", "", "external Redis; unset = embedded Redis", envparse.redis_url)
     listen: str = setting("PY_LISTEN", "127.0.0.1:50051", "gRPC address (port 0 picks a free port)", envparse.listen)
+    flight_listen: str = setting(
+        "PY_FLIGHT_LISTEN",
+        "127.0.0.1:50052",
+        "Arrow Flight address of `airpy serve` (port 0 picks a free port; empty = Flight off)",
+        envparse.optional_listen,
+    )
+    flight_advertise: str = setting(
+        "PY_FLIGHT_ADVERTISE",
+        "",
+        "the Flight location handed to callers (grpc://host:port, grpc+tls://… with TLS); "
+        "unset = grpc(+tls):// + PY_FLIGHT_LISTEN, and with a wildcard host endpoints carry none",
+        envparse.flight_location,
+    )
     metrics_listen: str = setting(
         "PY_METRICS_LISTEN",
         "",
@@ -183,6 +196,12 @@ class Settings:
     )
     fetch_chunk_bytes: int = setting(
         "PY_FETCH_CHUNK_BYTES", "1048576", "bytes per FetchResult message", envparse.integer(1024, 3 * 1024 * 1024)
+    )
+    frame_part_bytes: int = setting(
+        "PY_FRAME_PART_BYTES",
+        "67108864",
+        "a frame is written in parts of about this many bytes: one Flight endpoint each",
+        envparse.integer(64 * 1024),
     )
     max_message_bytes: int = setting(
         "PY_MAX_MESSAGE_BYTES", "8388608", "largest gRPC message received or sent", envparse.integer(64 * 1024)
@@ -290,6 +309,8 @@ class Settings:
                 raise SettingsError(f"{env}: no such file: {value}")
         if _inside(self.results_dir, self.base_path):
             raise SettingsError("PY_RESULTS_DIR: must not lie inside PY_BASE_PATH (frames are not datasets)")
+        if self.flight_advertise.startswith("grpc+tls://") != bool(self.tls_cert) and self.flight_advertise:
+            raise SettingsError("PY_FLIGHT_ADVERTISE: use grpc+tls:// exactly when TLS is on (PY_TLS_CERT)")
         if self.tls_client_ca and not Path(self.tls_client_ca).is_file():
             raise SettingsError(f"PY_TLS_CLIENT_CA: no such file: {self.tls_client_ca}")
 
@@ -336,6 +357,18 @@ class Settings:
     @property
     def listen_port(self) -> int:
         return int(self.listen.rpartition(":")[2])
+
+    @property
+    def flight_scheme(self) -> str:
+        return "grpc+tls" if self.tls_cert else "grpc"
+
+    @property
+    def flight_locations(self) -> list[str]:
+        """Where callers reach Flight (GetServerInfo): the advertised location, else the listen
+        address (a wildcard host there means: the host you reached this server at)."""
+        if not self.flight_listen:
+            return []
+        return [self.flight_advertise or f"{self.flight_scheme}://{self.flight_listen}"]
 
     def default_timeout_s(self, kind: str) -> int:
         """The time limit of a job of this kind when the request names none."""

@@ -134,3 +134,15 @@ def log_level(raw: str) -> str:
     if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ValueError(f"expected DEBUG, INFO, WARNING or ERROR, got {raw!r}")
     return value
+
+
+def flight_location(raw: str) -> str:
+    """A Flight location URI: grpc://host:port or grpc+tls://host:port ("" = derived)."""
+    value = raw.strip()
+    if not value:
+        return ""
+    scheme, sep, address = value.partition("://")
+    if not sep or scheme not in ("grpc", "grpc+tls", "grpc+tcp"):
+        raise ValueError(f"expected grpc://HOST:PORT or grpc+tls://HOST:PORT, got {raw!r}")
+    listen(address)
+    return value

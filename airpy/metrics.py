@@ -4,10 +4,12 @@ Two kinds, told apart by their prefix:
 
 - `grpc_server_*` and `airpy_rpc_*`: this server process's calls, with the names and labels
   of go-grpc-prometheus, so existing gRPC dashboards work unchanged;
-- `airpy_jobs*`, `airpy_job_*`, `airpy_queue_*`, `airpy_workers`: the whole deployment, read
-  from Redis at each scrape. Jobs run on workers anywhere, so no single process could count
-  them; Redis keeps the counts (written by the job transitions themselves, see
-  `airpy.jobs.events`), and every server reports the same values: aggregate them with `max`.
+- `airpy_jobs*`, `airpy_job_*`, `airpy_queue_*`, `airpy_workers`, `airpy_flight_*`: the whole
+  deployment, read from Redis at each scrape. Jobs run on workers anywhere, and Flight calls
+  in processes of their own, so no single process could count them; Redis keeps the counts
+  (written by the job transitions themselves, see `airpy.jobs.events`, and by the Flight
+  middleware, `airpy.flight.calls`), and every server reports the same values: aggregate them
+  with `max`.
 """
 
 from __future__ import annotations
@@ -153,6 +155,39 @@ class ClusterCollector(Collector):
             dead.add_metric([queue.name], queue.failed)
             workers.add_metric([queue.name], queue.workers)
         yield from (depth, running, dead, workers)
+        yield from _flight_families(self._conn)
+
+
+def _flight_families(conn: redis.Redis) -> Iterator[Metric]:
+    """The Flight processes' counters (airpy.flight.calls keeps them in Redis)."""
+    pipe = conn.pipeline(transaction=False)
+    pipe.hgetall(keys.FLIGHT_CALLS)
+    pipe.hgetall(keys.FLIGHT_BYTES)
+    calls_raw, bytes_raw = pipe.execute()
+    calls = CounterMetricFamily(
+        "airpy_flight_calls", "Arrow Flight calls ended, by method and status code.", labels=["method", "grpc_code"]
+    )
+    for field, count in sorted(calls_raw.items()):
+        method, _, code = field.decode().partition(":")
+        calls.add_metric([method, go_code_name(code)], int(count))
+    yield calls
+    moved = CounterMetricFamily(
+        "airpy_flight_bytes", "Frame bytes sent (DoGet) and received (DoPut).", labels=["direction"]
+    )
+    for direction in ("sent", "received"):
+        moved.add_metric([direction], int(bytes_raw.get(direction.encode(), 0)))
+    yield moved
+    names = list(conn.scan_iter(match=f"{keys.FLIGHT_PROCESS_PREFIX}*", count=100))
+    with conn.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.hget(name, "open_streams")
+        open_counts = pipe.execute()
+    streams = GaugeMetricFamily("airpy_flight_open_streams", "Flight DoGet streams open, over live Flight processes.")
+    streams.add_metric([], sum(int(v or 0) for v in open_counts))
+    yield streams
+    processes = GaugeMetricFamily("airpy_flight_processes", "Live Arrow Flight server processes.")
+    processes.add_metric([], len(names))
+    yield processes
 
 
 @dataclass

@@ -51,6 +51,11 @@ class Call:
     context: grpc.aio.ServicerContext[Any, Any]
 
 
+def request_id_of(given: str | None) -> str:
+    """The caller's request id when it is a sensible one, else a fresh one."""
+    return given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
 def status_details(detail: ErrorDetail, request_id: str) -> status_pb2.Status:
     """The google.rpc.Status a failed call carries in grpc-status-details-bin."""
     status = status_pb2.Status(code=detail.status_code.value[0], message=detail.message)
@@ -154,7 +159,7 @@ class AirpyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
     def _begin(self, path: str, context: Any, grpc_type: str) -> _Tracked:
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
         given = metadata.get(REQUEST_ID_HEADER, "")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = request_id_of(given)
         context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
         if self._metrics is not None:
             self._metrics.begin(grpc_type, path)

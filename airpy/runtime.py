@@ -8,16 +8,34 @@ base path, limits and frames.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from airpy import engine
+from airpy import engine, tracing
 from airpy.config import Settings
 from airpy.data.objects import Base, open_base
 from airpy.engine import EngineLimits
+from airpy.errors import ValidationError
 from airpy.jobs.core import Core, build_core
 from airpy.jobs.frames import frame_file
+from airpy.jobs.model import JobRecord, JobStatus
+from airpy.jobs.queueing import QUEUE_FOR_KIND
+from airpy.jobs.records import NewJob
+from airpy.kinds import JobKind
 from airpy.query.execute import FramePath
+from airpy.results.frames import DEFAULT_FRAME, FrameMeta, Part
+from airpy.schema import FieldDesc
+
+MAX_DATASOURCE_ID = 256
+
+
+def datasource_id(raw: str) -> str:
+    """A caller's datasource_id label, checked (ValidationError)."""
+    if len(raw) > MAX_DATASOURCE_ID or "\x00" in raw:
+        raise ValidationError.for_field("datasource_id", f"must be at most {MAX_DATASOURCE_ID} characters")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -39,6 +57,61 @@ class Runtime:
             return frame_file(records, results, token, frame, subject)
 
         return locate
+
+    def timeout_s(self, kind: JobKind, asked: int) -> int:
+        """A job's time limit: the one asked for (0: the kind's default), at most PY_MAX_JOB_TIMEOUT_S."""
+        settings = self.settings
+        if asked > settings.max_job_timeout_s:
+            raise ValidationError.for_field(
+                "job.timeout_s",
+                f"must be at most {settings.max_job_timeout_s} (PY_MAX_JOB_TIMEOUT_S)",
+                limit="PY_MAX_JOB_TIMEOUT_S",
+            )
+        return asked or settings.default_timeout_s(kind.value)
+
+    def new_job(self, subject: str, kind: JobKind, source: str, request: bytes | None, timeout_s: int = 0) -> NewJob:
+        """The job a call starts, its common fields checked (ValidationError). `request` None: a job
+        the server completes itself (an upload), which stores no request."""
+        settings = self.settings
+        return NewJob(
+            kind=kind,
+            subject=subject,
+            datasource_id=datasource_id(source),
+            queue=QUEUE_FOR_KIND[kind],
+            timeout_s=self.timeout_s(kind, timeout_s),
+            max_attempts=settings.job_max_attempts if request is not None else 1,
+            request=request if request is not None else b"",
+            ttl_s=settings.job_ttl_s,
+            trace=tracing.carrier(),
+        )
+
+    def record_upload(
+        self,
+        subject: str,
+        source: str,
+        tmp: Path,
+        rows: int,
+        size: int,
+        fields: tuple[FieldDesc, ...],
+        result: bytes,
+        batches: int = 0,
+        parts: Sequence[Part] = (),
+    ) -> JobRecord:
+        """The completed `upload` job whose `result` frame is the finished upload file `tmp` (moved
+        into the results store); `result` is its encoded UploadResult."""
+        new = dataclasses.replace(
+            self.new_job(subject, JobKind.UPLOAD, source, None),
+            status=JobStatus.RUNNING,
+            step="upload_received",
+            message=f"{rows} rows, {size} bytes",
+        )
+        results = self.core.results
+
+        def store(token: int) -> dict[str, FrameMeta]:
+            file = results.adopt_upload(tmp, token)
+            return {DEFAULT_FRAME: FrameMeta(DEFAULT_FRAME, file, rows, size, fields, batches, tuple(parts))}
+
+        return self.core.lifecycle.record_finished(new, store, result)
 
 
 def runtime_of(core: Core) -> Runtime:

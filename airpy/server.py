@@ -4,7 +4,7 @@ An asyncio server (grpc.aio): hundreds of open WatchJob streams cost a coroutine
 each, not a pool thread, so they cannot starve health checks. Alongside the
 airpy services it serves grpc.health.v1 (overall status "" = liveness; service
 "airpy.v1.JobService" = readiness: Redis answers and every queue has a live
-worker) and server reflection for grpcurl. Background tasks keep readiness
+worker, and Arrow Flight serves when configured) and server reflection for grpcurl. Background tasks keep readiness
 current and run the reaper.
 """
 
@@ -140,12 +140,28 @@ class Server:
         await self.grpc_server.wait_for_termination()
 
     async def ready(self) -> bool:
-        """Whether Redis answers and every queue has a live worker."""
+        """Whether Redis answers, every queue has a live worker and (when configured) Flight serves."""
         try:
             stats = await self.app.blocking(self.app.lifecycle.dispatcher.stats)
         except AirpyError:
             return False
-        return all(q.workers > 0 for q in stats)
+        return all(q.workers > 0 for q in stats) and await self._flight_serves()
+
+    async def _flight_serves(self) -> bool:
+        """Whether the Flight server accepts connections (a connect, no call: calls need a token)."""
+        listen = self.app.settings.flight_listen
+        if not listen:
+            return True
+        host, _, port = listen.rpartition(":")
+        host = "127.0.0.1" if host in ("0.0.0.0", "[::]", "::") else host.strip("[]")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 1.0)
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
 
     async def _readiness(self) -> None:
         status = (

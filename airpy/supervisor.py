@@ -1,8 +1,9 @@
 """`airpy serve`: the server, its workers and (embedded mode) its Redis, as one process tree.
 
-Start order: Redis (embedded mode), the gRPC server, PY_WORKERS workers spread
-over the queues (at least one per queue). A worker or the embedded Redis that
-dies is restarted. SIGTERM/SIGINT stop in reverse: the server stops accepting
+Start order: Redis (embedded mode), the Arrow Flight server (its own process,
+PY_FLIGHT_LISTEN), the gRPC server, PY_WORKERS workers spread over the queues (at
+least one per queue). A worker, the Flight server or the embedded Redis that dies
+is restarted. SIGTERM/SIGINT stop in reverse: the server stops accepting
 calls and lets running ones finish within PY_SHUTDOWN_GRACE_S, workers get a
 warm shutdown, Redis shuts down last (fsyncing its AOF), and the token
 high-water mark records the exact last token.
@@ -115,6 +116,78 @@ class WorkerPool:
                 process.wait(5)
 
 
+@dataclass
+class FlightProcess:
+    """The Arrow Flight server, a process of its own (`airpy flight`; why: airpy/flight/process.py)."""
+
+    settings: Settings
+    token_mark: Path | None
+    process: subprocess.Popen[bytes] | None = None
+    port: int = 0
+    started: float = 0.0
+    restarts: int = 0
+
+    def start(self, timeout_s: float = 60) -> int:
+        """Start it and wait until it serves; returns its port (the same one on every restart)."""
+        port_file = self.settings.data_dir / "flight.port"
+        port_file.unlink(missing_ok=True)
+        host = self.settings.flight_listen.rpartition(":")[0]
+        env = dict(os.environ)
+        env.update(
+            {
+                "REDIS_URL": self.settings.redis_url or "",
+                "PY_AUTH_SECRET": self.settings.auth_secret,
+                "PY_FLIGHT_LISTEN": f"{host}:{self.port}" if self.port else self.settings.flight_listen,
+                "AIRPY_PARENT_PID": str(os.getpid()),
+            }
+        )
+        args = [sys.executable, "-m", "airpy", "flight", "--port-file", str(port_file)]
+        if self.token_mark is not None:
+            args += ["--token-mark", str(self.token_mark)]
+        self.process = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.started = time.monotonic()
+        deadline = time.monotonic() + timeout_s
+        while not port_file.exists():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the Flight server exited with {self.process.returncode} while starting")
+            if time.monotonic() > deadline:
+                self.stop(0)
+                raise RuntimeError("the Flight server did not start")
+            time.sleep(0.05)
+        self.port = int(port_file.read_text())
+        log.info("Flight server started (pid %s, port %s)", self.process.pid, self.port)
+        return self.port
+
+    def restart_dead(self) -> None:
+        process = self.process
+        if process is None or process.poll() is None:
+            return
+        if time.monotonic() - self.started < _RESTART_BACKOFF_S * min(2**self.restarts, 30):
+            return
+        log.warning("Flight server exited with %s; restarting", process.returncode)
+        self.restarts += 1
+        try:
+            self.start()
+        except RuntimeError as exc:
+            log.error("Flight server did not restart: %s", exc)
+
+    def stop(self, grace_s: float) -> None:
+        """SIGTERM (running calls get the grace), then SIGKILL the process group."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(grace_s + 2)  # the process gives its calls the grace, then exits itself
+        except subprocess.TimeoutExpired:
+            log.warning("Flight server pid %s did not stop; killing it", process.pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5)
+
+
 class AlreadyRunningError(RuntimeError):
     """Another `airpy serve` owns this data directory (and its embedded Redis)."""
 
@@ -158,12 +231,22 @@ async def _serve(settings: Settings, port_file: Path | None) -> None:
         await asyncio.to_thread(redis_server.start)
         settings = settings.with_overrides(redis_url=redis_server.url)
         token_mark = settings.data_dir / "tokens.hwm"
+    flight: FlightProcess | None = None
     try:
         if isinstance(settings.base_path, Path):
             settings.base_path.mkdir(parents=True, exist_ok=True)
+        if settings.flight_listen:
+            flight = FlightProcess(settings, token_mark)
+            flight_port = await asyncio.to_thread(flight.start)
+            # The server reports (and probes) the address Flight is bound to (port 0 picks one).
+            settings = settings.with_overrides(
+                flight_listen=f"{settings.flight_listen.rpartition(':')[0]}:{flight_port}"
+            )
         server, port = await create_server(settings, token_mark=token_mark)
         await server.start()
     except BaseException:
+        if flight is not None:
+            await asyncio.to_thread(flight.stop, 0)
         if redis_server is not None:
             await asyncio.to_thread(redis_server.stop)
         raise
@@ -187,14 +270,24 @@ async def _serve(settings: Settings, port_file: Path | None) -> None:
                 await asyncio.to_thread(redis_server.start)
                 await server.app.blocking(server.app.tokens.lift)
             pool.restart_dead()
+            if flight is not None:
+                await asyncio.to_thread(flight.restart_dead)
     finally:
         log.info("shutting down")
-        await _shutdown(settings, server, pool, redis_server)
+        await _shutdown(settings, server, pool, flight, redis_server)
 
 
-async def _shutdown(settings: Settings, server: Server, pool: WorkerPool, redis_server: EmbeddedRedis | None) -> None:
+async def _shutdown(
+    settings: Settings,
+    server: Server,
+    pool: WorkerPool,
+    flight: FlightProcess | None,
+    redis_server: EmbeddedRedis | None,
+) -> None:
     tokens = server.app.tokens
     await server.stop()
+    if flight is not None:
+        await asyncio.to_thread(flight.stop, settings.shutdown_grace_s)
     await asyncio.to_thread(pool.stop, settings.shutdown_grace_s)
     last = await asyncio.to_thread(tokens.last_handed_out)
     if redis_server is not None:
@@ -215,8 +308,9 @@ def _announce(settings: Settings, port: int, redis_server: EmbeddedRedis | None,
     workers = len(worker_queues(settings.workers))
     plaintext = "" if settings.tls_cert else "-plaintext "
     auth = "" if settings.auth_disabled else '-H "authorization: Bearer $(.venv/bin/airpy token)" '
+    flight = f"; Arrow Flight on {settings.flight_locations[0]}" if settings.flight_locations else ""
     print(
-        f"airpy is serving on {address} ({redis_text}, {workers} workers, base path {settings.base_path})\n"
+        f"airpy is serving on {address} ({redis_text}, {workers} workers, base path {settings.base_path}{flight})\n"
         f"try:  grpcurl {plaintext}{auth}{address} list",
         flush=True,
     )

@@ -116,3 +116,30 @@ def job_span(stored: str, kind: str, token: int, attempt: int) -> Iterator[None]
             flush = getattr(trace.get_tracer_provider(), "force_flush", None)
             if flush is not None:
                 flush(2000)
+
+
+def start_call_span(method: str, headers: Mapping[str, list[str]]) -> Any:
+    """A server span for a call that is not a grpcio call (Flight), continuing the caller's trace
+    from its headers; None when tracing is off. End it with `end_call_span`."""
+    if not _active:
+        return None
+    from opentelemetry import propagate, trace
+
+    carrier = {k: v[0] for k, v in headers.items() if v and isinstance(v[0], str)}
+    return trace.get_tracer("airpy.flight").start_span(
+        f"arrow.flight.protocol.FlightService/{method}",
+        context=propagate.extract(carrier),
+        kind=trace.SpanKind.SERVER,
+        attributes={"rpc.system": "grpc", "rpc.service": "arrow.flight.protocol.FlightService", "rpc.method": method},
+    )
+
+
+def end_call_span(span: Any, status: str) -> None:
+    if span is None:
+        return
+    from opentelemetry.trace import Status, StatusCode
+
+    span.set_attribute("rpc.grpc.status_code", status)
+    if status != "OK":
+        span.set_status(Status(StatusCode.ERROR, status))
+    span.end()

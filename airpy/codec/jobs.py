@@ -98,8 +98,21 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def frame_pb(meta: FrameMeta) -> job_pb2.FrameInfo:
-    return job_pb2.FrameInfo(name=meta.name, rows=meta.rows, bytes=meta.bytes, schema=schema_pb(meta.schema))
+def frame_ticket(token: int, frame: str, part: int | None = None) -> bytes:
+    """The Arrow Flight ticket of a frame (a serialized FrameTicket): whole (part None) or one part."""
+    if part is None:
+        return job_pb2.FrameTicket(token=token, frame=frame, whole=True).SerializeToString()
+    return job_pb2.FrameTicket(token=token, frame=frame, part=part).SerializeToString()
+
+
+def frame_pb(token: int, meta: FrameMeta) -> job_pb2.FrameInfo:
+    return job_pb2.FrameInfo(
+        name=meta.name,
+        rows=meta.rows,
+        bytes=meta.bytes,
+        schema=schema_pb(meta.schema),
+        flight_ticket=frame_ticket(token, meta.name),
+    )
 
 
 def step_pb(event: JobEvent) -> job_pb2.Step:
@@ -140,7 +153,7 @@ def job_pb(record: JobRecord, events: Sequence[JobEvent] = (), *, with_result: b
         created_at=timestamp_ms(record.created_ms),
         updated_at=timestamp_ms(record.updated_ms),
         steps=[step_pb(e) for e in events],
-        frames=[frame_pb(f) for f in record.frames.values()],
+        frames=[frame_pb(record.token, f) for f in record.frames.values()],
         attempt=record.attempt,
         max_attempts=record.max_attempts,
         progress=record.progress,

@@ -51,5 +51,5 @@ def build_core(settings: Settings, *, tokens: bool = False, token_mark: Path | N
     lifecycle = Lifecycle(conn, dispatcher, Timing(lease_s=settings.lease_s, ttl_s=settings.job_ttl_s), issuer)
     if settings.uses_object_store:
         objectstore.configure(settings.s3_endpoint, settings.s3_region)
-    results = open_results(settings.results_path, settings.spool_dir)
+    results = open_results(settings.results_path, settings.spool_dir, settings.frame_part_bytes)
     return Core(settings, conn, lifecycle, results, Dedupe(lifecycle, results, settings.job_ttl_s), issuer)

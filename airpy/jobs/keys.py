@@ -12,6 +12,9 @@ airpy:jobs:queued:{subject}       zset token -> created_ms, the caller's queued 
 airpy:stats:submitted             hash kind -> jobs created (metrics)
 airpy:stats:ended                 hash "{kind}:{status}" -> jobs ended so (metrics)
 airpy:stats:duration:{kind}       hash bucket bound -> jobs, "sum" -> seconds (metrics)
+airpy:stats:flight:calls          hash "{method}:{code}" -> Flight calls ended so (metrics)
+airpy:stats:flight:bytes          hash "sent" / "received" -> bytes of frames served and uploaded over Flight
+airpy:flight:process:{name}       hash, a live Flight process: open_streams (TTL 30 s, renewed)
 airpy:qcache:{key}                string, token of the job holding the result for a dedupe key (TTL = PY_JOB_TTL_S)
 airpy:qrun:{key}                  string, "{token}:{attempt}:" computing it now (TTL = the job's time limit)
 """
@@ -24,6 +27,9 @@ ALL_JOBS = f"{PREFIX}jobs:all"
 STATUS_INDEX_PREFIX = f"{PREFIX}jobs:status:"
 STATS_SUBMITTED = f"{PREFIX}stats:submitted"
 STATS_ENDED = f"{PREFIX}stats:ended"
+FLIGHT_CALLS = f"{PREFIX}stats:flight:calls"
+FLIGHT_BYTES = f"{PREFIX}stats:flight:bytes"
+FLIGHT_PROCESS_PREFIX = f"{PREFIX}flight:process:"
 
 
 def job(token: int) -> str:
@@ -71,3 +77,8 @@ def dedupe_done(key: str) -> str:
 def dedupe_running(key: str) -> str:
     """The attempt computing the result of an identical-job key now."""
     return f"{PREFIX}qrun:{key}"
+
+
+def flight_process(name: str) -> str:
+    """A live Flight process's open streams (`airpy.flight.calls`)."""
+    return f"{FLIGHT_PROCESS_PREFIX}{name}"

@@ -11,6 +11,7 @@ restart continues without a gap; after a crash up to one block is skipped.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
@@ -62,18 +63,25 @@ class HighWaterMark:
             raise UnavailableError(f"token high-water mark {self.path} is unreadable") from exc
 
     def write(self, value: int, *, clean: bool = False) -> None:
+        """Raise the mark to `value` (a mark is never lowered here: two processes of one
+        deployment, the server and its Flight process, both issue tokens). A clean shutdown
+        writes the exact last token (`clean`), which may lower it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w") as handle:
-            json.dump({"hwm": value, "clean": clean}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        with self.path.with_suffix(".lock").open("a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # read, compare and replace as one step
+            if not clean:
+                value = max(value, self.read())
+            tmp = self.path.with_suffix(".tmp")
+            with tmp.open("w") as handle:
+                json.dump({"hwm": value, "clean": clean}, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
 
 
 class TokenIssuer:

@@ -14,7 +14,16 @@ import pyarrow as pa
 
 from airpy import objectstore
 from airpy.objectstore import ObjectUrl
-from airpy.results.frames import DEFAULT_FRAME, AttemptFrames, FrameMeta, FrameReader, attempt_of, gone, remove_quietly
+from airpy.results.frames import (
+    DEFAULT_FRAME,
+    PART_BYTES,
+    AttemptFrames,
+    FrameMeta,
+    FrameReader,
+    attempt_of,
+    gone,
+    remove_quietly,
+)
 
 
 class ObjectResults:
@@ -26,9 +35,10 @@ class ObjectResults:
     deleted, and what an attempt left is never served. FetchResult reads ranges.
     """
 
-    def __init__(self, url: ObjectUrl, spool: Path) -> None:
+    def __init__(self, url: ObjectUrl, spool: Path, part_bytes: int = PART_BYTES) -> None:
         self.url = url
         self.spool = spool
+        self.part_bytes = part_bytes
 
     def _key(self, token: int, file: str = "") -> str:
         return self.url.key(f"{token}/{file}" if file else str(token))
@@ -37,7 +47,8 @@ class ObjectResults:
         def place(tmp: Path, file: str) -> None:
             self._upload(tmp, self._key(token, file))
 
-        return AttemptFrames(self.spool / f"{token}-{attempt}-{uuid.uuid4().hex[:12]}", attempt, place)
+        spool = self.spool / f"{token}-{attempt}-{uuid.uuid4().hex[:12]}"
+        return AttemptFrames(spool, attempt, place, self.part_bytes)
 
     def location(self, token: int, meta: FrameMeta) -> str:
         return objectstore.location_of(self._key(token, meta.file))

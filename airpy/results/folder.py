@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 from airpy.results.frames import (
     DEFAULT_FRAME,
+    PART_BYTES,
     AttemptFrames,
     FrameMeta,
     FrameReader,
@@ -39,8 +40,9 @@ class _FileReader:
 class FolderResults:
     """The folder of frames shared by server and workers."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, part_bytes: int = PART_BYTES) -> None:
         self.root = root
+        self.part_bytes = part_bytes
 
     def folder(self, token: int) -> Path:
         return self.root / str(token)
@@ -48,7 +50,7 @@ class FolderResults:
     def attempt(self, token: int, attempt: int) -> AttemptFrames:
         folder = self.folder(token)
         # A frame becomes visible by rename after fsync, in the folder it was written in.
-        return AttemptFrames(folder, attempt, lambda tmp, file: os.replace(tmp, folder / file))
+        return AttemptFrames(folder, attempt, lambda tmp, file: os.replace(tmp, folder / file), self.part_bytes)
 
     def path(self, token: int, meta: FrameMeta) -> Path:
         return self.folder(token) / meta.file

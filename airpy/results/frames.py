@@ -33,24 +33,51 @@ _ATTEMPT_FILE = re.compile(r"^[a-z][a-z0-9_]{0,62}\.(\d+)\.arrows(?:\.tmp)?$")
 DEFAULT_FRAME = "result"
 
 
+#: Largest record batch written to a frame, in bytes of its buffers: every Flight message and
+#: every batch a reader decodes stays well under 4 MiB (grpc-go's default receive limit). A
+#: larger batch is written as slices; a single row larger than this stays whole.
+MAX_BATCH_BYTES = 2 << 20
+#: A frame is read in parts of about this many bytes (Flight endpoints: resume, parallel reads).
+PART_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class Part:
+    """Where one part of a frame starts: its first batch, that batch's byte offset, rows before it."""
+
+    batch: int
+    offset: int
+    row: int
+
+
 @dataclass(frozen=True)
 class FrameMeta:
-    """A committed frame: its file (relative to the job's folder), rows, bytes and schema."""
+    """A committed frame: its file (relative to the job's folder), rows, bytes and schema.
+
+    `batches` and `parts` say how it was written (frames written before they were recorded have
+    none: they are read as one part).
+    """
 
     name: str
     file: str
     rows: int
     bytes: int
     schema: tuple[FieldDesc, ...] = ()
+    batches: int = 0
+    parts: tuple[Part, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
             "file": self.file,
             "rows": self.rows,
             "bytes": self.bytes,
             "schema": [[f.name, f.type, f.nullable, f.logical.value] for f in self.schema],
         }
+        if self.batches:
+            data["batches"] = self.batches
+            data["parts"] = [[p.batch, p.offset, p.row] for p in self.parts]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FrameMeta:
@@ -60,6 +87,8 @@ class FrameMeta:
             rows=int(data["rows"]),
             bytes=int(data["bytes"]),
             schema=tuple(FieldDesc(str(n), str(t), bool(nl), Logical(lg)) for n, t, nl, lg in data.get("schema", [])),
+            batches=int(data.get("batches", 0)),
+            parts=tuple(Part(int(b), int(o), int(r)) for b, o, r in data.get("parts", [])),
         )
 
 
@@ -74,22 +103,58 @@ def frames_from_json(raw: str | None) -> dict[str, FrameMeta]:
 
 
 class FrameWriter:
-    """Writes record batches of one frame; rows and bytes are counted as they go."""
+    """Writes record batches of one frame, none over MAX_BATCH_BYTES; counts rows and batches and
+    marks where each part of about PART_BYTES starts."""
 
-    def __init__(self, stream: pa.ipc.RecordBatchStreamWriter, sink: pa.OSFile) -> None:
+    def __init__(
+        self, stream: pa.ipc.RecordBatchStreamWriter, sink: pa.OSFile, schema: pa.Schema, part_bytes: int = PART_BYTES
+    ) -> None:
         self._stream = stream
         self._sink = sink
+        # Dictionaries come as messages of their own, which a part read from the middle of the
+        # stream would miss: a frame with dictionary columns is one part.
+        self._part_bytes = 0 if _has_dictionary(schema) else part_bytes
         self.rows = 0
+        self.batches = 0
+        self.parts: list[Part] = [Part(0, 0, 0)]
 
-    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
+    def write(self, data: pa.RecordBatch | pa.Table) -> None:
+        batches = data.to_batches() if isinstance(data, pa.Table) else [data]
         try:
-            if isinstance(batch, pa.Table):
-                self._stream.write_table(batch)
-            else:
-                self._stream.write_batch(batch)
+            for batch in batches:
+                for piece in _pieces(batch):
+                    self._write(piece)
         except OSError as exc:
             raise io_failure("writing a result frame", exc) from exc
+
+    def _write(self, batch: pa.RecordBatch) -> None:
+        offset = self._sink.tell()
+        if self._part_bytes and self.batches and offset - self.parts[-1].offset >= self._part_bytes:
+            self.parts.append(Part(self.batches, offset, self.rows))
+        self._stream.write_batch(batch)
+        self.batches += 1
         self.rows += batch.num_rows
+
+
+def _has_dictionary(schema: pa.Schema) -> bool:
+    def nested(data_type: pa.DataType) -> bool:
+        if pa.types.is_dictionary(data_type):
+            return True
+        return any(nested(data_type.field(i).type) for i in range(data_type.num_fields))
+
+    return any(nested(f.type) for f in schema)
+
+
+def _pieces(batch: pa.RecordBatch) -> list[pa.RecordBatch]:
+    """The batch as slices of at most MAX_BATCH_BYTES (as evenly as the rows allow)."""
+    size = batch.nbytes
+    if size <= MAX_BATCH_BYTES or batch.num_rows <= 1:
+        return [batch]
+    rows = max(1, batch.num_rows * MAX_BATCH_BYTES // size)
+    if rows >= batch.num_rows:
+        rows = batch.num_rows // 2  # the estimate says it fits; the bytes say otherwise
+    # Rows differ in size: a slice still over the cap is split again.
+    return [piece for start in range(0, batch.num_rows, rows) for piece in _pieces(batch.slice(start, rows))]
 
 
 class FrameSink(Protocol):
@@ -117,10 +182,13 @@ class AttemptFrames:
     """The frames of one attempt of one job (a FrameSink), written to a temporary file and
     committed by `place` once complete: a frame is never visible half-written."""
 
-    def __init__(self, tmp_folder: Path, attempt: int, place: Callable[[Path, str], None]) -> None:
+    def __init__(
+        self, tmp_folder: Path, attempt: int, place: Callable[[Path, str], None], part_bytes: int = PART_BYTES
+    ) -> None:
         self._tmp_folder = tmp_folder
         self._attempt = attempt
         self._place = place
+        self._part_bytes = part_bytes
         self.committed: dict[str, FrameMeta] = {}
 
     @contextmanager
@@ -138,7 +206,7 @@ class AttemptFrames:
         except OSError as exc:
             _abandon(sink, tmp)  # a warm worker lives on: no file handle may leak
             raise io_failure("creating a result frame", exc) from exc
-        writer = FrameWriter(stream, sink)
+        writer = FrameWriter(stream, sink, schema, self._part_bytes)
         try:
             yield writer  # errors of the caller's own code pass through unchanged
         except BaseException:
@@ -154,7 +222,8 @@ class AttemptFrames:
         except OSError as exc:
             _abandon(sink, tmp)
             raise io_failure("writing a result frame", exc) from exc
-        self.committed[name] = FrameMeta(name, file, writer.rows, size, describe(schema))
+        parts = tuple(writer.parts) if writer.batches else ()
+        self.committed[name] = FrameMeta(name, file, writer.rows, size, describe(schema), writer.batches, parts)
 
     def write(self, name: str, data: pa.Table | Iterable[pa.RecordBatch], schema: pa.Schema) -> FrameMeta:
         with self.open(name, schema) as writer:
@@ -211,3 +280,29 @@ def io_failure(doing: str, exc: OSError) -> IOFailure:
         f"{doing} failed: {exc.strerror or exc.__class__.__name__}",
         metadata={"errno": exc.errno or 0, "store": "results"},
     )
+
+
+def cap_batches(path: Path, part_bytes: int = PART_BYTES) -> tuple[int, tuple[Part, ...]]:
+    """Rewrite an uploaded IPC stream file in place when a batch of it is over MAX_BATCH_BYTES (as
+    a frame's batches are written), and mark its parts; returns (batches, parts). Raises OSError,
+    pyarrow.ArrowException."""
+    with pa.memory_map(str(path)) as source:
+        reader = pa.ipc.open_stream(source)
+        sizes = [batch.nbytes for batch in reader]
+        schema = reader.schema
+    if all(size <= MAX_BATCH_BYTES for size in sizes) and sum(sizes) <= part_bytes:
+        return len(sizes), ()  # one part, its batches as the caller sent them
+    tmp = path.with_suffix(".capped")
+    try:
+        with (
+            pa.memory_map(str(path)) as source,
+            pa.OSFile(str(tmp), "wb") as sink,
+            pa.ipc.new_stream(sink, schema) as stream,
+        ):
+            writer = FrameWriter(stream, sink, schema, part_bytes)
+            for batch in pa.ipc.open_stream(source):
+                writer.write(batch)
+        os.replace(tmp, path)
+    finally:
+        remove_quietly(tmp)
+    return writer.batches, tuple(writer.parts)

@@ -13,7 +13,7 @@ from typing import Protocol
 from airpy.objectstore import ObjectUrl
 from airpy.results.bucket import ObjectResults
 from airpy.results.folder import FolderResults
-from airpy.results.frames import DEFAULT_FRAME, FrameMeta, FrameReader, FrameSink
+from airpy.results.frames import DEFAULT_FRAME, PART_BYTES, FrameMeta, FrameReader, FrameSink
 
 
 class ResultsStore(Protocol):
@@ -56,6 +56,6 @@ class ResultsStore(Protocol):
         """Store a finished upload as attempt 1 of the job's frame; returns its file name."""
 
 
-def open_results(root: Path | ObjectUrl, spool: Path) -> ResultsStore:
+def open_results(root: Path | ObjectUrl, spool: Path, part_bytes: int = PART_BYTES) -> ResultsStore:
     """The results store of PY_RESULTS_DIR; `spool` holds an object store's frames until uploaded."""
-    return ObjectResults(root, spool) if isinstance(root, ObjectUrl) else FolderResults(root)
+    return ObjectResults(root, spool, part_bytes) if isinstance(root, ObjectUrl) else FolderResults(root, part_bytes)

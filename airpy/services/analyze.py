@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pyarrow as pa
 
 from airpy.analyze.frames import check_columns, check_rows, inline_table, inspect_stream
 from airpy.analyze.specs import Kind
@@ -16,15 +12,15 @@ from airpy.codec.jobs import job_pb
 from airpy.codec.query import plan as decode_plan
 from airpy.errors import NotConfiguredError, ResourceCapError, ValidationError
 from airpy.jobs.frames import stored_frame
-from airpy.jobs.model import JobRecord, JobStatus
 from airpy.kinds import JobKind
-from airpy.results.frames import DEFAULT_FRAME, FrameMeta
+from airpy.results.frames import DEFAULT_FRAME, cap_batches
 from airpy.rpc import Call
+from airpy.runtime import datasource_id
 from airpy.schema import Logical, describe, logical_type
 from airpy.services import submit
 from airpy.services.app import App
 from airpy.services.query import prepare
-from airpy.v1 import analyze_pb2, analyze_service_pb2, common_pb2
+from airpy.v1 import analyze_pb2, analyze_service_pb2
 
 
 class AnalyzeService:
@@ -87,7 +83,7 @@ class AnalyzeService:
         try:
             async for message in requests:
                 if first:
-                    source, first = submit.datasource_id(message.datasource_id), False
+                    source, first = datasource_id(message.datasource_id), False
                 size += len(message.arrow_ipc)
                 if size > cap:
                     raise ResourceCapError(
@@ -99,25 +95,15 @@ class AnalyzeService:
             if size == 0:
                 raise ValidationError.for_field("arrow_ipc", "the upload holds no bytes")
             rows, schema = await app.blocking(inspect_stream, tmp, "arrow_ipc")
-            record = await app.blocking(self._record, call, source, tmp, rows, size, schema)
+            # Batches over the frame cap are re-cut, so Flight serves every frame in small messages.
+            batches, parts = await app.blocking(cap_batches, tmp, app.settings.frame_part_bytes)
+            size = tmp.stat().st_size
+            fields = describe(schema)
+            result = codec.upload_result_pb(rows, size, fields).SerializeToString()
+            record = await app.blocking(
+                app.runtime.record_upload, call.subject, source, tmp, rows, size, fields, result, batches, parts
+            )
         finally:
             handle.close()
             await asyncio.shield(app.blocking(tmp.unlink, missing_ok=True))
         return analyze_service_pb2.UploadFrameResponse(token=record.token, job=job_pb(record))
-
-    def _record(self, call: Call, source: str, tmp: Path, rows: int, size: int, schema: pa.Schema) -> JobRecord:
-        app = self._app
-        fields = describe(schema)
-        new = dataclasses.replace(
-            submit.new_job(app, call, JobKind.UPLOAD, source, None, common_pb2.JobOptions()),
-            status=JobStatus.RUNNING,
-            step="upload_received",
-            message=f"{rows} rows, {size} bytes",
-        )
-
-        def store(token: int) -> dict[str, FrameMeta]:
-            file = app.results.adopt_upload(tmp, token)
-            return {DEFAULT_FRAME: FrameMeta(DEFAULT_FRAME, file, rows, size, fields)}
-
-        result = codec.upload_result_pb(rows, size, fields).SerializeToString()
-        return app.lifecycle.record_finished(new, store, result)

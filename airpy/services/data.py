@@ -10,6 +10,7 @@ from airpy.data import preview as previews
 from airpy.data.readers import open_dataset
 from airpy.kinds import JobKind
 from airpy.rpc import Call
+from airpy.runtime import datasource_id
 from airpy.services import submit
 from airpy.services.app import App
 from airpy.v1 import data_pb2, data_service_pb2
@@ -42,7 +43,7 @@ class DataService:
 
     async def Preview(self, request: data_pb2.PreviewRequest, call: Call) -> data_pb2.PreviewResponse:
         app = self._app
-        submit.datasource_id(request.datasource_id)
+        datasource_id(request.datasource_id)
         asked = codec.preview_request(request, app.settings.preview_max_rows)
         max_files = app.settings.discover_max_files
 

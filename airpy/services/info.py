@@ -56,4 +56,5 @@ class InfoService:
             auth_enabled=not settings.auth_disabled,
             redis_mode=app.redis_mode,
             started_at=timestamp_ms(app.started_ms),
+            flight_locations=settings.flight_locations,
         )

@@ -11,6 +11,7 @@ from airpy.query import execute
 from airpy.query.fingerprint import result_key
 from airpy.query.plan import Plan
 from airpy.rpc import Call
+from airpy.runtime import datasource_id
 from airpy.services import submit
 from airpy.services.app import App
 from airpy.v1 import query_pb2, query_service_pb2
@@ -39,7 +40,7 @@ class QueryService:
 
     async def ExplainQuery(self, request: query_pb2.ExplainQueryRequest, call: Call) -> query_pb2.ExplainQueryResponse:
         app = self._app
-        submit.datasource_id(request.datasource_id)
+        datasource_id(request.datasource_id)
         plan = codec.plan(request.plan)
         frames = app.runtime.frames_of(call.subject)
 

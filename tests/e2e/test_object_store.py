@@ -403,3 +403,36 @@ def test_a_store_that_cannot_be_reached_is_unavailable_not_an_internal_error(
         assert rich_status(caught.value)[0].reason == "IO_ERROR"
     finally:
         stack.stop()
+
+
+def test_flight_serves_frames_from_the_bucket_whole_and_by_parts(
+    redis_server: EmbeddedRedis, tmp_path: Path, s3_endpoint: str, bucket
+) -> None:
+    import pyarrow.flight as flight
+
+    from airpy.auth import mint
+    from tests.support.stack import SECRET
+
+    stack = own_stack(redis_server, tmp_path, s3_endpoint, f"s3://{BUCKET}/flight-results", PY_FRAME_PART_BYTES="65536")
+    try:
+        stack.start_flight()
+        big = pl.concat([READINGS] * 200).with_row_index("i")  # 80 000 rows: several parts
+        parquet = io.BytesIO()
+        big.write_parquet(parquet)
+        client(s3_endpoint).put_object(Bucket=BUCKET, Key="datasets/energy/big.parquet", Body=parquet.getvalue())
+        request = query_pb2.QueryRequest(plan=query_pb2.Plan(dataset="energy/big.parquet"))
+        token = stack.query.Query(request, metadata=stack.metadata()).token
+        job = stack.wait(token)
+        assert job.status == job_pb2.JOB_STATUS_COMPLETED, job.error
+        header = f"Bearer {mint(SECRET, 'alice', 600)}".encode()
+        options = flight.FlightCallOptions(headers=[(b"authorization", header)])
+        api = flight.FlightClient(f"grpc://127.0.0.1:{stack.flight_port}")
+        expected = fetch_frame(stack, token)
+        whole = api.do_get(flight.Ticket(job.frames[0].flight_ticket), options=options).read_all()
+        assert whole.equals(expected)
+        info = api.get_flight_info(flight.FlightDescriptor.for_path("jobs", str(token), "result"), options=options)
+        assert len(info.endpoints) > 1
+        parts = [api.do_get(e.ticket, options=options).read_all() for e in info.endpoints]
+        assert pa.concat_tables(parts).equals(expected)
+    finally:
+        stack.stop()

@@ -181,3 +181,67 @@ def test_airpy_token_never_invents_a_secret(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "no secret" in result.stderr
     assert not (tmp_path / "state" / "secret").exists()
+
+
+def test_serve_runs_arrow_flight_in_its_own_process_and_restarts_it(serve: ServeProcess) -> None:
+    import pyarrow as pa
+    import pyarrow.flight as flight
+
+    from airpy.v1 import info_service_pb2, info_service_pb2_grpc
+
+    serve.start()
+    metadata = [("authorization", f"Bearer {serve.token()}")]
+    with serve.channel() as channel:
+        info = info_service_pb2_grpc.InfoServiceStub(channel).GetServerInfo(
+            info_service_pb2.GetServerInfoRequest(), metadata=metadata, timeout=10
+        )
+    (location,) = info.flight_locations
+    assert location.startswith("grpc://127.0.0.1:") and not location.endswith(":0")
+    token = discover(serve)
+    job = serve.wait_done(token, metadata)
+    files = next(f for f in job.frames if f.name == "files")
+    options = flight.FlightCallOptions(headers=[(b"authorization", metadata[0][1].encode())])
+    table = flight.FlightClient(location).do_get(flight.Ticket(files.flight_ticket), options=options).read_all()
+    assert table.num_rows == files.rows > 0
+    import subprocess
+    import sys
+
+    out = serve.root / "files.parquet"
+    fetched = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "airpy",
+            "fetch",
+            str(token),
+            str(out),
+            "--frame",
+            "files",
+            "--via",
+            "flight",
+            "--address",
+            f"127.0.0.1:{serve.port}",
+        ],
+        env=serve.env,
+        cwd=serve.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    assert fetched.stdout.startswith(f"{files.rows} rows written")
+    flight_process = next(p for p in serve.children() if "flight" in " ".join(p.cmdline()))
+    flight_process.kill()
+    deadline = time.monotonic() + 30
+    while True:  # the supervisor starts it again, on the same port
+        try:
+            again = flight.FlightClient(location).do_get(flight.Ticket(files.flight_ticket), options=options)
+            assert again.read_all().num_rows == files.rows
+            break
+        except (flight.FlightError, pa.ArrowException):
+            assert time.monotonic() < deadline, "Flight did not come back at the same location"
+            time.sleep(0.1)
+    assert flight_process.pid not in {p.pid for p in serve.children()}
+    serve.wait_ready(30)
+    assert serve.stop() == 0

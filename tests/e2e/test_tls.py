@@ -161,3 +161,58 @@ def test_the_cli_calls_a_tls_server_and_never_sends_a_token_in_clear_text_off_lo
     remote = _cli("info", "--address", "192.0.2.10:50051")  # TEST-NET-1: never reached
     assert remote.returncode == 2
     assert "refusing to send a token without TLS" in remote.stderr
+
+
+def _flight_server(redis_server, tmp_path: Path, **tls: object) -> tuple[subprocess.Popen[bytes], int]:
+    """`airpy flight` with the TLS files (its own process, as `airpy serve` runs it)."""
+    import time
+
+    env = stack_env(f"{redis_server.url}?db={next_database()}", tmp_path, PY_FLIGHT_LISTEN="127.0.0.1:0", **tls)
+    port_file = tmp_path / "flight.port"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "airpy", "flight", "--port-file", str(port_file)], env=env, cwd=REPO
+    )
+    deadline = time.monotonic() + 60
+    while not port_file.exists():
+        assert process.poll() is None and time.monotonic() < deadline, "airpy flight did not start"
+        time.sleep(0.05)
+    return process, int(port_file.read_text())
+
+
+def _flight_list(port: int, pki, client: Pem | None = None, *, tls: bool = True) -> list[object]:
+    import pyarrow.flight as flight
+
+    options: dict[str, object] = {}
+    if tls:
+        options["tls_root_certs"] = pki["ca_pem"]
+        if client:
+            options["cert_chain"], options["private_key"] = client
+    location = f"grpc+tls://localhost:{port}" if tls else f"grpc://127.0.0.1:{port}"
+    api = flight.FlightClient(location, **options)
+    token = mint(SECRET, "alice", 600)
+    call = flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {token}".encode())], timeout=5)
+    return list(api.list_flights(options=call))
+
+
+def test_flight_serves_tls_and_mutual_tls_from_the_same_files(redis_server, tmp_path, pki) -> None:
+    import pyarrow as pa
+    import pyarrow.flight as flight
+
+    process, port = _flight_server(redis_server, tmp_path / "tls", PY_TLS_CERT=pki["cert"], PY_TLS_KEY=pki["key"])
+    try:
+        assert _flight_list(port, pki) == []  # a TLS client that trusts the CA gets through
+        with pytest.raises((flight.FlightError, pa.ArrowException)):
+            _flight_list(port, pki, tls=False)
+    finally:
+        process.kill()
+        process.wait(10)
+    mutual = {"PY_TLS_CERT": pki["cert"], "PY_TLS_KEY": pki["key"], "PY_TLS_CLIENT_CA": pki["ca"]}
+    process, port = _flight_server(redis_server, tmp_path / "mtls", **mutual)
+    try:
+        assert _flight_list(port, pki, pki["client"]) == []
+        for refused in (None, pki["stranger"]):
+            with pytest.raises((flight.FlightError, pa.ArrowException)):
+                _flight_list(port, pki, refused)
+    finally:
+        process.kill()
+        process.wait(10)

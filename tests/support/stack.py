@@ -52,6 +52,7 @@ def process_env(root: Path, **overrides: object) -> dict[str, str]:
             "PY_BASE_PATH": str(root / "data"),
             "PY_DATA_DIR": str(root / "state"),
             "PY_LISTEN": "127.0.0.1:0",
+            "PY_FLIGHT_LISTEN": "127.0.0.1:0",
             "PY_LOG_FORMAT": "json",
             "PY_LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(REPO),
@@ -71,6 +72,8 @@ def stack_env(redis_url: str, root: Path, **overrides: object) -> dict[str, str]
         "PY_REAPER_PERIOD_S": "0.5",
         "PY_CANCEL_GRACE_S": "2",
         "PY_SHUTDOWN_GRACE_S": "1",
+        # A stack's server runs in this process without Flight; `Stack.start_flight` adds it.
+        "PY_FLIGHT_LISTEN": "",
     }
     return process_env(root, **{**defaults, **overrides})
 
@@ -115,6 +118,8 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     worker_module: str = "tests.support.worker"
+    flight: subprocess.Popen[bytes] | None = None
+    flight_port: int = 0
 
     @property
     def base(self) -> Path:
@@ -204,6 +209,34 @@ class Stack:
             time.sleep(0.05)
         raise AssertionError(f"{count} workers for {queue} did not register within {timeout} s")
 
+    def start_flight(self, env: dict[str, str] | None = None, timeout: float = 60) -> int:
+        """The stack's Arrow Flight server (`airpy flight`, a process of its own); returns its port."""
+        port_file = Path(self.env["PY_DATA_DIR"]) / "flight.port"
+        port_file.parent.mkdir(parents=True, exist_ok=True)
+        port_file.unlink(missing_ok=True)
+        flight_env = {**self.env, "PY_FLIGHT_LISTEN": "127.0.0.1:0", **(env or {})}
+        self.flight = subprocess.Popen(
+            [sys.executable, "-m", "airpy", "flight", "--port-file", str(port_file)],
+            env=flight_env,
+            cwd=REPO,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while not port_file.exists():
+            if self.flight.poll() is not None:
+                raise AssertionError(f"airpy flight exited with {self.flight.returncode}")
+            if time.monotonic() > deadline:
+                raise AssertionError("airpy flight did not start")
+            time.sleep(0.05)
+        self.flight_port = int(port_file.read_text())
+        return self.flight_port
+
+    def stop_flight(self) -> None:
+        if self.flight is not None and self.flight.poll() is None:
+            os.killpg(self.flight.pid, signal.SIGKILL)
+            self.flight.wait(10)
+        self.flight = None
+
     def stop_workers(self) -> None:
         for process in self.workers:
             if process.poll() is None:
@@ -213,6 +246,7 @@ class Stack:
 
     def stop(self) -> None:
         self.channel.close()
+        self.stop_flight()
         self.stop_workers()
         self.server.stop()
 

@@ -491,10 +491,14 @@ type GetServerInfoResponse struct {
 	ServerTime  *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=server_time,json=serverTime,proto3" json:"server_time,omitempty"`
 	AuthEnabled bool                   `protobuf:"varint,9,opt,name=auth_enabled,json=authEnabled,proto3" json:"auth_enabled,omitempty"`
 	// "embedded" or "external".
-	RedisMode     string                 `protobuf:"bytes,10,opt,name=redis_mode,json=redisMode,proto3" json:"redis_mode,omitempty"`
-	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RedisMode string                 `protobuf:"bytes,10,opt,name=redis_mode,json=redisMode,proto3" json:"redis_mode,omitempty"`
+	StartedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// Where Arrow Flight serves this deployment's frames (grpc:// or grpc+tls:// URIs,
+	// PY_FLIGHT_ADVERTISE); empty when Flight is off. A wildcard host (0.0.0.0, [::])
+	// means the host you reached this server at.
+	FlightLocations []string `protobuf:"bytes,12,rep,name=flight_locations,json=flightLocations,proto3" json:"flight_locations,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GetServerInfoResponse) Reset() {
@@ -604,6 +608,13 @@ func (x *GetServerInfoResponse) GetStartedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *GetServerInfoResponse) GetFlightLocations() []string {
+	if x != nil {
+		return x.FlightLocations
+	}
+	return nil
+}
+
 var File_airpy_v1_info_service_proto protoreflect.FileDescriptor
 
 const file_airpy_v1_info_service_proto_rawDesc = "" +
@@ -650,7 +661,7 @@ const file_airpy_v1_info_service_proto_rawDesc = "" +
 	"\x10preview_max_rows\x18\f \x01(\x03R\x0epreviewMaxRows\x12,\n" +
 	"\x12discover_max_files\x18\r \x01(\x03R\x10discoverMaxFiles\x12-\n" +
 	"\x12allowed_extensions\x18\x0e \x03(\tR\x11allowedExtensions\x12(\n" +
-	"\x10max_job_attempts\x18\x0f \x01(\x03R\x0emaxJobAttempts\"\xe0\x04\n" +
+	"\x10max_job_attempts\x18\x0f \x01(\x03R\x0emaxJobAttempts\"\x8b\x05\n" +
 	"\x15GetServerInfoResponse\x12.\n" +
 	"\bversions\x18\x01 \x01(\v2\x12.airpy.v1.VersionsR\bversions\x12,\n" +
 	"\x06memory\x18\x02 \x01(\v2\x14.airpy.v1.MemoryInfoR\x06memory\x12#\n" +
@@ -667,7 +678,8 @@ const file_airpy_v1_info_service_proto_rawDesc = "" +
 	"redis_mode\x18\n" +
 	" \x01(\tR\tredisMode\x129\n" +
 	"\n" +
-	"started_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x1a>\n" +
+	"started_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12)\n" +
+	"\x10flight_locations\x18\f \x03(\tR\x0fflightLocations\x1a>\n" +
 	"\x10JobsByStateEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x012_\n" +

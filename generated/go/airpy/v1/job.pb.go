@@ -359,13 +359,17 @@ func (x *FieldViolation) GetDescription() string {
 	return ""
 }
 
-// A frame a job produced, fetched with FetchResult.
+// A frame a job produced, fetched with FetchResult or Arrow Flight.
 type FrameInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Rows          int64                  `protobuf:"varint,2,opt,name=rows,proto3" json:"rows,omitempty"`
-	Bytes         int64                  `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
-	Schema        *Schema                `protobuf:"bytes,4,opt,name=schema,proto3" json:"schema,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Rows   int64                  `protobuf:"varint,2,opt,name=rows,proto3" json:"rows,omitempty"`
+	Bytes  int64                  `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Schema *Schema                `protobuf:"bytes,4,opt,name=schema,proto3" json:"schema,omitempty"`
+	// The Arrow Flight ticket of the whole frame: DoGet it at a location of
+	// GetServerInfoResponse.flight_locations. Opaque to callers (a serialized
+	// FrameTicket); GetFlightInfo hands out one ticket per part of a large frame.
+	FlightTicket  []byte `protobuf:"bytes,5,opt,name=flight_ticket,json=flightTicket,proto3" json:"flight_ticket,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -428,6 +432,85 @@ func (x *FrameInfo) GetSchema() *Schema {
 	return nil
 }
 
+func (x *FrameInfo) GetFlightTicket() []byte {
+	if x != nil {
+		return x.FlightTicket
+	}
+	return nil
+}
+
+// What an airpy Arrow Flight ticket holds. Callers never build one: FrameInfo and
+// GetFlightInfo hand them out; the server checks every field of a ticket it is given.
+type FrameTicket struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Token uint64                 `protobuf:"varint,1,opt,name=token,proto3" json:"token,omitempty"`
+	Frame string                 `protobuf:"bytes,2,opt,name=frame,proto3" json:"frame,omitempty"`
+	// The part of the frame (0-based) when `whole` is false.
+	Part uint32 `protobuf:"varint,3,opt,name=part,proto3" json:"part,omitempty"`
+	// The whole frame in one stream.
+	Whole         bool `protobuf:"varint,4,opt,name=whole,proto3" json:"whole,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FrameTicket) Reset() {
+	*x = FrameTicket{}
+	mi := &file_airpy_v1_job_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FrameTicket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FrameTicket) ProtoMessage() {}
+
+func (x *FrameTicket) ProtoReflect() protoreflect.Message {
+	mi := &file_airpy_v1_job_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FrameTicket.ProtoReflect.Descriptor instead.
+func (*FrameTicket) Descriptor() ([]byte, []int) {
+	return file_airpy_v1_job_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *FrameTicket) GetToken() uint64 {
+	if x != nil {
+		return x.Token
+	}
+	return 0
+}
+
+func (x *FrameTicket) GetFrame() string {
+	if x != nil {
+		return x.Frame
+	}
+	return ""
+}
+
+func (x *FrameTicket) GetPart() uint32 {
+	if x != nil {
+		return x.Part
+	}
+	return 0
+}
+
+func (x *FrameTicket) GetWhole() bool {
+	if x != nil {
+		return x.Whole
+	}
+	return false
+}
+
 type Job struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Token        uint64                 `protobuf:"varint,1,opt,name=token,proto3" json:"token,omitempty"`
@@ -475,7 +558,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_airpy_v1_job_proto_msgTypes[4]
+	mi := &file_airpy_v1_job_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -487,7 +570,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_airpy_v1_job_proto_msgTypes[4]
+	mi := &file_airpy_v1_job_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -500,7 +583,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_airpy_v1_job_proto_rawDescGZIP(), []int{4}
+	return file_airpy_v1_job_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Job) GetToken() uint64 {
@@ -749,7 +832,7 @@ type JobEvent struct {
 
 func (x *JobEvent) Reset() {
 	*x = JobEvent{}
-	mi := &file_airpy_v1_job_proto_msgTypes[5]
+	mi := &file_airpy_v1_job_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +844,7 @@ func (x *JobEvent) String() string {
 func (*JobEvent) ProtoMessage() {}
 
 func (x *JobEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_airpy_v1_job_proto_msgTypes[5]
+	mi := &file_airpy_v1_job_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +857,7 @@ func (x *JobEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobEvent.ProtoReflect.Descriptor instead.
 func (*JobEvent) Descriptor() ([]byte, []int) {
-	return file_airpy_v1_job_proto_rawDescGZIP(), []int{5}
+	return file_airpy_v1_job_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *JobEvent) GetSeq() uint64 {
@@ -851,12 +934,18 @@ const file_airpy_v1_job_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"H\n" +
 	"\x0eFieldViolation\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\"s\n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\"\x98\x01\n" +
 	"\tFrameInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04rows\x18\x02 \x01(\x03R\x04rows\x12\x14\n" +
 	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\x12(\n" +
-	"\x06schema\x18\x04 \x01(\v2\x10.airpy.v1.SchemaR\x06schema\"\xa8\b\n" +
+	"\x06schema\x18\x04 \x01(\v2\x10.airpy.v1.SchemaR\x06schema\x12#\n" +
+	"\rflight_ticket\x18\x05 \x01(\fR\fflightTicket\"c\n" +
+	"\vFrameTicket\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\x04R\x05token\x12\x14\n" +
+	"\x05frame\x18\x02 \x01(\tR\x05frame\x12\x12\n" +
+	"\x04part\x18\x03 \x01(\rR\x04part\x12\x14\n" +
+	"\x05whole\x18\x04 \x01(\bR\x05whole\"\xa8\b\n" +
 	"\x03Job\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\x04R\x05token\x12%\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x11.airpy.v1.JobKindR\x04kind\x12+\n" +
@@ -924,7 +1013,7 @@ func file_airpy_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_airpy_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_airpy_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_airpy_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_airpy_v1_job_proto_goTypes = []any{
 	(JobStatus)(0),                // 0: airpy.v1.JobStatus
 	(JobKind)(0),                  // 1: airpy.v1.JobKind
@@ -932,40 +1021,41 @@ var file_airpy_v1_job_proto_goTypes = []any{
 	(*JobError)(nil),              // 3: airpy.v1.JobError
 	(*FieldViolation)(nil),        // 4: airpy.v1.FieldViolation
 	(*FrameInfo)(nil),             // 5: airpy.v1.FrameInfo
-	(*Job)(nil),                   // 6: airpy.v1.Job
-	(*JobEvent)(nil),              // 7: airpy.v1.JobEvent
-	nil,                           // 8: airpy.v1.JobError.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
-	(*Schema)(nil),                // 10: airpy.v1.Schema
-	(*DiscoverResult)(nil),        // 11: airpy.v1.DiscoverResult
-	(*InferSchemaResult)(nil),     // 12: airpy.v1.InferSchemaResult
-	(*QueryResult)(nil),           // 13: airpy.v1.QueryResult
-	(*AnalyzeResult)(nil),         // 14: airpy.v1.AnalyzeResult
-	(*UploadResult)(nil),          // 15: airpy.v1.UploadResult
+	(*FrameTicket)(nil),           // 6: airpy.v1.FrameTicket
+	(*Job)(nil),                   // 7: airpy.v1.Job
+	(*JobEvent)(nil),              // 8: airpy.v1.JobEvent
+	nil,                           // 9: airpy.v1.JobError.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*Schema)(nil),                // 11: airpy.v1.Schema
+	(*DiscoverResult)(nil),        // 12: airpy.v1.DiscoverResult
+	(*InferSchemaResult)(nil),     // 13: airpy.v1.InferSchemaResult
+	(*QueryResult)(nil),           // 14: airpy.v1.QueryResult
+	(*AnalyzeResult)(nil),         // 15: airpy.v1.AnalyzeResult
+	(*UploadResult)(nil),          // 16: airpy.v1.UploadResult
 }
 var file_airpy_v1_job_proto_depIdxs = []int32{
-	9,  // 0: airpy.v1.Step.timestamp:type_name -> google.protobuf.Timestamp
-	8,  // 1: airpy.v1.JobError.metadata:type_name -> airpy.v1.JobError.MetadataEntry
+	10, // 0: airpy.v1.Step.timestamp:type_name -> google.protobuf.Timestamp
+	9,  // 1: airpy.v1.JobError.metadata:type_name -> airpy.v1.JobError.MetadataEntry
 	4,  // 2: airpy.v1.JobError.field_violations:type_name -> airpy.v1.FieldViolation
-	10, // 3: airpy.v1.FrameInfo.schema:type_name -> airpy.v1.Schema
+	11, // 3: airpy.v1.FrameInfo.schema:type_name -> airpy.v1.Schema
 	1,  // 4: airpy.v1.Job.kind:type_name -> airpy.v1.JobKind
 	0,  // 5: airpy.v1.Job.status:type_name -> airpy.v1.JobStatus
-	9,  // 6: airpy.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	9,  // 7: airpy.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
-	9,  // 8: airpy.v1.Job.started_at:type_name -> google.protobuf.Timestamp
-	9,  // 9: airpy.v1.Job.ended_at:type_name -> google.protobuf.Timestamp
+	10, // 6: airpy.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	10, // 7: airpy.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
+	10, // 8: airpy.v1.Job.started_at:type_name -> google.protobuf.Timestamp
+	10, // 9: airpy.v1.Job.ended_at:type_name -> google.protobuf.Timestamp
 	2,  // 10: airpy.v1.Job.steps:type_name -> airpy.v1.Step
 	5,  // 11: airpy.v1.Job.frames:type_name -> airpy.v1.FrameInfo
 	3,  // 12: airpy.v1.Job.error:type_name -> airpy.v1.JobError
-	11, // 13: airpy.v1.Job.discover:type_name -> airpy.v1.DiscoverResult
-	12, // 14: airpy.v1.Job.infer_schema:type_name -> airpy.v1.InferSchemaResult
-	13, // 15: airpy.v1.Job.query:type_name -> airpy.v1.QueryResult
-	14, // 16: airpy.v1.Job.analyze:type_name -> airpy.v1.AnalyzeResult
-	15, // 17: airpy.v1.Job.upload:type_name -> airpy.v1.UploadResult
+	12, // 13: airpy.v1.Job.discover:type_name -> airpy.v1.DiscoverResult
+	13, // 14: airpy.v1.Job.infer_schema:type_name -> airpy.v1.InferSchemaResult
+	14, // 15: airpy.v1.Job.query:type_name -> airpy.v1.QueryResult
+	15, // 16: airpy.v1.Job.analyze:type_name -> airpy.v1.AnalyzeResult
+	16, // 17: airpy.v1.Job.upload:type_name -> airpy.v1.UploadResult
 	0,  // 18: airpy.v1.JobEvent.status:type_name -> airpy.v1.JobStatus
 	2,  // 19: airpy.v1.JobEvent.step:type_name -> airpy.v1.Step
 	3,  // 20: airpy.v1.JobEvent.error:type_name -> airpy.v1.JobError
-	9,  // 21: airpy.v1.JobEvent.timestamp:type_name -> google.protobuf.Timestamp
+	10, // 21: airpy.v1.JobEvent.timestamp:type_name -> google.protobuf.Timestamp
 	22, // [22:22] is the sub-list for method output_type
 	22, // [22:22] is the sub-list for method input_type
 	22, // [22:22] is the sub-list for extension type_name
@@ -983,7 +1073,7 @@ func file_airpy_v1_job_proto_init() {
 	file_airpy_v1_data_proto_init()
 	file_airpy_v1_query_proto_init()
 	file_airpy_v1_job_proto_msgTypes[0].OneofWrappers = []any{}
-	file_airpy_v1_job_proto_msgTypes[4].OneofWrappers = []any{
+	file_airpy_v1_job_proto_msgTypes[5].OneofWrappers = []any{
 		(*Job_Discover)(nil),
 		(*Job_InferSchema)(nil),
 		(*Job_Query)(nil),
@@ -996,7 +1086,7 @@ func file_airpy_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_airpy_v1_job_proto_rawDesc), len(file_airpy_v1_job_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -98,7 +98,7 @@ class Limits(_message.Message):
     def __init__(self, max_rows_json: _Optional[int] = ..., infer_rows: _Optional[int] = ..., memory_mb: _Optional[int] = ..., job_timeout_s: _Optional[int] = ..., max_job_timeout_s: _Optional[int] = ..., job_ttl_s: _Optional[int] = ..., get_job_max_bytes: _Optional[int] = ..., fetch_chunk_bytes: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_upload_bytes: _Optional[int] = ..., max_queued_jobs: _Optional[int] = ..., preview_max_rows: _Optional[int] = ..., discover_max_files: _Optional[int] = ..., allowed_extensions: _Optional[_Iterable[str]] = ..., max_job_attempts: _Optional[int] = ...) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
-    __slots__ = ("versions", "memory", "workers_alive", "queues", "jobs_by_state", "next_token", "limits", "server_time", "auth_enabled", "redis_mode", "started_at")
+    __slots__ = ("versions", "memory", "workers_alive", "queues", "jobs_by_state", "next_token", "limits", "server_time", "auth_enabled", "redis_mode", "started_at", "flight_locations")
     class JobsByStateEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -117,6 +117,7 @@ class GetServerInfoResponse(_message.Message):
     AUTH_ENABLED_FIELD_NUMBER: _ClassVar[int]
     REDIS_MODE_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    FLIGHT_LOCATIONS_FIELD_NUMBER: _ClassVar[int]
     versions: Versions
     memory: MemoryInfo
     workers_alive: int
@@ -128,4 +129,5 @@ class GetServerInfoResponse(_message.Message):
     auth_enabled: bool
     redis_mode: str
     started_at: _timestamp_pb2.Timestamp
-    def __init__(self, versions: _Optional[_Union[Versions, _Mapping]] = ..., memory: _Optional[_Union[MemoryInfo, _Mapping]] = ..., workers_alive: _Optional[int] = ..., queues: _Optional[_Iterable[_Union[QueueInfo, _Mapping]]] = ..., jobs_by_state: _Optional[_Mapping[str, int]] = ..., next_token: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., server_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., auth_enabled: _Optional[bool] = ..., redis_mode: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    flight_locations: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, versions: _Optional[_Union[Versions, _Mapping]] = ..., memory: _Optional[_Union[MemoryInfo, _Mapping]] = ..., workers_alive: _Optional[int] = ..., queues: _Optional[_Iterable[_Union[QueueInfo, _Mapping]]] = ..., jobs_by_state: _Optional[_Mapping[str, int]] = ..., next_token: _Optional[int] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., server_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., auth_enabled: _Optional[bool] = ..., redis_mode: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., flight_locations: _Optional[_Iterable[str]] = ...) -> None: ...

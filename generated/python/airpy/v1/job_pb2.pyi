@@ -90,16 +90,30 @@ class FieldViolation(_message.Message):
     def __init__(self, field: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class FrameInfo(_message.Message):
-    __slots__ = ("name", "rows", "bytes", "schema")
+    __slots__ = ("name", "rows", "bytes", "schema", "flight_ticket")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     BYTES_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    FLIGHT_TICKET_FIELD_NUMBER: _ClassVar[int]
     name: str
     rows: int
     bytes: int
     schema: _common_pb2.Schema
-    def __init__(self, name: _Optional[str] = ..., rows: _Optional[int] = ..., bytes: _Optional[int] = ..., schema: _Optional[_Union[_common_pb2.Schema, _Mapping]] = ...) -> None: ...
+    flight_ticket: bytes
+    def __init__(self, name: _Optional[str] = ..., rows: _Optional[int] = ..., bytes: _Optional[int] = ..., schema: _Optional[_Union[_common_pb2.Schema, _Mapping]] = ..., flight_ticket: _Optional[bytes] = ...) -> None: ...
+
+class FrameTicket(_message.Message):
+    __slots__ = ("token", "frame", "part", "whole")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    FRAME_FIELD_NUMBER: _ClassVar[int]
+    PART_FIELD_NUMBER: _ClassVar[int]
+    WHOLE_FIELD_NUMBER: _ClassVar[int]
+    token: int
+    frame: str
+    part: int
+    whole: bool
+    def __init__(self, token: _Optional[int] = ..., frame: _Optional[str] = ..., part: _Optional[int] = ..., whole: _Optional[bool] = ...) -> None: ...
 
 class Job(_message.Message):
     __slots__ = ("token", "kind", "status", "datasource_id", "subject", "created_at", "updated_at", "started_at", "ended_at", "steps", "steps_truncated", "frames", "error", "attempt", "max_attempts", "progress", "queue", "timeout_s", "last_seq", "discover", "infer_schema", "query", "analyze", "upload", "result_truncated")

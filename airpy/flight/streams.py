@@ -1,0 +1,99 @@
+"""A stored frame, whole or one part, as what Flight's DoGet streams, with no per-batch Python.
+
+A frame in a folder store is memory-mapped: its record batches are read from the mapped file
+without copying (the server's anonymous memory stays small, however large the frame), and the
+whole frame streams from the IPC reader in C++. A part is the batches [first, end) of the file:
+their (zero-copy) batches are collected once and streamed as a table, in C++ too.
+
+A frame in a bucket is read by ranges: the whole frame as the object's IPC stream, a part as the
+schema message, the part's bytes and the end-of-stream marker, read through a small file-like
+view (a few Python calls per batch, next to a network read).
+"""
+
+from __future__ import annotations
+
+import io
+
+import pyarrow as pa
+from pyarrow import flight
+
+from airpy import objectstore
+from airpy.flight.tickets import batch_range, parts_of
+from airpy.results.frames import FrameMeta
+
+# The end-of-stream marker of an Arrow IPC stream: continuation token, zero length.
+_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+
+
+def frame_schema(location: str) -> pa.Schema:
+    """The Arrow schema of a stored frame (reads its first message only)."""
+    with objectstore.open_mapped(location) as source:
+        return pa.ipc.open_stream(source).schema
+
+
+def frame_stream(location: str, meta: FrameMeta, part: int | None) -> flight.FlightDataStream:
+    """What DoGet sends for a frame (part None) or one part of it. Raises OSError, ArrowException."""
+    if objectstore.is_object(location):
+        return flight.RecordBatchStream(_object_reader(location, meta, part))
+    source = pa.memory_map(location)
+    reader = pa.ipc.open_stream(source)
+    if part is None or len(parts_of(meta)) == 1:
+        return flight.RecordBatchStream(reader)
+    first, end = batch_range(meta, part)
+    for _ in range(first):
+        reader.read_next_batch()  # zero-copy: only the batch's metadata is read
+    batches = [reader.read_next_batch() for _ in range(end - first)]
+    return flight.RecordBatchStream(pa.Table.from_batches(batches, reader.schema))
+
+
+def _object_reader(location: str, meta: FrameMeta, part: int | None) -> pa.RecordBatchReader:
+    source = objectstore.open_input(location)
+    if part is None or len(parts_of(meta)) == 1:
+        return pa.ipc.open_stream(source)
+    first, _ = batch_range(meta, part)
+    parts = parts_of(meta)
+    start = parts[part].offset
+    end = parts[part + 1].offset if part + 1 < len(parts) else meta.bytes - len(_EOS)
+    messages = pa.ipc.MessageReader.open_stream(source)
+    messages.read_next_message()  # the schema
+    schema_end = source.tell()
+    if first == 0:
+        start = schema_end  # part 0 starts right after the schema
+    view = _Segments(source, [(0, schema_end), (start, end)], _EOS)
+    return pa.ipc.open_stream(pa.PythonFile(view, mode="r"))
+
+
+class _Segments(io.RawIOBase):
+    """Byte ranges of a random-access file, then a tail, read as one stream."""
+
+    def __init__(self, source: pa.NativeFile, ranges: list[tuple[int, int]], tail: bytes) -> None:
+        self._source = source
+        self._ranges = list(ranges)
+        self._tail = tail
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        while self._ranges:
+            start, end = self._ranges[0]
+            if start >= end:
+                self._ranges.pop(0)
+                continue
+            data = self._source.read_at(min(len(buffer), end - start), start)
+            self._ranges[0] = (start + len(data), end)
+            buffer[: len(data)] = data
+            self._position += len(data)
+            return len(data)
+        data, self._tail = self._tail[: len(buffer)], self._tail[len(buffer) :]
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._position
+
+    def close(self) -> None:
+        self._source.close()
+        super().close()
