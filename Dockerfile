@@ -1,5 +1,5 @@
 # airpy server and worker image. Build: docker build -t airpy .
-# Run: docker run -p 50051:50051 -v $PWD/data:/data airpy   (embedded Redis, workers beside the server)
+# Run: docker run -p 50051:50051 -p 50052:50052 -v $PWD/data:/data airpy   (embedded Redis, workers and Arrow Flight beside the server)
 # Production: set REDIS_URL and PY_AUTH_SECRET; run `airpy worker --queue …` from the same image (compose.yaml).
 
 # Go tools: the health probe the HEALTHCHECK and Kubernetes probes call.
@@ -33,13 +33,14 @@ COPY --from=gotools /out/grpc_health_probe /usr/local/bin/grpc_health_probe
 ENV PATH=/opt/airpy/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PY_LISTEN=0.0.0.0:50051 \
+    PY_FLIGHT_LISTEN=0.0.0.0:50052 \
     PY_BASE_PATH=/data \
     PY_DATA_DIR=/var/lib/airpy \
     PY_LOG_FORMAT=json
 USER 10001:10001
 WORKDIR /var/lib/airpy
-# gRPC; Prometheus metrics when PY_METRICS_LISTEN=0.0.0.0:9464
-EXPOSE 50051 9464
+# gRPC; Arrow Flight; Prometheus metrics when PY_METRICS_LISTEN=0.0.0.0:9464
+EXPOSE 50051 50052 9464
 VOLUME ["/var/lib/airpy"]
 # Liveness: the overall health status (""); readiness is the airpy.v1.JobService status.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \

@@ -93,6 +93,6 @@ def to_flight(exc: BaseException, request_id: str) -> Exception:
     detail = exc.detail()
     detail = dataclasses.replace(detail, metadata={**detail.metadata, "airpy_code": detail.code})
     status = status_details(detail, request_id)
-    status.code = code.value[0]
+    status.code, status.message = code.value[0], message
     error: Exception = _CLASSES.get(code, flight.FlightInternalError)(message, extra_info=status.SerializeToString())
     return error

@@ -69,6 +69,7 @@ func run(m *testing.M) int {
 	basePath, dataDir = filepath.Join(dir, "data"), filepath.Join(dir, "state")
 	env := append(os.Environ(),
 		"PY_LISTEN=127.0.0.1:0",
+		"PY_FLIGHT_LISTEN=127.0.0.1:0",
 		"PY_DATA_DIR="+dataDir,
 		"PY_BASE_PATH="+basePath,
 		"PY_LOG_LEVEL=WARNING",

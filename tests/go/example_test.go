@@ -54,8 +54,14 @@ func runExample(t *testing.T, bin string, env ...string) (string, string, error)
 }
 
 func TestGoExampleRunsAgainstTheServer(t *testing.T) {
+	for _, via := range []string{"flight", "grpc"} {
+		t.Run(via, func(t *testing.T) { checkExampleOutput(t, "AIRPY_VIA="+via) })
+	}
+}
+
+func checkExampleOutput(t *testing.T, env ...string) {
 	bin := buildExample(t)
-	stdout, stderr, err := runExample(t, bin)
+	stdout, stderr, err := runExample(t, bin, env...)
 	if err != nil {
 		t.Fatalf("example failed: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
 	}
@@ -69,8 +75,11 @@ func TestGoExampleRunsAgainstTheServer(t *testing.T) {
 			counts[region]++
 		}
 	}
+	// Queued, or answered at once from the results cache when an identical run came first.
+	if !strings.Contains(stdout, "JOB_STATUS_QUEUED") && !strings.Contains(stdout, "RUNNING cache_hit") {
+		t.Errorf("output shows the job neither queued nor answered from the cache:\n%s", stdout)
+	}
 	for _, want := range []string{
-		"JOB_STATUS_QUEUED",
 		"JOB_STATUS_COMPLETED completed",
 		"region\tkwh_sum\tcount\n",
 		// ErrorInfo's reason and BadRequest's field path of the deliberately bad plan.

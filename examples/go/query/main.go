@@ -1,5 +1,6 @@
 // Command query is the README's Go example: it runs one query plan on airpy and prints the
-// result, the way a Go backend would. Run it next to `make run`:
+// result, the way a Go backend would: the job over the airpy.v1 API, the result over Arrow
+// Flight (AIRPY_VIA=grpc reads it with FetchResult instead). Run it next to `make run`:
 //
 //	export AIRPY_TOKEN=$(.venv/bin/airpy token)  # in the repository root
 //	cd examples/go/query && go run .
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -96,7 +99,12 @@ func run() error {
 		}
 		return err
 	}
-	if err := printResult(ctx, jobs, token); err != nil {
+	if os.Getenv("AIRPY_VIA") == "grpc" {
+		err = printFetched(ctx, jobs, token)
+	} else {
+		err = printFlight(ctx, conn, address, token)
+	}
+	if err != nil {
 		return err
 	}
 
@@ -136,9 +144,46 @@ func follow(ctx context.Context, jobs airpyv1.JobServiceClient, token uint64) er
 	}
 }
 
-// printResult streams the result frame into arrow-go's IPC reader through a pipe, so no
-// more than one message is held at a time, and prints its record batches.
-func printResult(ctx context.Context, jobs airpyv1.JobServiceClient, token uint64) error {
+// printFlight reads the result frame with arrow-go's Flight client: the ticket comes from
+// GetJob, the location from GetServerInfo (a wildcard host there means "the host you called").
+func printFlight(ctx context.Context, conn *grpc.ClientConn, address string, token uint64) error {
+	job, err := airpyv1.NewJobServiceClient(conn).GetJob(ctx, &airpyv1.GetJobRequest{Token: token})
+	if err != nil {
+		return err
+	}
+	info, err := airpyv1.NewInfoServiceClient(conn).GetServerInfo(ctx, &airpyv1.GetServerInfoRequest{})
+	if err != nil {
+		return err
+	}
+	if len(info.GetFlightLocations()) == 0 {
+		return errors.New("the server offers no Arrow Flight location (PY_FLIGHT_LISTEN is empty)")
+	}
+	target := strings.TrimPrefix(info.GetFlightLocations()[0], "grpc://")
+	if host, port, _ := strings.Cut(target, ":"); host == "0.0.0.0" || host == "" {
+		target = strings.Split(address, ":")[0] + ":" + port
+	}
+	client, err := flight.NewClientWithMiddleware(target, nil, nil,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(bearer(os.Getenv("AIRPY_TOKEN"))))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	stream, err := client.DoGet(ctx, &flight.Ticket{Ticket: job.GetJob().GetFrames()[0].GetFlightTicket()})
+	if err != nil {
+		return err
+	}
+	reader, err := flight.NewRecordReader(stream)
+	if err != nil {
+		return err
+	}
+	defer reader.Release()
+	return printRecords(reader.Schema(), reader.Next, reader.RecordBatch, reader.Err)
+}
+
+// printFetched streams the result frame with FetchResult (the plain-gRPC way: any gRPC client,
+// grpcurl too) into arrow-go's IPC reader through a pipe, one message held at a time.
+func printFetched(ctx context.Context, jobs airpyv1.JobServiceClient, token uint64) error {
 	fetch, err := jobs.FetchResult(ctx, &airpyv1.FetchResultRequest{Token: token})
 	if err != nil {
 		return err
@@ -164,13 +209,18 @@ func printResult(ctx context.Context, jobs airpyv1.JobServiceClient, token uint6
 		return err
 	}
 	defer reader.Release()
+	return printRecords(reader.Schema(), reader.Next, reader.RecordBatch, reader.Err)
+}
+
+// printRecords prints a header line, then every row of every record batch.
+func printRecords(schema *arrow.Schema, next func() bool, batch func() arrow.RecordBatch, failed func() error) error {
 	names := []string{}
-	for _, field := range reader.Schema().Fields() {
+	for _, field := range schema.Fields() {
 		names = append(names, field.Name)
 	}
 	fmt.Println(strings.Join(names, "\t"))
-	for reader.Next() {
-		record := reader.RecordBatch()
+	for next() {
+		record := batch()
 		for row := 0; row < int(record.NumRows()); row++ {
 			cells := make([]string, record.NumCols())
 			for col := range cells {
@@ -179,7 +229,7 @@ func printResult(ctx context.Context, jobs airpyv1.JobServiceClient, token uint6
 			fmt.Println(strings.Join(cells, "\t"))
 		}
 	}
-	return reader.Err()
+	return failed()
 }
 
 // describe renders a failed call as its code, ErrorInfo reason and BadRequest field paths.
