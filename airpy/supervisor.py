@@ -130,6 +130,7 @@ class FlightProcess:
     def start(self, timeout_s: float = 60) -> int:
         """Start it and wait until it serves; returns its port (the same one on every restart)."""
         port_file = self.settings.data_dir / "flight.port"
+        port_file.parent.mkdir(parents=True, exist_ok=True)
         port_file.unlink(missing_ok=True)
         host = self.settings.flight_listen.rpartition(":")[0]
         env = dict(os.environ)

@@ -293,6 +293,7 @@ class AirpyServer:
         self.env.update(
             {
                 "PY_LISTEN": "127.0.0.1:0",
+                "PY_FLIGHT_LISTEN": "127.0.0.1:0",
                 "PY_BASE_PATH": str(base),
                 "PY_DATA_DIR": str(state),
                 "PY_LOG_LEVEL": "WARNING",
@@ -354,6 +355,22 @@ class AirpyServer:
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
+
+    @property
+    def flight_address(self) -> str:
+        """host:port of the Flight server `airpy serve` started (GetServerInfo's location)."""
+        from airpy.v1 import info_service_pb2, info_service_pb2_grpc
+
+        with grpc.insecure_channel(self.address) as channel:
+            reply = info_service_pb2_grpc.InfoServiceStub(channel).GetServerInfo(
+                info_service_pb2.GetServerInfoRequest(), metadata=self.token(), timeout=10
+            )
+        return reply.flight_locations[0].removeprefix("grpc://")
+
+    @property
+    def flight_pid(self) -> int:
+        """The `airpy flight` process of this server."""
+        return next(p.pid for p in psutil.Process(self.pid).children() if "flight" in " ".join(p.cmdline()))
 
     def token(self, subject: str = "bench") -> list[tuple[str, str]]:
         out = subprocess.run(

@@ -1,6 +1,7 @@
-"""Streaming and jobs: FetchResult throughput against pyarrow.flight (Python and Go clients) and
-raw loopback TCP, the server's RSS while streaming a ~2 GB result, 200 idle WatchJob
-subscribers, and the job round trip against raw RQ on the same Redis.
+"""Streaming and jobs: FetchResult and airpy's Flight DoGet against a bare pyarrow.flight server
+(Python and Go clients) and raw loopback TCP, UploadFrame against Flight DoPut, the server's RSS
+and the Flight process's anonymous memory while streaming a ~2 GB result, 50 concurrent
+DoGets, 200 idle WatchJob subscribers, and the job round trip against raw RQ on the same Redis.
 
 Every server and client is its own process (`benchmarks.stream_clients`); the result frames
 are real query results written by airpy's workers (a `SELECT *` of the events data).
@@ -13,8 +14,9 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -114,12 +116,24 @@ def bearer(server: AirpyServer) -> str:
     return server.token()[0][1].removeprefix("Bearer ")
 
 
+def flight_ticket(server: AirpyServer, token: int) -> str:
+    """The result frame's Flight ticket (FrameInfo.flight_ticket), hex."""
+    with grpc.insecure_channel(server.address) as channel:
+        job = job_service_pb2_grpc.JobServiceStub(channel).GetJob(
+            job_service_pb2.GetJobRequest(token=token), metadata=server.token()
+        )
+    return bytes(job.job.frames[0].flight_ticket).hex()
+
+
 def fetch_rows(server: AirpyServer, token: int, frame: Path, binary: Path, repeat: int) -> list[Row]:
-    """airpy's FetchResult and its anchors, round by round; each client process reads RUNS times
-    and reports the fastest. The anchor servers are started once and stay up (idle) meanwhile."""
+    """airpy's FetchResult and Flight DoGet and their anchors, round by round; each client process
+    reads RUNS times and reports the fastest. The anchor servers are started once and stay up
+    (idle) meanwhile."""
     size = frame.stat().st_size
     mb = size / 1e6
     token_arg = bearer(server)
+    ticket = flight_ticket(server, token)
+    flight_address = server.flight_address
     with contextlib.ExitStack() as stack:
         flight = stack.enter_context(background("flight-server", str(frame)))
         ceiling = stack.enter_context(background("grpc-ceiling-server", str(frame)))
@@ -133,6 +147,10 @@ def fetch_rows(server: AirpyServer, token: int, frame: Path, binary: Path, repea
                 "airpy_go": lambda: go_fetch(
                     binary, "-mode", "airpy", "-addr", server.address, "-token", token_arg, "-job", str(token)
                 ),
+                "airpy_flight_py": lambda: client("airpy-flight-fetch", flight_address, token_arg, ticket, str(RUNS)),
+                "airpy_flight_go": lambda: go_fetch(
+                    binary, "-mode", "airpy-flight", "-addr", flight_address, "-token", token_arg, "-ticket", ticket
+                ),
                 "flight_go": lambda: go_fetch(binary, "-mode", "flight", "-addr", f"127.0.0.1:{flight}"),
                 "ceiling_go": lambda: go_fetch(
                     binary, "-mode", "airpy", "-addr", f"127.0.0.1:{ceiling}", "-token", "-", "-job", "1"
@@ -140,7 +158,8 @@ def fetch_rows(server: AirpyServer, token: int, frame: Path, binary: Path, repea
                 "tcp": lambda: client("tcp-fetch", str(tcp), str(size), str(RUNS)),
             },
         )
-    counts = {name: set(f[f"{name}.rows"].samples) for name in ("airpy_py", "flight_py", "airpy_go", "flight_go")}
+    names = ("airpy_py", "flight_py", "airpy_go", "flight_go", "airpy_flight_py", "airpy_flight_go")
+    counts = {name: set(f[f"{name}.rows"].samples) for name in names}
     if len(set().union(*counts.values())) != 1:
         raise RuntimeError(f"row counts differ: {counts}")
 
@@ -149,7 +168,25 @@ def fetch_rows(server: AirpyServer, token: int, frame: Path, binary: Path, repea
         return Figure([size / s / 1e9 for s in seconds.samples], seconds.usage)
 
     airpy_py, airpy_go = gbps("airpy_py"), gbps("airpy_go")
+    flight_py, flight_go = gbps("airpy_flight_py"), gbps("airpy_flight_go")
     return [
+        Row(
+            f"airpy Flight DoGet, {mb:.0f} MB result, Python client vs bare pyarrow.flight (table in memory)",
+            flight_py,
+            gbps("flight_py"),
+            "GB/s",
+            ">= 0.95x",
+            at_least(0.95),
+        ),
+        Row(
+            "  same, Go client (arrow-go flight) vs Go client of the bare pyarrow.flight server",
+            flight_go,
+            gbps("flight_go"),
+            "GB/s",
+            ">= 0.95x",
+            at_least(0.95),
+        ),
+        Row("  same, Go client vs raw loopback TCP of the same bytes (ceiling)", flight_go, gbps("tcp"), "GB/s"),
         Row(
             f"FetchResult, {mb:.0f} MB result, Python client vs pyarrow.flight DoGet",
             airpy_py,
@@ -179,6 +216,117 @@ def fetch_rows(server: AirpyServer, token: int, frame: Path, binary: Path, repea
             airpy_go,
             gbps("ceiling_go"),
             "GB/s",
+        ),
+    ]
+
+
+def upload_rows(server: AirpyServer, frame: Path, repeat: int) -> list[Row]:
+    """The same frame uploaded with UploadFrame (1 MiB messages of its IPC bytes) and with Flight DoPut."""
+    token_arg = bearer(server)
+    flight_address = server.flight_address
+    size = frame.stat().st_size
+    f = rounds(
+        "upload",
+        repeat,
+        {
+            "upload": lambda: client("airpy-upload", server.address, token_arg, str(frame), "1"),
+            "put": lambda: client("airpy-flight-put", flight_address, token_arg, str(frame), "1"),
+        },
+    )
+
+    def gbps(name: str) -> Figure:
+        seconds = f[f"{name}.seconds"]
+        return Figure([size / s / 1e9 for s in seconds.samples], seconds.usage)
+
+    mb = size / 1e6
+    return [
+        Row(f"UploadFrame of a {mb:.0f} MB frame, Python client (1 MiB messages)", gbps("upload"), None, "GB/s"),
+        Row(
+            f"Flight DoPut of the same {mb:.0f} MB frame vs UploadFrame",
+            gbps("put"),
+            gbps("upload"),
+            "GB/s",
+            ">= 3.0x",
+            at_least(3.0),
+        ),
+    ]
+
+
+def _rss_anon_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _sampled_anon(pid: int, work: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """Run `work` while sampling a process's anonymous memory and threads; their peaks added."""
+    peak = {"anon_mb": 0.0, "threads": 0.0}
+    done = threading.Event()
+
+    def sample() -> None:
+        process = psutil.Process(pid)
+        while not done.is_set():
+            peak["anon_mb"] = max(peak["anon_mb"], _rss_anon_mb(pid))
+            peak["threads"] = max(peak["threads"], float(process.num_threads()))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        figures = work()
+    finally:
+        done.set()
+        sampler.join()
+    return {**figures, **peak}
+
+
+def flight_memory_rows(server: AirpyServer, small: tuple[int, Path], big: tuple[int, Path], repeat: int) -> list[Row]:
+    """The Flight process's anonymous memory streaming a ~2 GB frame, and 50 concurrent DoGets."""
+    token_arg = bearer(server)
+    flight_address = server.flight_address
+    pid = server.flight_pid
+    big_ticket, small_ticket = flight_ticket(server, big[0]), flight_ticket(server, small[0])
+    idle = {"anon_mb": _rss_anon_mb(pid), "threads": float(psutil.Process(pid).num_threads())}
+    f = rounds(
+        "flight memory",
+        repeat,
+        {
+            "big": lambda: _sampled_anon(
+                pid, lambda: client("airpy-flight-parallel", flight_address, token_arg, big_ticket, "1")
+            ),
+            "fifty": lambda: _sampled_anon(
+                pid, lambda: client("airpy-flight-parallel", flight_address, token_arg, small_ticket, "50")
+            ),
+        },
+    )
+    gb = big[1].stat().st_size / 1e9
+    small_bytes = small[1].stat().st_size
+    fifty = f["fifty.seconds"]
+    return [
+        Row(
+            f"Flight server anonymous memory (RssAnon) streaming a {gb:.1f} GB frame (idle: {idle['anon_mb']:.0f} MB)",
+            f["big.anon_mb"],
+            Figure.constant(300),
+            "MB",
+            "< 300 MB",
+            lambda airpy, anchor: airpy < anchor,
+        ),
+        Row(
+            f"50 concurrent Flight DoGets of the {small_bytes / 1e6:.0f} MB frame: aggregate throughput",
+            Figure([50 * small_bytes / s / 1e9 for s in fifty.samples], fifty.usage),
+            None,
+            "GB/s",
+        ),
+        Row(
+            f"  same: Flight server peak threads (idle: {idle['threads']:.0f}), "
+            f"RssAnon {f['fifty.anon_mb'].median:.0f} MB",
+            f["fifty.threads"],
+            Figure.constant(idle["threads"]),
+            "n",
+            "bounded",
+            lambda airpy, anchor: airpy <= anchor + 120,
+            note="threads: gRPC's C++ pool serves the streams",
         ),
     ]
 
@@ -354,10 +502,12 @@ def run(scale: float, repeat: int) -> list[Row]:
     binary = go_client()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="airpy-bench-") as state, AirpyServer(DATA, Path(state)) as server:
-        token, frame = query_all(server, fetch_events)
-        rows += fetch_rows(server, token, frame, binary, repeat)
-        token, frame = query_all(server, big_events)
-        rows.append(streaming_rss_row(server, token, frame, repeat))
+        small = query_all(server, fetch_events)
+        rows += fetch_rows(server, *small, binary, repeat)
+        rows += upload_rows(server, small[1], repeat)
+        big = query_all(server, big_events)
+        rows.append(streaming_rss_row(server, *big, repeat))
+        rows += flight_memory_rows(server, small, big, repeat)
     rows += idle_watchers_rows(DATA, repeat)
     rows += roundtrip_rows(DATA, repeat)
     return rows

@@ -80,6 +80,97 @@ def flight_fetch(port: str, runs: str) -> None:
     _print({"seconds": best, "rows": rows})
 
 
+def airpy_flight_fetch(address: str, bearer: str, ticket_hex: str, runs: str) -> None:
+    """airpy's Flight DoGet of a frame's ticket (FrameInfo.flight_ticket), as a pyarrow Table."""
+    import pyarrow.flight as flight
+
+    client = flight.FlightClient(f"grpc://{address}")
+    options = flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {bearer}".encode())])
+    best, rows = float("inf"), 0
+    for _ in range(int(runs)):
+        started = time.perf_counter()
+        table = client.do_get(flight.Ticket(bytes.fromhex(ticket_hex)), options=options).read_all()
+        best = min(best, time.perf_counter() - started)
+        rows = table.num_rows
+    _print({"seconds": best, "rows": rows})
+
+
+def airpy_flight_parallel(address: str, bearer: str, ticket_hex: str, streams: str) -> None:
+    """`streams` DoGets of one frame at once, each in its own thread; all done in `seconds`."""
+    import pyarrow.flight as flight
+
+    options = flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {bearer}".encode())])
+    rows: list[int] = []
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            client = flight.FlightClient(f"grpc://{address}")
+            reader = client.do_get(flight.Ticket(bytes.fromhex(ticket_hex)), options=options)
+            count = 0
+            for chunk in reader:
+                count += chunk.data.num_rows
+            rows.append(count)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(int(streams))]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    _print({"seconds": time.perf_counter() - started, "rows": float(sum(rows))})
+
+
+def _upload_table(path: str) -> object:
+    return _load(path)
+
+
+def airpy_upload(address: str, bearer: str, path: str, runs: str) -> None:
+    """UploadFrame of a frame file's bytes in 1 MiB messages (the plain-gRPC upload)."""
+    import grpc
+
+    from airpy.v1 import analyze_service_pb2, analyze_service_pb2_grpc
+
+    data = Path(path).read_bytes()
+    metadata = [("authorization", f"Bearer {bearer}")]
+    best = float("inf")
+    with grpc.insecure_channel(address) as channel:
+        stub = analyze_service_pb2_grpc.AnalyzeServiceStub(channel)
+        for _ in range(int(runs)):
+            started = time.perf_counter()
+            messages = (
+                analyze_service_pb2.UploadFrameRequest(arrow_ipc=data[i : i + (1 << 20)])
+                for i in range(0, len(data), 1 << 20)
+            )
+            reply = stub.UploadFrame(messages, metadata=metadata)
+            best = min(best, time.perf_counter() - started)
+            assert reply.token
+    _print({"seconds": best, "bytes": float(len(data))})
+
+
+def airpy_flight_put(address: str, bearer: str, path: str, runs: str) -> None:
+    """DoPut of the same frame (its record batches) to airpy's Flight server."""
+    import pyarrow.flight as flight
+
+    table = _upload_table(path)
+    client = flight.FlightClient(f"grpc://{address}")
+    options = flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {bearer}".encode())])
+    best = float("inf")
+    for _ in range(int(runs)):
+        started = time.perf_counter()
+        writer, reader = client.do_put(flight.FlightDescriptor.for_path("uploads"), table.schema, options=options)
+        writer.write_table(table)
+        writer.done_writing()
+        assert reader.read() is not None
+        writer.close()
+        best = min(best, time.perf_counter() - started)
+    _print({"seconds": best, "bytes": float(Path(path).stat().st_size)})
+
+
 def grpc_ceiling_server(path: str, port_file: str) -> None:
     """A bare grpc.aio server answering FetchResult with the frame's messages, all built in
     advance: what grpcio itself can stream, with no per-message work at all."""
@@ -277,6 +368,10 @@ def watchers(address: str, bearer: str, token: str, count: str, hold_s: str, rea
 
 COMMANDS = {
     "airpy-fetch": airpy_fetch,
+    "airpy-flight-fetch": airpy_flight_fetch,
+    "airpy-flight-parallel": airpy_flight_parallel,
+    "airpy-upload": airpy_upload,
+    "airpy-flight-put": airpy_flight_put,
     "flight-server": flight_server,
     "flight-fetch": flight_fetch,
     "grpc-ceiling-server": grpc_ceiling_server,

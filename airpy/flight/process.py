@@ -77,6 +77,7 @@ def run_flight(settings: Settings, *, port_file: Path | None = None, token_mark:
         log.warning("authentication is DISABLED (PY_AUTH_DISABLED): any caller can use Flight")
     service, stats = build_service(settings, token_mark=token_mark)
     if port_file is not None:
+        port_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = port_file.with_suffix(".tmp")
         tmp.write_text(str(service.port))
         tmp.replace(port_file)

@@ -2,12 +2,14 @@
 //
 //	fetchbench -mode airpy  -addr HOST:PORT -token JWT -job N   (FetchResult, generated stubs)
 //	fetchbench -mode flight -addr HOST:PORT                     (Flight DoGet, the anchor)
+//	fetchbench -mode airpy-flight -addr HOST:PORT -token JWT -ticket HEX   (airpy's Flight DoGet)
 //
 // Both decode every record batch with arrow-go, so both pay the same client-side work.
 package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -58,6 +60,7 @@ func main() {
 	addr := flag.String("addr", "", "server address")
 	token := flag.String("token", "", "airpy JWT")
 	job := flag.String("job", "", "airpy job token")
+	ticket := flag.String("ticket", "", "airpy Flight ticket (hex)")
 	runs := flag.Int("runs", 3, "reads; the fastest is reported")
 	flag.Parse()
 
@@ -74,7 +77,12 @@ func main() {
 		case "airpy":
 			bytes, rows, err = readAirpy(*addr, *token, *job, opts)
 		case "flight":
-			bytes, rows, err = readFlight(*addr, opts)
+			bytes, rows, err = readFlight(*addr, []byte("result"), opts)
+		case "airpy-flight":
+			var raw []byte
+			if raw, err = hex.DecodeString(*ticket); err == nil {
+				bytes, rows, err = readFlight(*addr, raw, append(opts, grpc.WithPerRPCCredentials(bearer(*token))))
+			}
 		default:
 			err = fmt.Errorf("unknown mode %q", *mode)
 		}
@@ -114,13 +122,13 @@ func readAirpy(addr, token, job string, opts []grpc.DialOption) (int64, int64, e
 	return src.bytes, rows, err
 }
 
-func readFlight(addr string, opts []grpc.DialOption) (int64, int64, error) {
+func readFlight(addr string, ticket []byte, opts []grpc.DialOption) (int64, int64, error) {
 	client, err := flight.NewClientWithMiddleware(addr, nil, nil, opts...)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer client.Close()
-	stream, err := client.DoGet(context.Background(), &flight.Ticket{Ticket: []byte("result")})
+	stream, err := client.DoGet(context.Background(), &flight.Ticket{Ticket: ticket})
 	if err != nil {
 		return 0, 0, err
 	}
