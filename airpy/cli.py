@@ -75,6 +75,12 @@ def cmd_token(args: argparse.Namespace) -> int:
     settings = read_settings(create_secret=False)
     if settings.auth_disabled:
         print("airpy token: authentication is disabled (PY_AUTH_DISABLED)", file=sys.stderr)
+    if settings.auth_jwks_file is not None:
+        print(
+            "airpy token: with PY_AUTH_JWKS_FILE, airpy accepts tokens signed by your issuer's private keys only",
+            file=sys.stderr,
+        )
+        return 2
     if not settings.auth_secret:
         print(
             f"airpy token: no secret to sign with: {settings.data_dir / 'secret'} does not exist.\n"
@@ -82,7 +88,9 @@ def cmd_token(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    print(mint(settings.auth_secret, args.subject, args.ttl_s, settings.auth_audience))
+    paths = [p for p in args.paths.split(",") if p] if args.paths is not None else None
+    scopes = [s for s in args.scopes.split(",") if s] if args.scopes is not None else None
+    print(mint(settings.auth_secret, args.subject, args.ttl_s, settings.auth_audience, paths=paths, scopes=scopes))
     return 0
 
 
@@ -120,6 +128,10 @@ def parser() -> argparse.ArgumentParser:
     token = sub.add_parser("token", help="print a bearer token (JWT) for grpcurl and debugging")
     token.add_argument("--subject", default=DEFAULT_SUBJECT, help=f"JWT subject (default {DEFAULT_SUBJECT})")
     token.add_argument("--ttl-s", type=int, default=12 * 3600, help="lifetime in seconds (default 12 h)")
+    token.add_argument(
+        "--paths", help="airpy/paths: comma-separated path prefixes the token may read (e.g. tenant-42/,shared/ref/)"
+    )
+    token.add_argument("--scopes", help="airpy/scopes: comma-separated, from read,query,analyze,insights,upload,admin")
     token.set_defaults(func=cmd_token)
 
     sample = sub.add_parser("sample", help="write the sample dataset under PY_BASE_PATH/sample")

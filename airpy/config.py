@@ -84,6 +84,19 @@ class Settings:
         "PY_AUTH_DISABLED", "false", "serve without authentication (explicit opt-in; logs a warning)", envparse.boolean
     )
     auth_audience: str = setting("PY_AUTH_AUDIENCE", "", "required `aud` claim, when set", envparse.text)
+    auth_jwks_file: Path | None = setting(
+        "PY_AUTH_JWKS_FILE",
+        "",
+        "public keys (JWKS, each with kid and alg: RS256, ES256, EdDSA …) that verify tokens; "
+        "when set, HS256 tokens are refused (airpy then holds no key that can mint one)",
+        envparse.optional_path,
+    )
+    auth_max_ttl_s: int = setting(
+        "PY_AUTH_MAX_TTL_S",
+        "86400",
+        "longest token lifetime accepted (exp - iat, or exp - now without iat)",
+        envparse.integer(60),
+    )
     max_rows_json: int = setting("PY_MAX_ROWS_JSON", "50000", "most rows returned as JSON", envparse.integer(1))
     infer_rows: int = setting("PY_INFER_ROWS", "20000", "rows sampled per file by InferSchema", envparse.integer(1))
     base_path: Path | ObjectUrl = setting(
@@ -280,14 +293,26 @@ class Settings:
                 raise SettingsError(f"{spec.env}: {exc}") from None
         settings = cls(**values)
         settings._check()
-        if not settings.auth_secret and settings.embedded and not settings.auth_disabled:
+        if (
+            not settings.auth_secret
+            and settings.embedded
+            and not settings.auth_disabled
+            and not settings.auth_jwks_file
+        ):
             settings = dataclasses.replace(
                 settings, auth_secret=_embedded_secret(settings.data_dir, create=create_secret)
             )
         return settings
 
     def _check(self) -> None:
-        if self.redis_url and not self.auth_disabled and len(self.auth_secret.encode()) < 32:
+        if self.auth_jwks_file is not None and not self.auth_jwks_file.is_file():
+            raise SettingsError(f"PY_AUTH_JWKS_FILE: no such file: {self.auth_jwks_file}")
+        if (
+            self.redis_url
+            and not self.auth_disabled
+            and not self.auth_jwks_file
+            and len(self.auth_secret.encode()) < 32
+        ):
             raise SettingsError(
                 "PY_AUTH_SECRET: required and at least 32 bytes long when REDIS_URL is set "
                 "(or set PY_AUTH_DISABLED=true to serve without authentication)"

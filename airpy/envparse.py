@@ -59,6 +59,10 @@ def path(raw: str) -> Path:
     return Path(raw.strip()).expanduser()
 
 
+def optional_path(raw: str) -> Path | None:
+    return path(raw) if raw.strip() else None
+
+
 def location(raw: str) -> Path | ObjectUrl:
     return ObjectUrl.parse(raw.strip()) if raw.strip().startswith("s3://") else path(raw)
 

@@ -12,6 +12,7 @@ in one place; workers store them on the job as `JobError` with the same fields.
     ├── TimeoutFailure              (DEADLINE_EXCEEDED, TIMEOUT)
     ├── ResourceCapError            (RESOURCE_EXHAUSTED, RESOURCE_CAP)
     ├── AuthError                   (UNAUTHENTICATED, AUTH_ERROR)
+    ├── ScopeDenied                 (PERMISSION_DENIED, SCOPE_DENIED)  the token's paths or scopes do not allow it
     ├── JobStateError               (FAILED_PRECONDITION, JOB_NOT_READY | JOB_FAILED | JOB_CANCELLED)
     ├── NotConfiguredError          (FAILED_PRECONDITION, NOT_CONFIGURED)
     ├── WorkerLostError             (UNAVAILABLE, WORKER_LOST)
@@ -39,6 +40,7 @@ class Reason(StrEnum):
     TIMEOUT = "TIMEOUT"
     RESOURCE_CAP = "RESOURCE_CAP"
     AUTH_ERROR = "AUTH_ERROR"
+    SCOPE_DENIED = "SCOPE_DENIED"
     JOB_NOT_READY = "JOB_NOT_READY"
     JOB_FAILED = "JOB_FAILED"
     JOB_CANCELLED = "JOB_CANCELLED"
@@ -166,6 +168,18 @@ class AuthError(AirpyError):
     reason = Reason.AUTH_ERROR
 
 
+class ScopeDenied(AirpyError):
+    """The token's `airpy/paths` or `airpy/scopes` do not allow the call; the same answer
+    whether or not what it names exists."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+    reason = Reason.SCOPE_DENIED
+
+    @classmethod
+    def for_field(cls, field_path: str, description: str) -> ScopeDenied:
+        return cls(f"{field_path}: {description}", metadata={"field": field_path})
+
+
 class JobStateError(AirpyError):
     """The job has not (or will never have) what was asked: reason JOB_NOT_READY/FAILED/CANCELLED."""
 
@@ -228,6 +242,7 @@ _ALL: tuple[type[AirpyError], ...] = (
     TimeoutFailure,
     ResourceCapError,
     AuthError,
+    ScopeDenied,
     JobStateError,
     NotConfiguredError,
     WorkerLostError,

@@ -31,14 +31,29 @@ from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 from google.rpc import error_details_pb2, status_pb2
 
-from airpy.auth import Authenticator
+from airpy.auth import Authenticator, Principal, Scope
 from airpy.errors import ERROR_DOMAIN, AirpyError, ErrorDetail, ValidationError
 from airpy.metrics import RpcMetrics
 
 log = logging.getLogger("airpy.rpc")
 
 REQUEST_ID_HEADER = "x-request-id"
+# The principal of a call not yet authenticated (only the access log sees it).
+_NOBODY = Principal("")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+# The scope each RPC needs (airpy/scopes); the others (JobService on the caller's own jobs,
+# GetServerInfo) need none. Analyze of kind insights also needs `insights` (its servicer checks).
+METHOD_SCOPES: dict[str, Scope] = {
+    "/airpy.v1.DataService/Discover": Scope.READ,
+    "/airpy.v1.DataService/InferSchema": Scope.READ,
+    "/airpy.v1.DataService/Preview": Scope.READ,
+    "/airpy.v1.QueryService/Query": Scope.QUERY,
+    "/airpy.v1.QueryService/ExplainQuery": Scope.QUERY,
+    "/airpy.v1.AnalyzeService/Analyze": Scope.ANALYZE,
+    "/airpy.v1.AnalyzeService/UploadFrame": Scope.UPLOAD,
+}
 
 
 @dataclass(frozen=True)
@@ -46,9 +61,13 @@ class Call:
     """What a servicer method knows about its call."""
 
     method: str
-    subject: str
+    principal: Principal
     request_id: str
     context: grpc.aio.ServicerContext[Any, Any]
+
+    @property
+    def subject(self) -> str:
+        return self.principal.subject
 
 
 def request_id_of(given: str | None) -> str:
@@ -163,7 +182,7 @@ class AirpyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
         context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
         if self._metrics is not None:
             self._metrics.begin(grpc_type, path)
-        return _Tracked(Call(method=path, subject="", request_id=request_id, context=context), grpc_type)
+        return _Tracked(Call(method=path, principal=_NOBODY, request_id=request_id, context=context), grpc_type)
 
     def _end(self, track: _Tracked) -> None:
         track.log_end()
@@ -175,8 +194,14 @@ class AirpyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
 
     def _authenticate(self, track: _Tracked) -> Call:
         call = track.call
-        metadata = {k: v for k, v in (call.context.invocation_metadata() or ()) if isinstance(v, str)}
-        track.call = Call(call.method, self._auth.subject(metadata.get("authorization")), call.request_id, call.context)
+        values = [
+            v for k, v in (call.context.invocation_metadata() or ()) if k == "authorization" and isinstance(v, str)
+        ]
+        principal = self._auth.principal(values)
+        track.call = Call(call.method, principal, call.request_id, call.context)
+        scope = METHOD_SCOPES.get(call.method)
+        if scope is not None:
+            principal.require(scope, call.method.rpartition("/")[2])
         return track.call
 
     async def _fail(self, track: _Tracked, exc: BaseException) -> None:
@@ -245,3 +270,44 @@ def _decode(request_cls: type[Message], raw: bytes) -> Message:
 async def _decoded(raw: AsyncIterator[bytes], request_cls: type[Message]) -> AsyncIterator[Message]:
     async for chunk in raw:
         yield _decode(request_cls, chunk)
+
+
+class GuardedReflection(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Server reflection (what grpcurl `list` and `describe` ask) needs a valid token too, like
+    every RPC but health: the contract is no secret, but a server answering strangers is a lead.
+    grpcurl sends `-H` headers with its reflection requests."""
+
+    def __init__(self, auth: Authenticator) -> None:
+        self._auth = auth
+
+    async def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], Any], details: grpc.HandlerCallDetails
+    ) -> Any:
+        if not details.method.startswith("/grpc.reflection."):
+            return await continuation(details)
+        values = [v for k, v in (details.invocation_metadata or ()) if k == "authorization" and isinstance(v, str)]
+        try:
+            self._auth.principal(values)
+        except AirpyError as exc:
+            return _refusal(exc)
+        return await continuation(details)
+
+
+def _refusal(error: AirpyError) -> grpc.RpcMethodHandler[Any, Any]:
+    """A stream handler that ends the call with the error's rich status (reflection is a stream)."""
+    request_id = uuid.uuid4().hex
+    detail = error.detail()
+
+    async def refuse(requests: AsyncIterator[bytes], context: Any) -> AsyncIterator[bytes]:  # noqa: ARG001
+        status = status_details(detail, request_id)
+        await context.abort(
+            detail.status_code,
+            detail.message,
+            trailing_metadata=(
+                ("grpc-status-details-bin", status.SerializeToString()),
+                (REQUEST_ID_HEADER, request_id),
+            ),
+        )
+        yield b""  # never reached: abort raises
+
+    return grpc.stream_stream_rpc_method_handler(refuse)

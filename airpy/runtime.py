@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from airpy import engine, tracing
+from airpy.auth import Authenticator
 from airpy.config import Settings
 from airpy.data.objects import Base, open_base
 from airpy.engine import EngineLimits
@@ -24,6 +25,7 @@ from airpy.jobs.model import JobRecord, JobStatus
 from airpy.jobs.queueing import QUEUE_FOR_KIND
 from airpy.jobs.records import NewJob
 from airpy.kinds import JobKind
+from airpy.owners import Owner, Paths
 from airpy.query.execute import FramePath
 from airpy.results.frames import DEFAULT_FRAME, FrameMeta, Part
 from airpy.schema import FieldDesc
@@ -48,13 +50,17 @@ class Runtime:
     def settings(self) -> Settings:
         return self.core.settings
 
-    def frames_of(self, subject: str) -> FramePath:
+    def base_for(self, paths: Paths) -> Base:
+        """The base path as a caller whose token has these path prefixes sees it."""
+        return self.base if paths is None else self.base.scoped(paths)
+
+    def frames_of(self, owner: Owner) -> FramePath:
         """Where the caller's earlier frames are, for plans and analyses that read them (the owner
         check is made for every one)."""
         records, results = self.core.lifecycle.records, self.core.results
 
         def locate(token: int, frame: str) -> str:
-            return frame_file(records, results, token, frame, subject)
+            return frame_file(records, results, token, frame, owner)
 
         return locate
 
@@ -69,13 +75,13 @@ class Runtime:
             )
         return asked or settings.default_timeout_s(kind.value)
 
-    def new_job(self, subject: str, kind: JobKind, source: str, request: bytes | None, timeout_s: int = 0) -> NewJob:
+    def new_job(self, owner: Owner, kind: JobKind, source: str, request: bytes | None, timeout_s: int = 0) -> NewJob:
         """The job a call starts, its common fields checked (ValidationError). `request` None: a job
         the server completes itself (an upload), which stores no request."""
         settings = self.settings
         return NewJob(
             kind=kind,
-            subject=subject,
+            subject=owner.subject,
             datasource_id=datasource_id(source),
             queue=QUEUE_FOR_KIND[kind],
             timeout_s=self.timeout_s(kind, timeout_s),
@@ -83,11 +89,12 @@ class Runtime:
             request=request if request is not None else b"",
             ttl_s=settings.job_ttl_s,
             trace=tracing.carrier(),
+            paths=owner.paths,
         )
 
     def record_upload(
         self,
-        subject: str,
+        owner: Owner,
         source: str,
         tmp: Path,
         rows: int,
@@ -100,7 +107,7 @@ class Runtime:
         """The completed `upload` job whose `result` frame is the finished upload file `tmp` (moved
         into the results store); `result` is its encoded UploadResult."""
         new = dataclasses.replace(
-            self.new_job(subject, JobKind.UPLOAD, source, None),
+            self.new_job(owner, JobKind.UPLOAD, source, None),
             status=JobStatus.RUNNING,
             step="upload_received",
             message=f"{rows} rows, {size} bytes",
@@ -112,6 +119,17 @@ class Runtime:
             return {DEFAULT_FRAME: FrameMeta(DEFAULT_FRAME, file, rows, size, fields, batches, tuple(parts))}
 
         return self.core.lifecycle.record_finished(new, store, result)
+
+
+def authenticator(settings: Settings) -> Authenticator:
+    """The one way every entry point (gRPC, Flight) checks tokens, from the settings."""
+    return Authenticator(
+        [settings.auth_secret, settings.auth_previous_secret] if not settings.auth_jwks_file else [],
+        audience=settings.auth_audience,
+        disabled=settings.auth_disabled,
+        jwks_file=settings.auth_jwks_file,
+        max_ttl_s=settings.auth_max_ttl_s,
+    )
 
 
 def runtime_of(core: Core) -> Runtime:

@@ -23,15 +23,14 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from airpy import tracing
-from airpy.auth import Authenticator
 from airpy.config import Settings
 from airpy.errors import AirpyError
 from airpy.jobs.connection import connect_async
 from airpy.jobs.lifecycle import now_ms
 from airpy.jobs.reaper import Reaper
 from airpy.metrics import MetricsEndpoint
-from airpy.rpc import AirpyHandler
-from airpy.runtime import build_runtime
+from airpy.rpc import AirpyHandler, GuardedReflection
+from airpy.runtime import authenticator, build_runtime
 from airpy.services.analyze import AnalyzeService
 from airpy.services.app import App
 from airpy.services.data import DataService
@@ -202,15 +201,12 @@ async def create_server(settings: Settings, *, token_mark: Path | None = None) -
         started_ms=now_ms(),
         redis_mode="embedded" if token_mark else "external",
     )
-    auth = Authenticator(
-        [settings.auth_secret, settings.auth_previous_secret],
-        audience=settings.auth_audience,
-        disabled=settings.auth_disabled,
-    )
+    auth = authenticator(settings)
     if settings.auth_disabled:
         log.warning("authentication is DISABLED (PY_AUTH_DISABLED): any caller can use this server")
     tracing.setup("airpy-server")
-    server = grpc.aio.server(options=grpc_options(settings), interceptors=tracing.server_interceptors())
+    interceptors = [GuardedReflection(auth), *tracing.server_interceptors()]
+    server = grpc.aio.server(options=grpc_options(settings), interceptors=interceptors)
     services = (
         (data_service_pb2.DESCRIPTOR.services_by_name["DataService"], DataService(app)),
         (query_service_pb2.DESCRIPTOR.services_by_name["QueryService"], QueryService(app)),

@@ -39,7 +39,7 @@ Context = JobContext[Runtime]
 
 
 def discover(ctx: Context) -> bytes:
-    settings, base = ctx.runtime.settings, ctx.runtime.base
+    settings, base = ctx.runtime.settings, ctx.runtime.base_for(ctx.record.paths)
     spec = data_codec.discover_job(ctx.record.request)
     target = base.resolve(spec.uri, "uri", allow_root=True)
     found = discovery.discover(base, target, spec, settings.discover_max_files, ctx.progress)
@@ -51,13 +51,14 @@ def infer_schema(ctx: Context) -> bytes:
     runtime = ctx.runtime
     settings = runtime.settings
     asked = data_codec.infer_job(ctx.record.request, settings.infer_rows, settings.discover_max_files)
-    dataset = open_dataset(runtime.base, asked.uri, "uri", asked.reader, settings.discover_max_files)
+    base = runtime.base_for(ctx.record.paths)  # the creating token's prefixes hold in the worker too
+    dataset = open_dataset(base, asked.uri, "uri", asked.reader, settings.discover_max_files)
     with (
         engine.session(runtime.limits, ctx.progress) as con,
         engine.reporting(con, ctx.progress, "computing_statistics", 0.2, 0.8),
     ):
         result = profile(con, dataset, asked.spec, runtime.limits, ctx.progress)
-    dataset.verify_unchanged(runtime.base)
+    dataset.verify_unchanged(base)
     ctx.frames.write("sample", result.sample, result.sample.schema)
     return data_codec.profile_pb(result, settings.getjob_max_bytes).SerializeToString()
 
@@ -67,15 +68,16 @@ def query(ctx: Context) -> bytes:
     settings, subject = runtime.settings, ctx.record.subject
     spec = query_codec.query_job(ctx.record.request)
     with engine.session(runtime.limits, ctx.progress) as con:
-        frames = runtime.frames_of(subject)
-        prepared = execute.prepare(con, spec.plan, runtime.base, settings.discover_max_files, frames)
+        frames = runtime.frames_of(ctx.record.owner)
+        base = runtime.base_for(ctx.record.paths)
+        prepared = execute.prepare(con, spec.plan, base, settings.discover_max_files, frames)
         key = result_key(settings.query_cache and spec.reuse, subject, spec.canonical, spec.json_output, prepared)
         with runtime.core.dedupe.identical(key, ctx) as shared:
             if shared.result is not None:
                 return query_codec.shared_result(shared.result)
             with engine.reporting(con, ctx.progress, "running_query", 0.2, 0.9):
                 outcome = execute.run(con, prepared, spec.plan, ctx.frames, ctx.progress)
-            prepared.verify_unchanged(runtime.base)  # a failure discards the frame just written (runner)
+            prepared.verify_unchanged(base)  # a failure discards the frame just written (runner)
             location = runtime.core.results.location(ctx.token, outcome.frame)
             rows = _json_rows(runtime, location, outcome.frame.rows) if spec.json_output else None
             result = query_codec.query_result_pb(outcome.frame, outcome.seconds, rows)
@@ -118,16 +120,17 @@ def analyze(ctx: Context) -> bytes:
 def _analysis_input(ctx: Context, con: engine.Connection, job: analyze_codec.AnalyzeJob) -> pa.Table:
     """The frame to analyze: an earlier frame, the inline one, or the result of the plan (run now)."""
     runtime = ctx.runtime
-    frames = runtime.frames_of(ctx.record.subject)
+    frames = runtime.frames_of(ctx.record.owner)
     if job.source == "frame_ref":
         return load_frame(frames(*job.frame_ref))
     if job.source == "arrow_ipc":
         return inline_table(job.inline, "arrow_ipc", runtime.settings.max_inline_frame_bytes)
     plan = job.plan()
-    prepared = execute.prepare(con, plan, runtime.base, runtime.settings.discover_max_files, frames)
+    base = runtime.base_for(ctx.record.paths)
+    prepared = execute.prepare(con, plan, base, runtime.settings.discover_max_files, frames)
     with engine.reporting(con, ctx.progress, "running_query", 0.02, 0.2):
         outcome = execute.run(con, prepared, plan, ctx.frames, ctx.progress, ANALYZED_FRAME)
-    prepared.verify_unchanged(runtime.base)
+    prepared.verify_unchanged(base)
     return load_frame(runtime.core.results.location(ctx.token, outcome.frame))
 
 

@@ -69,14 +69,15 @@ def query_job(raw: bytes) -> QuerySpec:
     return query_spec(query_pb2.QueryRequest.FromString(raw))
 
 
-def explanation_pb(explanation: Explanation) -> query_pb2.ExplainQueryResponse:
+def explanation_pb(explanation: Explanation, *, engine_plan: bool = False) -> query_pb2.ExplainQueryResponse:
+    """The ExplainQuery reply; the engine's own plan only when `engine_plan` (an admin token)."""
     return query_pb2.ExplainQueryResponse(
         schema=arrow_schema_pb(explanation.schema),
         sql=explanation.sql,
         parameters=[value_pb(p) for p in explanation.params],
         files=explanation.files[:10_000],
         estimated_rows=explanation.estimated_rows,
-        plan_text=explanation.plan_text,
+        plan_text=explanation.plan_text if engine_plan else "",
     )
 
 

@@ -10,6 +10,7 @@ that normalises the name would reach another key.
 
 from __future__ import annotations
 
+import copy
 import posixpath
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +18,10 @@ from typing import TYPE_CHECKING
 
 from airpy import objectstore
 from airpy.data.formats import FileKind, kind_of
-from airpy.data.paths import GLOB_CHARS, BasePath, FileStat, Target, check_plain
+from airpy.data.paths import GLOB_CHARS, BasePath, FileStat, Target, check_plain, check_scope
 from airpy.errors import IOFailure, NotFoundError, ValidationError
 from airpy.objectstore import ObjectUrl
+from airpy.owners import Paths, within
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -28,10 +30,17 @@ if TYPE_CHECKING:
 class ObjectBase:
     """PY_BASE_PATH as a bucket and key prefix, and the extension allowlist."""
 
-    def __init__(self, url: ObjectUrl, allowed_ext: tuple[str, ...]) -> None:
+    def __init__(self, url: ObjectUrl, allowed_ext: tuple[str, ...], paths: Paths = None) -> None:
         self.url = url
         self.allowed_ext = allowed_ext
+        self.paths = paths
         self._root_key = url.key()
+
+    def scoped(self, paths: Paths) -> ObjectBase:
+        """The same prefix, seen through a token's path prefixes (None: all of it)."""
+        view = copy.copy(self)
+        view.paths = paths
+        return view
 
     @property
     def label(self) -> str:
@@ -52,6 +61,7 @@ class ObjectBase:
         parts = [p for p in rel.split("/") if p]
         glob_at = next((i for i, p in enumerate(parts) if GLOB_CHARS & set(p)), None)
         fixed = "/".join(parts if glob_at is None else parts[:glob_at])
+        check_scope(fixed, self.paths, field)  # a glob cannot widen past a prefix
         key = self.url.key(fixed)
         info = self._info(key)
         import pyarrow.fs as pafs
@@ -95,6 +105,8 @@ class ObjectBase:
             if info.type != pafs.FileType.File or not info.path.startswith(self._root_key + "/"):
                 continue
             rel = info.path[start:]
+            if not within(rel, self.paths):
+                continue
             if not objectstore.plain_key(info.path):
                 continue  # taken literally by no reader (see plain_key): never listed
             yield objectstore.location_of(info.path), rel, _stat(info)

@@ -13,6 +13,7 @@ inside the base, of a file outside it.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +22,8 @@ from stat import S_ISDIR, S_ISREG
 from urllib.parse import unquote, urlsplit
 
 from airpy.data.formats import FileKind, kind_of
-from airpy.errors import NotFoundError, ValidationError
+from airpy.errors import NotFoundError, ScopeDenied, ValidationError
+from airpy.owners import Paths, within
 
 MAX_PATH_CHARS = 4096
 
@@ -71,16 +73,34 @@ class Target:
     is_dir: bool
 
 
-class BasePath:
-    """PY_BASE_PATH and the extension allowlist."""
+def check_scope(rel: str, paths: Paths, field: str) -> None:
+    """PERMISSION_DENIED (SCOPE_DENIED) unless `rel` lies inside the token's path prefixes. Decided
+    on the path alone: the same answer whether or not it exists."""
+    if not within(rel, paths):
+        raise ScopeDenied.for_field(field, "is outside the path prefixes this token may read")
 
-    def __init__(self, root: Path, allowed_ext: tuple[str, ...]) -> None:
+
+class BasePath:
+    """PY_BASE_PATH and the extension allowlist; `scoped` narrows it to a token's path prefixes."""
+
+    def __init__(self, root: Path, allowed_ext: tuple[str, ...], paths: Paths = None) -> None:
         self.given = Path(os.path.abspath(root))
         self.root = Path(os.path.realpath(root))
         self.allowed_ext = allowed_ext
+        self.paths = paths
+
+    def scoped(self, paths: Paths) -> BasePath:
+        """The same base, seen through a token's path prefixes (None: all of it)."""
+        view = copy.copy(self)
+        view.paths = paths
+        return view
 
     def contains(self, real: Path) -> bool:
         return real == self.root or real.is_relative_to(self.root)
+
+    def in_scope(self, real: Path) -> bool:
+        """Inside the base and inside the token's path prefixes."""
+        return self.contains(real) and within(self.relative(real), self.paths)
 
     @staticmethod
     def single_named(real: Path) -> bool:
@@ -106,9 +126,11 @@ class BasePath:
         parts = [p for p in rel.split("/") if p]
         glob_at = next((i for i, p in enumerate(parts) if GLOB_CHARS & set(p)), None)
         fixed = parts if glob_at is None else parts[:glob_at]
+        check_scope("/".join(fixed), self.paths, field)  # a glob cannot widen past a prefix
         real = Path(os.path.realpath(self.root.joinpath(*fixed)))
         if not self.contains(real):
             raise ValidationError.for_field(field, "resolves outside the base path", check="symlink_escape")
+        check_scope(self.relative(real), self.paths, field)  # a symlink out of the prefix
         if glob_at is not None:
             if not real.is_dir():
                 raise NotFoundError(
@@ -164,7 +186,7 @@ class BasePath:
                 return
             for entry in entries:
                 real = Path(os.path.realpath(entry.path))
-                if not self.contains(real):
+                if not self.in_scope(real):
                     continue
                 try:
                     st = os.stat(real)
@@ -182,7 +204,7 @@ class BasePath:
         """Still inside the base, the very file that was listed, with one name only."""
         real = Path(os.path.realpath(path))
         now = self._stat(str(real))
-        return self.contains(real) and now is not None and now.identity == stat.identity and now.links <= 1
+        return self.in_scope(real) and now is not None and now.identity == stat.identity and now.links <= 1
 
     @staticmethod
     def _stat(path: str) -> FileStat | None:

@@ -20,8 +20,8 @@ import redis
 from pyarrow import flight
 
 from airpy import tracing
-from airpy.auth import Authenticator
-from airpy.errors import AirpyError, AuthError
+from airpy.auth import Authenticator, Principal, Scope
+from airpy.errors import AirpyError
 from airpy.flight.errors import flight_code, to_flight
 from airpy.jobs import keys
 from airpy.rpc import REQUEST_ID_HEADER, request_id_of
@@ -29,6 +29,15 @@ from airpy.rpc import REQUEST_ID_HEADER, request_id_of
 log = logging.getLogger("airpy.flight")
 
 MIDDLEWARE = "airpy"
+# The scope each Flight call needs (airpy/scopes); DoAction cancel-job, on the caller's own job,
+# needs none.
+METHOD_SCOPES = {
+    "GetFlightInfo": Scope.READ,
+    "GetSchema": Scope.READ,
+    "ListFlights": Scope.READ,
+    "DoGet": Scope.READ,
+    "DoPut": Scope.UPLOAD,
+}
 # A live process renews its entry this often; it lapses three periods after the process died.
 _HEARTBEAT_S = 10.0
 
@@ -38,7 +47,7 @@ class CallState(flight.ServerMiddleware):  # type: ignore[misc]
     """One call: who made it, its request id, and what it moved."""
 
     method: str
-    subject: str
+    principal: Principal
     request_id: str
     stats: FlightStats
     span: Any = None
@@ -60,7 +69,7 @@ class CallState(flight.ServerMiddleware):  # type: ignore[misc]
         extra: dict[str, object] = {
             "method": f"/arrow.flight.protocol.FlightService/{self.method}",
             "request_id": self.request_id,
-            "subject": self.subject,
+            "subject": self.principal.subject,
             "status": status,
             "duration_ms": round((time.monotonic() - self.started) * 1000, 1),
         }
@@ -108,9 +117,10 @@ class CallFactory(flight.ServerMiddlewareFactory):  # type: ignore[misc]
         request_id = request_id_of(_first(headers, REQUEST_ID_HEADER))
         try:
             values = [v for v in headers.get("authorization", []) if isinstance(v, str)]
-            if len(values) > 1:
-                raise AuthError("invalid credentials: send one 'authorization: Bearer <JWT>'")
-            subject = self._auth.subject(values[0] if values else None)
+            principal = self._auth.principal(values)
+            scope = METHOD_SCOPES.get(method)
+            if scope is not None:
+                principal.require(scope, f"Flight {method}")
         except AirpyError as exc:
             log.info(
                 "call",
@@ -123,7 +133,7 @@ class CallFactory(flight.ServerMiddlewareFactory):  # type: ignore[misc]
             )
             self._stats.ended_unauthenticated(method, flight_code(exc).name)
             raise to_flight(exc, request_id) from None
-        state = CallState(method, subject, request_id, self._stats)
+        state = CallState(method, principal, request_id, self._stats)
         state.span = tracing.start_call_span(method, headers)
         return state
 

@@ -25,11 +25,10 @@ import threading
 from pathlib import Path
 
 from airpy import tracing
-from airpy.auth import Authenticator
 from airpy.config import Settings
 from airpy.flight.calls import CallFactory, FlightStats
 from airpy.flight.server import FlightService
-from airpy.runtime import build_runtime
+from airpy.runtime import authenticator, build_runtime
 
 log = logging.getLogger("airpy.flight")
 
@@ -48,11 +47,7 @@ def endpoint_locations(settings: Settings, port: int) -> list[str]:
 def build_service(settings: Settings, *, token_mark: Path | None = None) -> tuple[FlightService, FlightStats]:
     """The Flight service of `settings` (settings.redis_url set), serving on settings.flight_listen."""
     runtime = build_runtime(settings, token_mark=token_mark)
-    auth = Authenticator(
-        [settings.auth_secret, settings.auth_previous_secret],
-        audience=settings.auth_audience,
-        disabled=settings.auth_disabled,
-    )
+    auth = authenticator(settings)
     name = f"{socket.gethostname()}.{os.getpid()}"
     stats = FlightStats(runtime.core.conn, name)
     tls = None

@@ -93,7 +93,7 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
 
     def _frame(self, state: CallState, token: int, frame: str) -> tuple[JobRecord, FrameMeta, str]:
         core = self._runtime.core
-        record = owned_record(core.lifecycle.records, token, state.subject)
+        record = owned_record(core.lifecycle.records, token, state.principal.owner)
         meta = frame_of(record, frame)
         return record, meta, core.results.location(token, meta)
 
@@ -139,10 +139,12 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
             if not text.isdigit():
                 raise ValidationError.for_field("criteria", "is a job token, or empty for all your frames")
             found = [records.get(int(text), full=False)]
-            wanted = [r for r in found if r is not None and r.subject == state.subject]
+            wanted = [r for r in found if r is not None and state.principal.owner.sees(r.subject, r.paths)]
         else:
-            tokens = records.tokens_of(state.subject, None, MAX_LISTED)
-            wanted = [r for r in records.get_many(tokens) if r is not None]
+            tokens = records.tokens_of(state.principal.subject, None, MAX_LISTED)
+            wanted = [
+                r for r in records.get_many(tokens) if r is not None and state.principal.owner.sees(r.subject, r.paths)
+            ]
         infos = []
         for record in wanted:
             if record.status is not JobStatus.COMPLETED:
@@ -187,7 +189,7 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
         runtime = self._runtime
         request = tickets.upload_request(_path(descriptor), descriptor.command or b"")
         runtime.new_job(
-            state.subject, JobKind.UPLOAD, request.datasource_id, None
+            state.principal.owner, JobKind.UPLOAD, request.datasource_id, None
         )  # the request's fields, checked first
         tmp = runtime.core.results.upload_path()
         try:
@@ -197,7 +199,15 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
             fields = describe(schema)
             result = upload_result_pb(rows, size, fields).SerializeToString()
             record = runtime.record_upload(
-                state.subject, request.datasource_id, tmp, rows, size, fields, result, written.batches, written.parts
+                state.principal.owner,
+                request.datasource_id,
+                tmp,
+                rows,
+                size,
+                fields,
+                result,
+                written.batches,
+                written.parts,
             )
         finally:
             remove_quietly(tmp)
@@ -215,7 +225,7 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
             raise ValidationError.for_field("action.type", f"unknown action; the actions are: {CANCEL_JOB}")
         token = _token_of(action.body.to_pybytes() if action.body is not None else b"")
         lifecycle = self._runtime.core.lifecycle
-        record = owned_record(lifecycle.records, token, state.subject)
+        record = owned_record(lifecycle.records, token, state.principal.owner)
         lifecycle.cancel(record.token)
         current = lifecycle.records.get(record.token, full=False) or record
         return iter([job_service_pb2.CancelJobResponse(job=job_pb(current)).SerializeToString()])

@@ -16,6 +16,12 @@ from airpy.errors import UnavailableError
 # Ride out a Redis restart (embedded Redis is restarted by `airpy serve`) instead of
 # failing every call made in the few hundred milliseconds it takes.
 _RETRIES = 6
+# How long a reply may take before the connection counts as dead. redis-py's default (5 s) is
+# what a blocking read (WatchJob's XREAD BLOCK) waits for on purpose: the async client, which
+# does those, gets more than the longest block (BLOCK_MS_MAX).
+_SOCKET_TIMEOUT_S = 5.0
+BLOCK_MS_MAX = 10_000
+_BLOCKING_SOCKET_TIMEOUT_S = BLOCK_MS_MAX / 1000 + 20
 
 
 def connect(url: str) -> redis.Redis:
@@ -26,6 +32,7 @@ def connect(url: str) -> redis.Redis:
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
         health_check_interval=15,
         socket_connect_timeout=5,
+        socket_timeout=_SOCKET_TIMEOUT_S,
         max_connections=256,
         **_tcp_options(url),
     )
@@ -39,6 +46,7 @@ def connect_async(url: str, max_connections: int = 2048) -> aioredis.Redis:
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
         health_check_interval=15,
         socket_connect_timeout=5,
+        socket_timeout=_BLOCKING_SOCKET_TIMEOUT_S,
         max_connections=max_connections,
         **_tcp_options(url),
     )

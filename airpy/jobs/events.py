@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 
 from airpy.errors import ErrorDetail
 from airpy.jobs import keys
-from airpy.jobs.connection import redis_errors
+from airpy.jobs.connection import BLOCK_MS_MAX, redis_errors
 from airpy.jobs.model import JobEvent, JobStatus, error_from_json, error_to_json
 
 # Upper bounds (seconds) of the job-duration histogram the transitions keep for metrics.
@@ -215,7 +215,9 @@ class EventLog:
 
 
 async def follow(conn: aioredis.Redis, token: int, after_seq: int, block_ms: int) -> list[JobEvent]:
-    """Wait up to block_ms for events after after_seq (XREAD BLOCK); [] on timeout."""
+    """Wait up to block_ms (at most BLOCK_MS_MAX: the client's socket timeout is longer) for
+    events after after_seq (XREAD BLOCK); [] on timeout."""
+    block_ms = min(block_ms, BLOCK_MS_MAX)
     with redis_errors():
         reply = await conn.xread({keys.events(token): f"{after_seq}-0"}, count=512, block=block_ms)
     if not reply:

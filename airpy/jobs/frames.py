@@ -5,14 +5,16 @@ from __future__ import annotations
 from airpy.errors import JobStateError, NotFoundError, Reason
 from airpy.jobs.model import JobRecord, JobStatus
 from airpy.jobs.records import JobRecords
+from airpy.owners import Owner
 from airpy.results.frames import FrameMeta
 from airpy.results.store import ResultsStore
 
 
-def owned_record(records: JobRecords, token: int, subject: str) -> JobRecord:
-    """The subject's job; NOT_FOUND alike for unknown, expired and other subjects' tokens."""
+def owned_record(records: JobRecords, token: int, owner: Owner) -> JobRecord:
+    """The caller's job; NOT_FOUND alike for unknown and expired tokens, other subjects' jobs and
+    jobs made under path prefixes the caller's token does not cover."""
     record = records.get(token, full=False)
-    if record is None or record.subject != subject:
+    if record is None or not owner.sees(record.subject, record.paths):
         raise NotFoundError(f"no job with token {token}", metadata={"token": token})
     return record
 
@@ -54,15 +56,15 @@ def frame_of(record: JobRecord, frame: str) -> FrameMeta:
 
 
 def stored_frame(
-    records: JobRecords, results: ResultsStore, token: int, frame: str, subject: str
+    records: JobRecords, results: ResultsStore, token: int, frame: str, owner: Owner
 ) -> tuple[str, FrameMeta]:
-    """Where the subject's finished frame is (a path or airpys3:// object) and its description."""
-    meta = frame_of(owned_record(records, token, subject), frame)
+    """Where the caller's finished frame is (a path or airpys3:// object) and its description."""
+    meta = frame_of(owned_record(records, token, owner), frame)
     if not results.exists(token, meta):
         raise NotFoundError(f"frame {frame!r} of job {token} is no longer stored", metadata={"frame": frame})
     return results.location(token, meta), meta
 
 
-def frame_file(records: JobRecords, results: ResultsStore, token: int, frame: str, subject: str) -> str:
-    """Where the subject's finished frame is, for reading it (the read reports a frame gone)."""
-    return results.location(token, frame_of(owned_record(records, token, subject), frame))
+def frame_file(records: JobRecords, results: ResultsStore, token: int, frame: str, owner: Owner) -> str:
+    """Where the caller's finished frame is, for reading it (the read reports a frame gone)."""
+    return results.location(token, frame_of(owned_record(records, token, owner), frame))

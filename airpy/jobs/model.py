@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from airpy.errors import ErrorDetail, FieldViolation
 from airpy.kinds import JobKind
+from airpy.owners import Owner, Paths
 from airpy.results.frames import FrameMeta
 
 
@@ -89,6 +90,12 @@ class JobRecord:
     frames: dict[str, FrameMeta] = field(default_factory=dict)
     # The W3C trace context of the call that started the job (airpy.tracing), "" untraced.
     trace: str = ""
+    #: The path prefixes of the token that created the job (airpy.owners); None: unscoped.
+    paths: Paths = None
+
+    @property
+    def owner(self) -> Owner:
+        return Owner(self.subject, self.paths)
 
 
 @dataclass(frozen=True)

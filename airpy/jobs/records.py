@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -12,6 +13,7 @@ from airpy.jobs import keys
 from airpy.jobs.connection import redis_errors
 from airpy.jobs.model import JobRecord, JobStatus, StepName, error_from_json
 from airpy.kinds import JobKind
+from airpy.owners import Paths
 from airpy.results.frames import frames_from_json
 
 _SUMMARY_FIELDS = (
@@ -33,6 +35,7 @@ _SUMMARY_FIELDS = (
     "error",
     "frames",
     "trace",
+    "paths",
 )
 _ALL_FIELDS = (*_SUMMARY_FIELDS, "request", "result")
 
@@ -72,6 +75,8 @@ class NewJob:
     step: str = StepName.QUEUED
     message: str = "job queued"
     trace: str = ""
+    #: The creating token's path prefixes (airpy.owners); None: unscoped.
+    paths: Paths = None
 
 
 class JobRecords:
@@ -103,6 +108,8 @@ class JobRecords:
             fields["started_ms"] = now_ms
         if new.trace:
             fields["trace"] = new.trace
+        if new.paths is not None:
+            fields["paths"] = json.dumps(list(new.paths))
         script_keys = [
             keys.job(token),
             keys.events(token),
@@ -235,4 +242,9 @@ def _parse(token: int, data: dict[str, object]) -> JobRecord | None:
         error=error_from_json(_text(data.get("error"))),
         frames=frames_from_json(_text(data.get("frames"))),
         trace=_text(data.get("trace")),
+        paths=_paths(_text(data.get("paths"))),
     )
+
+
+def _paths(raw: str) -> Paths:
+    return tuple(str(p) for p in json.loads(raw)) if raw else None

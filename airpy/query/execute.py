@@ -202,7 +202,18 @@ def explain(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> Explanation:
     files = []
     for dataset in prepared.datasets:
         files.extend(pruned_files(dataset, compiled.source_filters if dataset is prepared.source.dataset else []))
-    return Explanation(schema, compiled.sql, compiled.params, files, estimate, text)
+    params = [_relative(p, prepared.base) for p in compiled.params]
+    return Explanation(schema, compiled.sql, params, files, estimate, _relative(text, prepared.base))
+
+
+def _relative(value: Any, base: str) -> Any:
+    """A parameter (or plan text) with the base path taken off the files it names: a caller sees
+    paths relative to the base only."""
+    if isinstance(value, str):
+        return value.replace(base + "/", "") if base else value
+    if isinstance(value, list):
+        return [_relative(v, base) for v in value]
+    return value
 
 
 def pruned_files(dataset: Dataset, filters: list[Filter]) -> list[str]:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from airpy.analyze.frames import check_columns, check_rows, inline_table, inspect_stream
 from airpy.analyze.specs import Kind
+from airpy.auth import Principal, Scope
 from airpy.codec import analyze as codec
 from airpy.codec.jobs import job_pb
 from airpy.codec.query import plan as decode_plan
@@ -35,13 +36,15 @@ class AnalyzeService:
                 "insights need an OpenAI-compatible endpoint: set OPENAI_BASE_URL (and OPENAI_API_KEY, PY_LLM_MODEL)",
                 metadata={"setting": "OPENAI_BASE_URL"},
             )
+        if kind is Kind.INSIGHTS:
+            call.principal.require(Scope.INSIGHTS, "an insights analysis (aggregates go to the LLM endpoint)")
         # Rules, columns and options are checked against the frame's schema before anything is queued.
-        columns = await self._columns(request, call.subject)
+        columns = await self._columns(request, call.principal)
         codec.analysis(request, columns, app.settings.llm_max_sample_rows)
         token, job = await submit.start_job(app, call, JobKind.ANALYZE, request.datasource_id, request, request.job)
         return analyze_service_pb2.AnalyzeResponse(token=token, job=job)
 
-    async def _columns(self, request: analyze_pb2.AnalyzeRequest, subject: str) -> dict[str, Logical]:
+    async def _columns(self, request: analyze_pb2.AnalyzeRequest, principal: Principal) -> dict[str, Logical]:
         """The logical types of the columns of the frame the request analyzes."""
         app = self._app
         source = request.WhichOneof("input")
@@ -51,7 +54,7 @@ class AnalyzeService:
                 raise ValidationError.for_field("frame_ref.token", "is required")
             records, results = app.lifecycle.records, app.results
             frame = ref.frame or DEFAULT_FRAME
-            _, meta = await app.blocking(stored_frame, records, results, ref.token, frame, subject)
+            _, meta = await app.blocking(stored_frame, records, results, ref.token, frame, principal.owner)
             if meta.rows > app.settings.max_analyze_rows:
                 raise ResourceCapError(
                     f"frame {frame!r} of job {ref.token} has {meta.rows} rows, "
@@ -68,7 +71,7 @@ class AnalyzeService:
             check_columns(table.column_names, "arrow_ipc")
             return {f.name: logical_type(f.type) for f in table.schema}
         if source == "plan":
-            prepared = await prepare(app, decode_plan(request.plan), subject)
+            prepared = await prepare(app, decode_plan(request.plan), principal)
             return dict(prepared.compiled.output)
         raise ValidationError.for_field("input", "set frame_ref, plan or arrow_ipc: the frame to analyze")
 
@@ -101,7 +104,7 @@ class AnalyzeService:
             fields = describe(schema)
             result = codec.upload_result_pb(rows, size, fields).SerializeToString()
             record = await app.blocking(
-                app.runtime.record_upload, call.subject, source, tmp, rows, size, fields, result, batches, parts
+                app.runtime.record_upload, call.principal.owner, source, tmp, rows, size, fields, result, batches, parts
             )
         finally:
             handle.close()

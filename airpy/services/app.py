@@ -22,6 +22,7 @@ from airpy.jobs.frames import owned_record
 from airpy.jobs.lifecycle import Lifecycle
 from airpy.jobs.model import JobRecord
 from airpy.jobs.tokens import TokenIssuer
+from airpy.owners import Owner
 from airpy.progress import CallProgress
 from airpy.results.frames import FrameMeta, FrameReader
 from airpy.results.store import ResultsStore
@@ -116,11 +117,11 @@ class App:
             future.add_done_callback(_close_if_opened)
             raise
 
-    async def owned(self, token: int, subject: str, *, full: bool = False) -> JobRecord:
-        """The caller's job; NOT_FOUND for unknown, expired and other subjects' tokens alike."""
+    async def owned(self, token: int, owner: Owner, *, full: bool = False) -> JobRecord:
+        """The caller's job; NOT_FOUND for unknown, expired and other owners' tokens alike."""
         if token == 0:
             raise ValidationError.for_field("token", "is required")
-        record = await self.blocking(owned_record, self.lifecycle.records, token, subject)
+        record = await self.blocking(owned_record, self.lifecycle.records, token, owner)
         if full:
             complete = await self.blocking(self.lifecycle.records.get, token, full=True)
             if complete is None:

@@ -24,8 +24,9 @@ class DataService:
         app = self._app
         spec = codec.discover_spec(request)
         discovery.validate(spec, app.settings.discover_max_files)
-        # Refuse paths outside the base (and missing roots) now, before anything is queued.
-        await app.blocking(app.base.resolve, spec.uri, "uri", allow_root=True)
+        # Refuse paths outside the base or the token's prefixes (and missing roots) now, before
+        # anything is queued.
+        await app.blocking(app.runtime.base_for(call.principal.paths).resolve, spec.uri, "uri", allow_root=True)
         token, job = await submit.start_job(app, call, JobKind.DISCOVER, request.datasource_id, request, request.job)
         return data_service_pb2.DiscoverResponse(token=token, job=job)
 
@@ -35,7 +36,8 @@ class DataService:
         app = self._app
         asked = codec.infer_request(request, app.settings.infer_rows, app.settings.discover_max_files)
         # The dataset must exist and hold files of one allowed format before anything is queued.
-        await app.blocking(open_dataset, app.base, asked.uri, "uri", asked.reader, app.settings.discover_max_files)
+        base = app.runtime.base_for(call.principal.paths)
+        await app.blocking(open_dataset, base, asked.uri, "uri", asked.reader, app.settings.discover_max_files)
         token, job = await submit.start_job(
             app, call, JobKind.INFER_SCHEMA, request.datasource_id, request, request.job
         )
@@ -46,11 +48,12 @@ class DataService:
         datasource_id(request.datasource_id)
         asked = codec.preview_request(request, app.settings.preview_max_rows)
         max_files = app.settings.discover_max_files
+        base = app.runtime.base_for(call.principal.paths)
 
         def preview(con: duckdb.DuckDBPyConnection) -> previews.Preview:
-            dataset = open_dataset(app.base, asked.path, "path", asked.reader, max_files)
+            dataset = open_dataset(base, asked.path, "path", asked.reader, max_files)
             result = previews.preview(con, dataset, asked.limit, asked.columns)
-            dataset.verify_unchanged(app.base)
+            dataset.verify_unchanged(base)
             return result
 
         return codec.preview_pb(await app.engine_call(preview))

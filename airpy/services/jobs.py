@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from airpy.auth import Scope
 from airpy.codec import jobs as codec
 from airpy.errors import NotFoundError, ValidationError
 from airpy.jobs import keys
@@ -11,6 +12,7 @@ from airpy.jobs.events import follow
 from airpy.jobs.frames import frame_of
 from airpy.jobs.model import JobRecord, JobStatus
 from airpy.kinds import JobKind
+from airpy.owners import Owner
 from airpy.results.frames import DEFAULT_FRAME, FRAME_NAME
 from airpy.rpc import Call
 from airpy.services.app import App
@@ -35,7 +37,7 @@ class JobService:
 
     async def GetJob(self, request: job_service_pb2.GetJobRequest, call: Call) -> job_service_pb2.GetJobResponse:
         app = self._app
-        record = await app.owned(request.token, call.subject, full=True)
+        record = await app.owned(request.token, call.principal.owner, full=True)
         events = await app.blocking(app.lifecycle.events.read_last, record.token, MAX_STEPS)
         job = codec.job_pb(record, events, with_result=True)
         job.steps_truncated = bool(events) and events[0].seq > 1
@@ -45,7 +47,7 @@ class JobService:
         self, request: job_service_pb2.WatchJobRequest, call: Call
     ) -> AsyncIterator[job_service_pb2.WatchJobResponse]:
         app = self._app
-        record = await app.owned(request.token, call.subject)
+        record = await app.owned(request.token, call.principal.owner)
         after = request.from_seq
         if after > record.last_seq:
             raise ValidationError.for_field(
@@ -76,7 +78,7 @@ class JobService:
         frame = request.frame or DEFAULT_FRAME
         if not FRAME_NAME.match(frame):
             raise ValidationError.for_field("frame", "is not a frame name (lowercase letters, digits, _)")
-        record = await app.owned(request.token, call.subject)
+        record = await app.owned(request.token, call.principal.owner)
         meta = frame_of(record, frame)
         if request.offset > meta.bytes:
             raise ValidationError.for_field("offset", f"is beyond the end of the frame ({meta.bytes} bytes)")
@@ -104,7 +106,7 @@ class JobService:
         self, request: job_service_pb2.CancelJobRequest, call: Call
     ) -> job_service_pb2.CancelJobResponse:
         app = self._app
-        record = await app.owned(request.token, call.subject)
+        record = await app.owned(request.token, call.principal.owner)
         await app.blocking(app.lifecycle.cancel, record.token)
         current = await app.blocking(app.lifecycle.records.get, record.token, full=False)
         return job_service_pb2.CancelJobResponse(job=codec.job_pb(current or record))
@@ -117,15 +119,18 @@ class JobService:
         before = _page_token(request.page_token)
         statuses = _statuses(request)
         kind = codec.kind(request.kind, "kind")
+        if request.all_subjects:
+            call.principal.require(Scope.ADMIN, "ListJobs of every subject (all_subjects)")
+        owner = None if request.all_subjects else call.principal.owner
         dead = await app.blocking(app.lifecycle.dispatcher.dead_letter_ids) if request.dead_letter else None
         jobs, next_token = await app.blocking(
-            self._page, call.subject, before, page_size, statuses, kind, request.datasource_id, dead
+            self._page, owner, before, page_size, statuses, kind, request.datasource_id, dead
         )
         return job_service_pb2.ListJobsResponse(jobs=jobs, next_page_token=next_token)
 
     def _page(
         self,
-        subject: str,
+        owner: Owner | None,
         before: int | None,
         page_size: int,
         statuses: set[JobStatus],
@@ -133,11 +138,19 @@ class JobService:
         source: str,
         dead: set[str] | None,
     ) -> tuple[list[job_pb2.Job], str]:
+        """A page of jobs, newest first: the owner's (None: every subject's, by token)."""
         records = self._app.lifecycle.records
+        subjects = [owner.subject] if owner is not None else []
         jobs: list[job_pb2.Job] = []
         scanned = 0
         while scanned < _LIST_SCAN_LIMIT:
-            tokens = records.tokens_of(subject, before, max(page_size * 2, 100))
+            batch = max(page_size * 2, 100)
+            if owner is not None:
+                tokens = records.tokens_of(owner.subject, before, batch)
+            else:
+                # Tokens are 1, 2, 3 …: every subject's jobs are the tokens below the next one.
+                top = (before or self._app.tokens.peek_next()) - 1
+                tokens = list(range(top, max(top - batch, 0), -1))
             if not tokens:
                 return jobs, ""
             gone = []
@@ -146,12 +159,14 @@ class JobService:
                 before = token
                 if record is None:
                     gone.append(token)
-                elif _wanted(record, statuses, kind, source, dead):
+                elif (owner is None or owner.sees(record.subject, record.paths)) and _wanted(
+                    record, statuses, kind, source, dead
+                ):
                     jobs.append(codec.job_pb(record))
                     if len(jobs) == page_size:
-                        records.forget(gone, [subject])
+                        records.forget(gone, subjects)
                         return jobs, str(token)
-            records.forget(gone, [subject])
+            records.forget(gone, subjects)
         return jobs, str(before)
 
 

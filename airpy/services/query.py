@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
+from airpy.auth import Principal, Scope
 from airpy.codec import query as codec
 from airpy.codec.jobs import job_pb
 from airpy.kinds import JobKind
@@ -25,7 +26,7 @@ class QueryService:
         app = self._app
         spec = codec.query_spec(request)
         # The plan is checked against the dataset's real schema before anything is queued.
-        prepared = await prepare(app, spec.plan, call.subject)
+        prepared = await prepare(app, spec.plan, call.principal)
         new = submit.new_job(app, call, JobKind.QUERY, request.datasource_id, request, request.job)
         key = result_key(
             app.settings.query_cache and spec.reuse, call.subject, spec.canonical, spec.json_output, prepared
@@ -42,16 +43,19 @@ class QueryService:
         app = self._app
         datasource_id(request.datasource_id)
         plan = codec.plan(request.plan)
-        frames = app.runtime.frames_of(call.subject)
+        principal = call.principal
+        base, frames = app.runtime.base_for(principal.paths), app.runtime.frames_of(principal.owner)
 
         def explain(con: duckdb.DuckDBPyConnection) -> execute.Explanation:
-            return execute.explain(con, execute.prepare(con, plan, app.base, app.settings.discover_max_files, frames))
+            return execute.explain(con, execute.prepare(con, plan, base, app.settings.discover_max_files, frames))
 
-        return codec.explanation_pb(await app.engine_call(explain))
+        # The engine's own plan names files and internals: only an admin token sees it.
+        return codec.explanation_pb(await app.engine_call(explain), engine_plan=Scope.ADMIN in principal.scopes)
 
 
-async def prepare(app: App, plan: Plan, subject: str) -> execute.Prepared:
-    """The plan checked against its sources' real schemas and compiled (frames only the subject's)."""
-    frames = app.runtime.frames_of(subject)
+async def prepare(app: App, plan: Plan, principal: Principal) -> execute.Prepared:
+    """The plan checked against its sources' real schemas and compiled: files within the caller's
+    path prefixes, frames only the caller's."""
+    base, frames = app.runtime.base_for(principal.paths), app.runtime.frames_of(principal.owner)
     max_files = app.settings.discover_max_files
-    return await app.engine_call(lambda con: execute.prepare(con, plan, app.base, max_files, frames))
+    return await app.engine_call(lambda con: execute.prepare(con, plan, base, max_files, frames))

@@ -29,4 +29,4 @@ def new_job(
     app: App, call: Call, kind: JobKind, source: str, request: Message, options: common_pb2.JobOptions
 ) -> NewJob:
     """The job a request starts, its common fields checked (ValidationError)."""
-    return app.runtime.new_job(call.subject, kind, source, request.SerializeToString(), options.timeout_s)
+    return app.runtime.new_job(call.principal.owner, kind, source, request.SerializeToString(), options.timeout_s)

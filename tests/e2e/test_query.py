@@ -445,7 +445,17 @@ def test_explain_query(data: Stack) -> None:
     assert [p.string_value for p in reply.parameters if p.string_value == "north"] == ["north"]
     assert reply.files == ["q/hive/region=north/part.parquet"]
     assert reply.estimated_rows >= 0
-    assert reply.plan_text
+    # The files a plan reads are named relative to the base path; the engine's own plan (files,
+    # internals) is for admin tokens only.
+    files = [p.string_value for p in reply.parameters if "part.parquet" in p.string_value]
+    assert files and all("'q/hive/region=north/part.parquet'" in f for f in files)
+    assert str(data.base) not in str(reply)
+    assert reply.plan_text == ""
+    admin = data.query.ExplainQuery(
+        query_pb2.ExplainQueryRequest(plan=plan),
+        metadata=data.metadata(scopes=["read", "query", "analyze", "upload", "admin"]),
+    )
+    assert admin.plan_text and str(data.base) not in admin.plan_text
 
 
 def test_cancel_and_timeout_stop_a_long_query(data: Stack) -> None:

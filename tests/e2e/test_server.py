@@ -96,7 +96,7 @@ def _unsigned(claims: dict) -> str:
         "Basic dXNlcjpwYXNz",
         "Bearer",
         "Bearer not-a-jwt",
-        "Bearer " + _token({"sub": "alice", "exp": int(time.time()) - 10}),
+        "Bearer " + _token({"sub": "alice", "exp": int(time.time()) - 120}),  # past the 30 s leeway
         "Bearer " + _token({"sub": "alice", "exp": int(time.time()) + 600}, key="another-key-" + "y" * 40),
         "Bearer " + _unsigned({"sub": "alice", "exp": int(time.time()) + 600}),
         "Bearer " + _token({"sub": "alice"}),
@@ -158,10 +158,23 @@ def test_readiness_is_not_serving_while_a_queue_has_no_worker_but_liveness_is(st
 
 def test_reflection_lists_every_service(stack: Stack) -> None:
     stub = reflection_pb2_grpc.ServerReflectionStub(stack.channel)
-    responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    responses = stub.ServerReflectionInfo(iter([request]), metadata=stack.metadata())
     names = {s.name for r in responses for s in r.list_services_response.service}
     assert {s.full_name for s in SERVICES} <= names
     assert "grpc.health.v1.Health" in names
+
+
+@pytest.mark.parametrize("header", [None, "Bearer not-a-jwt"])
+def test_reflection_needs_a_valid_token_like_every_rpc_but_health(stack: Stack, header: str | None) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(stack.channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    metadata = [("authorization", header)] if header else []
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.ServerReflectionInfo(iter([request]), metadata=metadata))
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    status = status_pb2.Status.FromString(dict(caught.value.trailing_metadata())["grpc-status-details-bin"])
+    assert status.code == grpc.StatusCode.UNAUTHENTICATED.value[0]
 
 
 def test_request_ids_are_echoed_or_made_and_carried_in_error_details(stack: Stack) -> None:

@@ -135,8 +135,11 @@ class Stack:
 
     # -- clients
 
-    def metadata(self, subject: str = "alice") -> list[tuple[str, str]]:
-        return [("authorization", f"Bearer {mint(SECRET, subject, 3600)}")]
+    def metadata(
+        self, subject: str = "alice", *, paths: list[str] | None = None, scopes: list[str] | None = None
+    ) -> list[tuple[str, str]]:
+        """The bearer token of `subject` (narrowed by `airpy/paths` and `airpy/scopes` when given)."""
+        return [("authorization", f"Bearer {mint(SECRET, subject, 3600, paths=paths, scopes=scopes)}")]
 
     @property
     def data(self) -> data_service_pb2_grpc.DataServiceStub:

@@ -439,7 +439,9 @@ type ListJobsRequest struct {
 	// next_page_token of the previous page.
 	PageToken string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Only failed jobs whose runs are in RQ's failed-job registry (the dead-letter view).
-	DeadLetter    bool `protobuf:"varint,6,opt,name=dead_letter,json=deadLetter,proto3" json:"dead_letter,omitempty"`
+	DeadLetter bool `protobuf:"varint,6,opt,name=dead_letter,json=deadLetter,proto3" json:"dead_letter,omitempty"`
+	// Jobs of every subject (needs a token with the `admin` scope); default: the caller's.
+	AllSubjects   bool `protobuf:"varint,7,opt,name=all_subjects,json=allSubjects,proto3" json:"all_subjects,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -512,6 +514,13 @@ func (x *ListJobsRequest) GetPageToken() string {
 func (x *ListJobsRequest) GetDeadLetter() bool {
 	if x != nil {
 		return x.DeadLetter
+	}
+	return false
+}
+
+func (x *ListJobsRequest) GetAllSubjects() bool {
+	if x != nil {
+		return x.AllSubjects
 	}
 	return false
 }
@@ -596,7 +605,7 @@ const file_airpy_v1_job_service_proto_rawDesc = "" +
 	"\x10CancelJobRequest\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\x04R\x05token\"4\n" +
 	"\x11CancelJobResponse\x12\x1f\n" +
-	"\x03job\x18\x01 \x01(\v2\r.airpy.v1.JobR\x03job\"\xeb\x01\n" +
+	"\x03job\x18\x01 \x01(\v2\r.airpy.v1.JobR\x03job\"\x8e\x02\n" +
 	"\x0fListJobsRequest\x12/\n" +
 	"\bstatuses\x18\x01 \x03(\x0e2\x13.airpy.v1.JobStatusR\bstatuses\x12%\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x11.airpy.v1.JobKindR\x04kind\x12#\n" +
@@ -605,7 +614,8 @@ const file_airpy_v1_job_service_proto_rawDesc = "" +
 	"\n" +
 	"page_token\x18\x05 \x01(\tR\tpageToken\x12\x1f\n" +
 	"\vdead_letter\x18\x06 \x01(\bR\n" +
-	"deadLetter\"]\n" +
+	"deadLetter\x12!\n" +
+	"\fall_subjects\x18\a \x01(\bR\vallSubjects\"]\n" +
 	"\x10ListJobsResponse\x12!\n" +
 	"\x04jobs\x18\x01 \x03(\v2\r.airpy.v1.JobR\x04jobs\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xe5\x02\n" +

@@ -68,20 +68,22 @@ class CancelJobResponse(_message.Message):
     def __init__(self, job: _Optional[_Union[_job_pb2.Job, _Mapping]] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
-    __slots__ = ("statuses", "kind", "datasource_id", "page_size", "page_token", "dead_letter")
+    __slots__ = ("statuses", "kind", "datasource_id", "page_size", "page_token", "dead_letter", "all_subjects")
     STATUSES_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     DATASOURCE_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     DEAD_LETTER_FIELD_NUMBER: _ClassVar[int]
+    ALL_SUBJECTS_FIELD_NUMBER: _ClassVar[int]
     statuses: _containers.RepeatedScalarFieldContainer[_job_pb2.JobStatus]
     kind: _job_pb2.JobKind
     datasource_id: str
     page_size: int
     page_token: str
     dead_letter: bool
-    def __init__(self, statuses: _Optional[_Iterable[_Union[_job_pb2.JobStatus, str]]] = ..., kind: _Optional[_Union[_job_pb2.JobKind, str]] = ..., datasource_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., dead_letter: _Optional[bool] = ...) -> None: ...
+    all_subjects: bool
+    def __init__(self, statuses: _Optional[_Iterable[_Union[_job_pb2.JobStatus, str]]] = ..., kind: _Optional[_Union[_job_pb2.JobKind, str]] = ..., datasource_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., dead_letter: _Optional[bool] = ..., all_subjects: _Optional[bool] = ...) -> None: ...
 
 class ListJobsResponse(_message.Message):
     __slots__ = ("jobs", "next_page_token")
