@@ -106,6 +106,12 @@ class Settings:
         envparse.location,
     )
     memory_mb: int = setting("PY_MEMORY_MB", "2048", "memory per job (DuckDB limit and caps)", envparse.integer(64))
+    sync_memory_mb: int = setting(
+        "PY_SYNC_MEMORY_MB",
+        "512",
+        "engine memory of the server's own calls (Preview, ExplainQuery checks), apart from the jobs'",
+        envparse.integer(64),
+    )
     duckdb_threads: int = setting(
         "PY_DUCKDB_THREADS", "0", "DuckDB threads per query (0 = one per core)", envparse.integer(0)
     )

@@ -6,12 +6,13 @@ the configuration is locked so nothing later can loosen it). `connect` hands out
 cursor on it: a connection of its own (its registered tables, temporary objects and
 interrupts are its own) that costs microseconds where a new database costs about 10 ms.
 A database is never shared across fork(): a forked process opens its own. DuckDB's errors become
-AirpyErrors here, with the SQL echo stripped and file paths made relative to
-the base path, so no server path or query text reaches a caller.
+AirpyErrors here in airpy's words, with the file relative to the base path, the line and the
+cause as metadata; the engine's own text (raw lines, paths, SQL) goes to the log only.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tempfile
@@ -35,6 +36,8 @@ from airpy.errors import (
 )
 from airpy.progress import JobInterrupted, Progress
 
+log = logging.getLogger(__name__)
+
 #: A DuckDB connection (a cursor of this process's database), as the domain's functions take it.
 Connection = duckdb.DuckDBPyConnection
 
@@ -55,6 +58,12 @@ def limits_of(settings: Settings) -> EngineLimits:
     return EngineLimits(settings.memory_mb, settings.duckdb_threads, settings.spill_dir)
 
 
+def sync_limits_of(settings: Settings) -> EngineLimits:
+    """The server's own engine (its own database, so its own memory budget): the calls it answers
+    itself share the process with every other call, so they get far less than a job."""
+    return EngineLimits(settings.sync_memory_mb, settings.duckdb_threads, settings.spill_dir / "sync")
+
+
 _databases: dict[tuple[int, EngineLimits, bool], duckdb.DuckDBPyConnection] = {}
 _databases_lock = threading.Lock()
 
@@ -73,6 +82,29 @@ def connect(limits: EngineLimits) -> duckdb.DuckDBPyConnection:
 def scratch() -> duckdb.DuckDBPyConnection:
     """A connection for checks that read no data (a regular expression's syntax): small and local."""
     return connect(EngineLimits(64, 1, Path(tempfile.gettempdir()) / "airpy-scratch"))
+
+
+def check_regex(pattern: str, path: str) -> None:
+    """ValidationError (naming `path`) unless `pattern` is an RE2 regular expression DuckDB takes.
+    RE2 runs in linear time: only the syntax needs checking, before any work is queued."""
+    if not pattern:
+        raise ValidationError.for_field(path, "is required")
+    _check_syntax("SELECT regexp_full_match('', $1)", pattern, path, "is not a valid RE2 regular expression")
+
+
+def check_strptime(fmt: str, path: str) -> None:
+    """ValidationError (naming `path`) unless `fmt` is a strptime format DuckDB understands."""
+    _check_syntax("SELECT try_strptime('', $1)", fmt, path, "is not a strptime format DuckDB understands (%Y-%m-%d …)")
+
+
+def _check_syntax(sql: str, value: str, path: str, problem: str) -> None:
+    con = scratch()
+    try:
+        con.execute(sql, [value])
+    except duckdb.Error:
+        raise ValidationError.for_field(path, problem) from None
+    finally:
+        con.close()
 
 
 def _open(limits: EngineLimits) -> duckdb.DuckDBPyConnection:
@@ -120,21 +152,67 @@ def translated(*, base: str | None = None, reading: bool = False) -> Iterator[No
         raise translate(exc, base=base, reading=reading) from exc
 
 
-_SQL_ECHO = re.compile(r"\n+\s*LINE \d+:.*", re.DOTALL)
-_QUOTED_PATH = re.compile(r"""["']((?:/|airpys3://)[^"']+)["']""")
 _LINE = re.compile(r"(?:line|Line)[: ]+(\d+)")
 _BYTE = re.compile(r"at byte (\d+)")
 
+# What a DuckDB failure means, in airpy's words: (pattern of the engine's text, cause, words).
+# The first match wins; the engine's text itself goes to the log only (it may hold raw lines of
+# a file, paths, allocation sizes), never to the caller.
+CAUSES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), cause, words)
+    for pattern, cause, words in (
+        (
+            r"invalid unicode|byte sequence mismatch|invalid utf-?8|not (?:valid )?utf-?8",
+            "invalid_encoding",
+            "is not valid UTF-8 text (set reader.encoding)",
+        ),
+        (
+            r"maximum (?:recursion|nesting) depth|too deeply nested",
+            "too_deep",
+            "nests values deeper than the reader allows",
+        ),
+        (
+            r"could not convert|conversion error|cannot be cast|out of range for",
+            "type_mismatch",
+            "holds a value that does not fit its column's type",
+        ),
+        (
+            r"malformed json|json parse|invalid json|json structure|read_json",
+            "malformed_json",
+            "is not valid JSON lines",
+        ),
+        (
+            r"expected number of columns|too many columns|unterminated quote",
+            "malformed_row",
+            "has a row that does not fit the file's columns",
+        ),
+        (
+            r"parquet|magic bytes|dictionary mismatch|thrift|row group|footer|could not read enough bytes",
+            "malformed_parquet",
+            "is not a readable Parquet file",
+        ),
+        (r"arrow|\bipc\b|flatbuffer", "malformed_arrow", "is not a readable Arrow file"),
+        (r"gzip|zstd|decompress", "bad_compression", "cannot be decompressed"),
+        (
+            r"hive partition mismatch",
+            "partition_layout",
+            "does not follow the folder layout of the dataset's other files (key=value folders)",
+        ),
+        (
+            r"sniff|dialect",
+            "unknown_layout",
+            "has a layout the reader cannot recognise (set reader.delimiter, quote, header)",
+        ),
+    )
+)
 
-def _clean(message: str, base: str | None) -> str:
-    text = _SQL_ECHO.sub("", message).strip()
-    text = re.sub(r"^(?:[A-Za-z ]+ Error: )", "", text)
-    if base is not None:
-        text = text.replace(base + "/", "")
-    # Paths outside the base never reach a caller.
-    text = _QUOTED_PATH.sub('"<path>"', text)
-    first_lines = text.splitlines()[:3]
-    return " ".join(line.strip() for line in first_lines if line.strip())
+
+def cause_of(message: str) -> tuple[str, str]:
+    """(cause, airpy's words) for an engine message about a file that could not be read."""
+    for pattern, cause, words in CAUSES:
+        if pattern.search(message):
+            return cause, words
+    return "unreadable", "could not be read"
 
 
 def _where(message: str, base: str | None) -> dict[str, object]:
@@ -150,35 +228,59 @@ def _where(message: str, base: str | None) -> dict[str, object]:
     return where
 
 
-def translate(exc: duckdb.Error, *, base: str | None = None, reading: bool = True) -> BaseException:
-    """The AirpyError (or JobInterrupted) for a DuckDB error.
+def unreadable(cause: str, words: str, where: dict[str, object]) -> IOFailure:
+    """The IOFailure of a file that cannot be read: "line 2 of a.csv is not valid UTF-8 text"."""
+    file, line = where.get("file"), where.get("line")
+    subject = f"line {line} of {file}" if file and line else str(file) if file else "a file of the dataset"
+    return IOFailure(f"{subject} {words}", metadata={**where, "cause": cause})
 
-    `reading`: the SQL was airpy's own reader (a failure is the data's); otherwise it
-    was a compiled plan (binder errors are the request's).
+
+def translate(exc: duckdb.Error, *, base: str | None = None, reading: bool = True) -> BaseException:
+    """The AirpyError (or JobInterrupted) for a DuckDB error, in airpy's words.
+
+    `reading`: the SQL was airpy's own reader (a failure is the data's); otherwise it was a
+    compiled plan (binder errors are the request's). The engine's own text is logged.
     """
     message = str(exc)
-    text = _clean(message, base)
     where = _where(message, base)
     if isinstance(exc, duckdb.InterruptException):
         return JobInterrupted("the query was interrupted")
-    if isinstance(exc, duckdb.OutOfMemoryException):
+    log.warning("engine error", extra={"engine_error": type(exc).__name__, "engine_message": message[:2000]})
+    if isinstance(exc, duckdb.OutOfMemoryException) or "failed to allocate" in message:
         return ResourceCapError(
-            f"the work needs more memory than the limit allows: {text}", metadata={"limit": "PY_MEMORY_MB"}
+            "the work needs more memory than the engine's limit allows "
+            "(PY_MEMORY_MB for jobs, PY_SYNC_MEMORY_MB for the server's own calls)",
+            metadata={"limit": "PY_MEMORY_MB", "cause": "memory"},
         )
     if isinstance(exc, duckdb.IOException):
         if "No files found" in message or "No such file" in message or "does not exist" in message:
-            return NotFoundError(text, metadata=where)
-        return IOFailure(text, metadata=where)
+            return NotFoundError("a file of the dataset is no longer there", metadata={**where, "cause": "missing"})
+        return unreadable(*cause_of(message), where)
     if isinstance(exc, duckdb.InvalidInputException | duckdb.ConversionException | duckdb.OutOfRangeException):
-        return IOFailure(text, metadata=where) if reading else ValidationError(text, metadata=where)
+        if reading:
+            return unreadable(*cause_of(message), where)
+        cause, _ = cause_of(message)
+        return ValidationError(
+            "the plan asks for a value the data cannot give (a cast or comparison that does not fit the "
+            "column's values)",
+            metadata={**where, "cause": cause},
+        )
     if not reading and isinstance(exc, duckdb.BinderException | duckdb.CatalogException):
-        return ValidationError(text, metadata=where)
+        return ValidationError("the plan does not fit the data's columns or types", metadata={"cause": "binder"})
     if "OSError" in message or "FileNotFoundError" in message:
         # An object store call failed inside DuckDB's read (the registered fsspec filesystem).
         if "FileNotFoundError" in message or "NO_SUCH_KEY" in message:
             return NotFoundError("a file of the dataset is no longer stored", metadata=where)
         return TransientIOFailure("reading from the object store failed; try again", metadata=where)
+    if reading and ("file" in where or not isinstance(exc, _PLAN_ERRORS)):
+        # A crafted or damaged file fails in many engine classes (a footer length, a broken
+        # body, an internal assertion): when reading, what is not the SQL's is the file's.
+        return unreadable(*cause_of(message), where)
     return AirpyError("the query engine failed unexpectedly")
+
+
+# Failures of the SQL itself (airpy's, never the caller's: plans are compiled, never passed on).
+_PLAN_ERRORS = (duckdb.BinderException, duckdb.CatalogException, duckdb.ParserException)
 
 
 def quote_ident(name: str) -> str:

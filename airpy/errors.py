@@ -62,6 +62,19 @@ class FieldViolation:
     description: str
 
 
+def printable(text: str) -> str:
+    """`text` with control, format (bidi, zero-width) and separator characters escaped as
+    \\uXXXX: errors echo caller input, and a log line or UI must not be forged through them."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escaped(c) for c in text)
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
 @dataclass(frozen=True)
 class ErrorDetail:
     """An error as data: what a failed call carries and what a failed job stores."""
@@ -104,9 +117,11 @@ class AirpyError(Exception):
         return ErrorDetail(
             reason=str(self.reason),
             code=self.code.name,
-            message=self.message,
-            metadata=dict(self.metadata),
-            field_violations=self.violations,
+            message=printable(self.message),
+            metadata={k: printable(v) for k, v in self.metadata.items()},
+            field_violations=tuple(
+                FieldViolation(printable(v.field), printable(v.description)) for v in self.violations
+            ),
         )
 
 

@@ -32,6 +32,7 @@ from google.protobuf.message import DecodeError, Message
 from google.rpc import error_details_pb2, status_pb2
 
 from airpy.auth import Authenticator, Principal, Scope
+from airpy.codec.common import check_wire
 from airpy.errors import ERROR_DOMAIN, AirpyError, ErrorDetail, ValidationError
 from airpy.metrics import RpcMetrics
 
@@ -185,6 +186,9 @@ class AirpyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
         return _Tracked(Call(method=path, principal=_NOBODY, request_id=request_id, context=context), grpc_type)
 
     def _end(self, track: _Tracked) -> None:
+        if track.ended:
+            return
+        track.ended = True
         track.log_end()
         if self._metrics is not None:
             seconds = time.monotonic() - track.started
@@ -215,6 +219,9 @@ class AirpyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
         detail = to_airpy_error(exc, call.request_id).detail()
         track.status, track.reason = detail.code, detail.reason
         status = status_details(detail, call.request_id)
+        # Counted and logged before the status leaves: a caller that reads /metrics right after
+        # its failed call sees it there.
+        self._end(track)
         await call.context.abort(
             detail.status_code,
             detail.message,
@@ -236,6 +243,7 @@ class _Tracked:
     reason: str = ""
     messages: int = 0
     sent_bytes: int = 0
+    ended: bool = False
 
     def log_end(self) -> None:
         extra: dict[str, object] = {
@@ -259,12 +267,14 @@ def _serialize(message: Message | bytes) -> bytes:
 
 def _decode(request_cls: type[Message], raw: bytes) -> Message:
     try:
-        return request_cls.FromString(raw)
+        message = request_cls.FromString(raw)
     except DecodeError as exc:
         raise ValidationError(
             f"the request is not a valid {request_cls.DESCRIPTOR.full_name} message",
             metadata={"message": request_cls.DESCRIPTOR.full_name},
         ) from exc
+    check_wire(message)  # every request, before its servicer: undefined enums, Timestamps out of range
+    return message
 
 
 async def _decoded(raw: AsyncIterator[bytes], request_cls: type[Message]) -> AsyncIterator[Message]:

@@ -44,7 +44,10 @@ def datasource_id(raw: str) -> str:
 class Runtime:
     core: Core
     base: Base
+    #: The engine of jobs (workers).
     limits: EngineLimits
+    #: The engine of the calls the server answers itself (Preview, query checks).
+    sync_limits: EngineLimits
 
     @property
     def settings(self) -> Settings:
@@ -135,7 +138,12 @@ def authenticator(settings: Settings) -> Authenticator:
 def runtime_of(core: Core) -> Runtime:
     """The runtime around a job system (a worker's, built by `airpy.jobs.worker`)."""
     settings = core.settings
-    return Runtime(core, open_base(settings.base_path, settings.allowed_ext), engine.limits_of(settings))
+    return Runtime(
+        core,
+        open_base(settings.base_path, settings.allowed_ext),
+        engine.limits_of(settings),
+        engine.sync_limits_of(settings),
+    )
 
 
 def build_runtime(settings: Settings, *, token_mark: Path | None = None) -> Runtime:

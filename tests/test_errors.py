@@ -20,6 +20,7 @@ EXPECTED = {
     errors.TimeoutFailure: (grpc.StatusCode.DEADLINE_EXCEEDED, "TIMEOUT"),
     errors.ResourceCapError: (grpc.StatusCode.RESOURCE_EXHAUSTED, "RESOURCE_CAP"),
     errors.AuthError: (grpc.StatusCode.UNAUTHENTICATED, "AUTH_ERROR"),
+    errors.ScopeDenied: (grpc.StatusCode.PERMISSION_DENIED, "SCOPE_DENIED"),
     errors.JobStateError: (grpc.StatusCode.FAILED_PRECONDITION, "JOB_NOT_READY"),
     errors.NotConfiguredError: (grpc.StatusCode.FAILED_PRECONDITION, "NOT_CONFIGURED"),
     errors.WorkerLostError: (grpc.StatusCode.UNAVAILABLE, "WORKER_LOST"),
@@ -94,3 +95,11 @@ def test_object_store_failures_inside_duckdb_reads_are_defined_errors(message: s
     assert isinstance(error, AirpyError)
     assert error.code.name == expected
     assert "airpys3" not in error.message and "d/x.csv" not in error.message
+
+
+def test_caller_input_in_an_error_is_escaped() -> None:
+    error = ValidationError.for_field("plan.filters[0].col", "no column 'a\u202e\r\nb\u200b' here")
+    detail = error.detail()
+    assert detail.message == "plan.filters[0].col: no column 'a\\u202e\\u000d\\u000ab\\u200b' here"
+    assert detail.field_violations[0].description == "no column 'a\\u202e\\u000d\\u000ab\\u200b' here"
+    assert errors.printable("plain text, ünïcode ✓") == "plain text, ünïcode ✓"

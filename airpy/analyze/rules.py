@@ -122,7 +122,7 @@ def _check(rule: Rule, columns: dict[str, Logical]) -> Rule:
     if rule.kind is RuleKind.PATTERN:
         if logical is not Logical.STRING:
             raise ValidationError.for_field(f"{p}.columns[0]", f"{rule.columns[0]!r} is not text")
-        _check_regex(rule.pattern, f"{p}.pattern")
+        engine.check_regex(rule.pattern, f"{p}.pattern")
         return rule
     if rule.kind is RuleKind.ALLOWED_VALUES:
         if not rule.allowed:
@@ -162,19 +162,6 @@ def _bounds(rule: Rule, logical: Logical, what: str) -> Rule:
     if low is not None and high is not None and low > high:
         raise ValidationError.for_field(f"{rule.path}.min", "is greater than max")
     return Rule(**{**rule.__dict__, "min": low, "max": high})
-
-
-def _check_regex(pattern: str, path: str) -> None:
-    if not pattern:
-        raise ValidationError.for_field(path, "is required")
-    con = engine.scratch()
-    try:
-        # RE2 (DuckDB's engine) runs in linear time; only its syntax needs checking.
-        con.execute("SELECT regexp_full_match('', $1)", [pattern])
-    except duckdb.Error:
-        raise ValidationError.for_field(path, "is not a valid RE2 regular expression") from None
-    finally:
-        con.close()
 
 
 def validate(con: duckdb.DuckDBPyConnection, table: pa.Table, rules: Sequence[Rule], sink: FrameSink) -> Validation:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import pyarrow as pa
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -99,8 +100,19 @@ def value(message: common_pb2.Value, path: str) -> tuple[Any, bool]:
         except ValueError:
             raise ValidationError.for_field(path, "date_value must be an ISO date like 2024-03-01") from None
     if kind == "timestamp_value":
-        return message.timestamp_value.ToDatetime(tzinfo=dt.UTC), True
+        return message.timestamp_value.ToDatetime(tzinfo=dt.UTC), True  # its range: check_wire
     return getattr(message, kind), True
+
+
+def check_columns(names: Sequence[str], path: str) -> None:
+    """A list of column names: none empty, none twice (its length: check_wire)."""
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if not name:
+            raise ValidationError.for_field(f"{path}[{i}]", "must not be empty")
+        if name in seen:
+            raise ValidationError.for_field(f"{path}[{i}]", f"{name!r} is named twice")
+        seen.add(name)
 
 
 def json_rows_pb(table: pa.Table, limit: int) -> common_pb2.JsonRows:
@@ -159,3 +171,63 @@ def fit(message: Message, repeated: str, budget: int, flag: str) -> bool:
     getattr(message, repeated).extend(items[:lo])
     setattr(message, flag, True)
     return True
+
+
+#: What any repeated field of a request may hold: the columns a wide real file has (a few
+#: thousand) with room to spare. Checked before any work, with tighter caps below.
+MAX_REPEATED = 10_000
+REPEATED_CAPS: dict[str, int] = {
+    "airpy.v1.Plan.transforms": 1000,
+    "airpy.v1.Plan.filters": 1000,
+    "airpy.v1.Plan.having": 1000,
+    "airpy.v1.Plan.aggs": 1000,
+    "airpy.v1.Plan.order_by": 1000,
+    "airpy.v1.Plan.group_by": 1000,
+    "airpy.v1.Plan.joins": 16,
+    "airpy.v1.Join.on": 64,
+    "airpy.v1.Filter.filters": 1000,
+    "airpy.v1.ReaderOptions.null_values": 100,
+    "airpy.v1.DiscoverRequest.patterns": 100,
+    "airpy.v1.AnalyzeOptions.rules": 1000,
+    "airpy.v1.ForecastOptions.levels": 10,
+}
+
+# google.protobuf.Timestamp's documented range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+TIMESTAMP_SECONDS = (-62135596800, 253402300799)
+_TIMESTAMP = Timestamp.DESCRIPTOR.full_name
+
+
+def check_wire(message: Message, path: str = "") -> None:
+    """ValidationError (with the field path) for what the contract cannot hold, in any request:
+    lists longer than their cap, enum numbers the proto does not define and Timestamps outside
+    protobuf's range. Unknown fields are left alone: they are how a newer client's additions
+    reach an older server."""
+    for desc, val in message.ListFields():
+        here = f"{path}.{desc.name}" if path else desc.name
+        entry = desc.message_type if desc.type == FieldDescriptor.TYPE_MESSAGE else None
+        if entry is not None and entry.GetOptions().map_entry:
+            continue  # maps hold strings here (labels, options), nothing to check
+        items = list(val) if desc.is_repeated else [val]
+        if desc.is_repeated:
+            cap = REPEATED_CAPS.get(desc.full_name, MAX_REPEATED)
+            if len(items) > cap:
+                raise ValidationError.for_field(here, f"holds {len(items)} items; at most {cap} are taken")
+        for i, item in enumerate(items):
+            where = f"{here}[{i}]" if desc.is_repeated else here
+            if desc.enum_type is not None and desc.enum_type.values_by_number.get(item) is None:
+                names = ", ".join(v.name for v in desc.enum_type.values if v.number != 0)
+                raise ValidationError.for_field(where, f"{item} is not a value of {desc.enum_type.name} ({names})")
+            if entry is not None:
+                if entry.full_name == _TIMESTAMP:
+                    _check_timestamp(item, where)
+                else:
+                    check_wire(item, where)
+
+
+def _check_timestamp(ts: Message, path: str) -> None:
+    low, high = TIMESTAMP_SECONDS
+    seconds, nanos = ts.seconds, ts.nanos  # type: ignore[attr-defined]
+    if not low <= seconds <= high:
+        raise ValidationError.for_field(path, "is outside 0001-01-01 .. 9999-12-31, the range of a protobuf Timestamp")
+    if not 0 <= nanos <= 999_999_999:
+        raise ValidationError.for_field(path, "nanos must be between 0 and 999999999")

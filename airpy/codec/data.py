@@ -11,6 +11,7 @@ from airpy.codec.common import (
     LOGICAL_TO_PB,
     arrow_ipc,
     arrow_schema_pb,
+    check_columns,
     fit,
     json_rows_pb,
     read_options,
@@ -115,9 +116,7 @@ def infer_request(request: data_pb2.InferSchemaRequest, default_rows: int, max_f
         raise ValidationError.for_field("sample_files", f"must be at most {max_files} (PY_DISCOVER_MAX_FILES)")
     if request.mode not in data_pb2.ProfileMode.values():
         raise ValidationError.for_field("mode", "is not a profile mode")
-    for i, name in enumerate(request.columns):
-        if not name:
-            raise ValidationError.for_field(f"columns[{i}]", "must not be empty")
+    check_columns(request.columns, "columns")
     reader = read_options(request.reader)
     reader.validate("reader")
     spec = ProfileSpec(
@@ -141,6 +140,7 @@ def file_issue_pb(issue: FileIssue) -> common_pb2.DataIssue:
         detail=issue.detail,
         file=issue.file,
         affected_rows=issue.affected_rows,
+        column=issue.column,
     )
 
 
@@ -225,6 +225,7 @@ def preview_request(request: data_pb2.PreviewRequest, max_rows: int) -> PreviewR
     limit = request.limit or DEFAULT_PREVIEW_ROWS
     if limit > max_rows:
         raise ValidationError.for_field("limit", f"must be at most {max_rows} (PY_PREVIEW_MAX_ROWS)")
+    check_columns(request.columns, "columns")
     reader = read_options(request.reader)
     reader.validate("reader")
     return PreviewRequest(request.path, reader, limit, tuple(request.columns))

@@ -7,7 +7,16 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from airpy.codec.common import LOGICAL_FROM_PB, arrow_schema_pb, json_rows_pb, read_options, schema_pb, value, value_pb
+from airpy.codec.common import (
+    LOGICAL_FROM_PB,
+    arrow_schema_pb,
+    check_wire,
+    json_rows_pb,
+    read_options,
+    schema_pb,
+    value,
+    value_pb,
+)
 from airpy.errors import ValidationError
 from airpy.query.compile import parse_grain
 from airpy.query.execute import Explanation
@@ -103,14 +112,11 @@ _OPS = {getattr(query_pb2.Filter, f"OP_{op.name}"): op for op in Op}
 _FNS = {getattr(query_pb2.Aggregate, f"FN_{fn.name}"): fn for fn in AggFn}
 _STRATEGIES = {getattr(query_pb2.Transform.FillNull, f"STRATEGY_{s.name}"): s for s in FillStrategy}
 _STRING_FNS = {getattr(query_pb2.Transform.StringOp, f"FN_{fn.name}"): fn for fn in StringFn}
-MAX_ITEMS = 1000
 
 
 def plan(message: query_pb2.Plan) -> Plan:
     """The plan as domain values; ValidationError with a field path for what cannot be decoded."""
-    for name in ("transforms", "filters", "select", "group_by", "aggs", "having", "joins", "order_by"):
-        if len(getattr(message, name)) > MAX_ITEMS:
-            raise ValidationError.for_field(f"plan.{name}", f"holds more than {MAX_ITEMS} items")
+    check_wire(message, "plan")  # the caps of its lists (a stored plan is checked again here)
     grain = None
     if message.HasField("grain"):
         path = "plan.grain"

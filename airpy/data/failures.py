@@ -16,7 +16,7 @@ import pyarrow as pa
 from airpy.data.formats import Compression, FileFormat
 from airpy.data.listing import Listed
 from airpy.data.readers import Dataset, format_family, source_sql
-from airpy.engine import translate
+from airpy.engine import cause_of, translate, unreadable
 from airpy.errors import IOFailure
 from airpy.objectstore import open_input
 
@@ -51,6 +51,7 @@ def read_failure(exc: duckdb.Error, dataset: Dataset, con: duckdb.DuckDBPyConnec
         if bad is not None:
             metadata["line"] = bad
             metadata.pop("byte_offset", None)
+            metadata["cause"] = "malformed_json"
             return IOFailure(f"line {bad} of {metadata['file']} is not valid JSON", metadata=metadata)
     if "line" not in metadata and family is FileFormat.CSV:
         candidates = [f for f in dataset.files if f.rel == metadata.get("file")] or list(dataset.files)
@@ -58,9 +59,8 @@ def read_failure(exc: duckdb.Error, dataset: Dataset, con: duckdb.DuckDBPyConnec
             found = first_rejected_line(replace(dataset, files=(item,)), con)
             if found is not None:
                 line, message = found
-                where = {"file": item.rel, "line": line}
-                return IOFailure(f"line {line} of {item.rel}: {message}", metadata=where)
-    return IOFailure(error.message, metadata=metadata)
+                return unreadable(*cause_of(message), {"file": item.rel, "line": line})
+    return unreadable(*cause_of(str(exc)), metadata)
 
 
 def _first_bad_json_line(item: Listed, upto: int) -> int | None:

@@ -107,18 +107,18 @@ def detect_date_formats(values: list[str]) -> list[str]:
     while remaining and len(chosen) < 3:
         best, best_hits = "", 0
         for candidate in DATE_FORMATS:
-            hits = sum(1 for v in remaining if _parses(v, candidate))
+            hits = sum(1 for v in remaining if parses(v, candidate))
             if hits > best_hits:
                 best, best_hits = candidate, hits
         if not best_hits:
             break
         chosen.append(best)
-        remaining = [v for v in remaining if not _parses(v, best)]
+        remaining = [v for v in remaining if not parses(v, best)]
     explained = len(values) - len(remaining)
     return chosen if values and explained / len(values) >= _MOSTLY else []
 
 
-def _parses(value: str, fmt: str) -> bool:
+def parses(value: str, fmt: str) -> bool:
     try:
         dt.datetime.strptime(value, fmt)
     except ValueError:

@@ -26,6 +26,10 @@ from airpy.errors import NotFoundError, ScopeDenied, ValidationError
 from airpy.owners import Paths, within
 
 MAX_PATH_CHARS = 4096
+# What Linux file systems hold (PATH_MAX, NAME_MAX), in bytes of the UTF-8 name: a longer name is
+# refused before any file system call, which would fail with ENAMETOOLONG.
+MAX_PATH_BYTES = 4095
+MAX_NAME_BYTES = 255
 
 
 def _file_stat(st: os.stat_result) -> FileStat:
@@ -33,13 +37,29 @@ def _file_stat(st: os.stat_result) -> FileStat:
 
 
 def check_plain(raw: str, field: str) -> None:
-    """What no path or key may hold, whatever the base: NUL bytes, backslashes, excess length."""
+    """What no path or key may hold, whatever the base: NUL bytes, backslashes, names longer than
+    a file system holds (in UTF-8 bytes: the whole path, and each of its names)."""
     if "\x00" in raw:
         raise ValidationError.for_field(field, "contains a NUL byte")
     if len(raw) > MAX_PATH_CHARS:
         raise ValidationError.for_field(field, f"is longer than {MAX_PATH_CHARS} characters")
     if "\\" in raw:
         raise ValidationError.for_field(field, "contains a backslash; separate folders with /")
+    check_length(raw, field)
+
+
+def check_length(path: str, field: str) -> None:
+    """ValidationError when a path is longer than a file system can hold (bytes of UTF-8)."""
+    try:
+        encoded = path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError.for_field(field, "is not valid Unicode (a lone surrogate)") from None
+    if len(encoded) > MAX_PATH_BYTES:
+        raise ValidationError.for_field(field, f"is longer than {MAX_PATH_BYTES} bytes, which no file system holds")
+    if any(len(name) > MAX_NAME_BYTES for name in encoded.split(b"/")):
+        raise ValidationError.for_field(
+            field, f"holds a name longer than {MAX_NAME_BYTES} bytes, which no file system holds"
+        )
 
 
 @dataclass(frozen=True)
@@ -121,6 +141,7 @@ class BasePath:
         """Resolve a caller's path, file:// URI or glob. Raises ValidationError or NotFoundError."""
         path = self._decode(raw, field)
         rel = self._lexical_relative(path, field)
+        check_length(str(self.root / rel) if rel else str(self.root), field)  # joined with the base
         if rel == "" and not allow_root:
             raise ValidationError.for_field(field, "names the base path itself; name a file, folder or glob")
         parts = [p for p in rel.split("/") if p]

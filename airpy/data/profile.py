@@ -152,6 +152,18 @@ def _selected(con: duckdb.DuckDBPyConnection, scan: Scan, columns: tuple[str, ..
     return ", ".join(quote_ident(c) for c in columns), pa.schema([schema.field(c) for c in columns])
 
 
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table`'s columns cast to the unified `schema`; the columns it lacks are all null."""
+    columns = []
+    for target in schema:
+        if target.name not in table.column_names:
+            columns.append(pa.nulls(table.num_rows, target.type))
+            continue
+        column = table.column(target.name)
+        columns.append(column if column.type == target.type else column.cast(target.type))
+    return pa.table(columns, schema=schema)
+
+
 def _sampled(
     con: duckdb.DuckDBPyConnection,
     dataset: Dataset,
@@ -162,16 +174,20 @@ def _sampled(
 ) -> Profile:
     parts = []
     skipped = 0
+    # The types a Query over these files reads (DuckDB unifies drifting files by name): each
+    # file's sample is cast to them, so drift is reported, not fatal.
+    _, unified = _selected(con, source_sql(con, replace(dataset, files=tuple(files))), spec.columns)
     for i, item in enumerate(files):
         progress.step("loading_data", f"{item.rel}: up to {spec.infer_rows} rows", 0.2 + 0.3 * i / len(files))
         single = _one_file(dataset, item)
         scan = source_sql(con, single)
-        select, _ = _selected(con, scan, spec.columns)
+        own = con.sql(f"SELECT * FROM {scan.sql} LIMIT 0", params=scan.params).to_arrow_table().schema.names
+        select = ", ".join(quote_ident(c) for c in unified.names if c in own) or "NULL AS airpy_no_column"
         sql = f"SELECT {select} FROM {scan.sql} LIMIT ${len(scan.params) + 1}"
-        parts.append(con.sql(sql, params=[*scan.params, spec.infer_rows]).to_arrow_table())
+        parts.append(_conform(con.sql(sql, params=[*scan.params, spec.infer_rows]).to_arrow_table(), unified))
         if dataset.options.on_error is OnError.SKIP:
             skipped += skipped_rows(con, single, scan, within=spec.infer_rows * 2) or 0
-    sample = pa.concat_tables(parts, promote_options="permissive")
+    sample = pa.concat_tables(parts, promote_options="permissive").select(unified.names)
     progress.step("analyzing_schema", f"{sample.num_rows} rows sampled from {len(files)} files", 0.5)
     name = "airpy_sample"
     con.register(name, sample)

@@ -10,11 +10,8 @@ path and every reader option is bound as a parameter, never formatted into SQL.
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import posixpath
-from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -28,21 +25,11 @@ if TYPE_CHECKING:
     from airpy.data.objects import Base
 
 from airpy import objectstore
-from airpy.data.formats import Compression, FileFormat
+from airpy.data.formats import FileFormat
 from airpy.data.listing import Listed, list_files, verify_unchanged
 from airpy.data.paths import Target
+from airpy.data.sniff import ENCODINGS, sniff_text
 from airpy.errors import NotFoundError, ValidationError
-from airpy.objectstore import open_input
-
-_DELIMITERS = (",", ";", "\t", "|")
-_SNIFF_BYTES = 64 * 1024
-ENCODINGS = {
-    "utf-8": "utf-8",
-    "utf8": "utf-8",
-    "latin-1": "latin-1",
-    "latin1": "latin-1",
-    "iso-8859-1": "latin-1",
-}
 
 
 class OnError(StrEnum):
@@ -91,6 +78,8 @@ class Dataset:
     #: More files matched than were taken (PY_DISCOVER_MAX_FILES).
     truncated: bool = False
     delimiter: str = ""
+    #: CSV columns read as text whatever the engine's sniffer makes of them (see data/sniff.py).
+    text_columns: tuple[str, ...] = ()
     #: The request field that named the dataset (errors name it).
     field: str = ""
     #: The base path as engine messages show it (stripped from what callers see).
@@ -137,8 +126,10 @@ def dataset_of(base: Base, target: Target, field_name: str, options: ReadOptions
     below = [item.rel[len(target.rel) :] if target.is_dir else "" for item in listing.files]
     hive = options.hive_partitioning if options.hive_partitioning is not None else any("=" in b for b in below)
     delimiter = options.delimiter or ("\t" if file_format is FileFormat.TSV else "")
-    if format_family(file_format) is FileFormat.CSV and not delimiter:
-        delimiter = sniff_delimiter(listing.files[0], options)
+    text_columns: tuple[str, ...] = ()
+    if format_family(file_format) is FileFormat.CSV:
+        sniffed = sniff_text(listing.files[0], encoding=options.encoding, header=options.header, delimiter=delimiter)
+        delimiter, text_columns = sniffed.delimiter, sniffed.text_columns
     return Dataset(
         target.rel,
         target.path if target.is_dir else posixpath.dirname(target.path),
@@ -148,6 +139,7 @@ def dataset_of(base: Base, target: Target, field_name: str, options: ReadOptions
         hive,
         truncated=listing.truncated,
         delimiter=delimiter,
+        text_columns=text_columns,
         field=field_name,
         base=base.label,
     )
@@ -155,43 +147,6 @@ def dataset_of(base: Base, target: Target, field_name: str, options: ReadOptions
 
 def format_family(file_format: FileFormat) -> FileFormat:
     return FileFormat.CSV if file_format is FileFormat.TSV else file_format
-
-
-def sniff_delimiter(item: Listed, options: ReadOptions) -> str:
-    """The delimiter that splits the first lines most consistently into more than one field.
-
-    DuckDB's own sniffer gives up on (or mis-reads) files with a ragged row; choosing the
-    delimiter here lets it report such rows by line instead.
-    """
-    try:
-        with open_input(item.path) as raw:
-            stream = (
-                raw
-                if item.kind.compression is Compression.NONE
-                else pa.CompressedInputStream(raw, item.kind.compression.value)
-            )
-            sample = stream.read(_SNIFF_BYTES)
-    except (OSError, pa.ArrowException):
-        return ","  # unreadable: the reader reports it properly
-    encoding = ENCODINGS.get(options.encoding.lower(), "utf-8") if options.encoding else "utf-8"
-    text = sample.decode(encoding, errors="replace").lstrip("\ufeff")
-    cut = text.rfind("\n")
-    lines = (text[:cut] if cut > 0 else text).splitlines()[:50]
-    best, best_score = ",", 0.0
-    for candidate in _DELIMITERS:
-        try:
-            widths = [len(row) for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=candidate)]
-        except csv.Error:
-            continue
-        if not widths:
-            continue
-        width, count = Counter(widths).most_common(1)[0]
-        if width < 2:
-            continue
-        score = count / len(widths) + width / 1000  # consistency first, then more fields
-        if score > best_score:
-            best, best_score = candidate, score
-    return best
 
 
 def source_sql(con: duckdb.DuckDBPyConnection, dataset: Dataset, *, skip_errors: bool | None = None) -> Scan:
@@ -217,6 +172,8 @@ def source_sql(con: duckdb.DuckDBPyConnection, dataset: Dataset, *, skip_errors:
             named["encoding"] = ENCODINGS[options.encoding.lower()]
         if options.null_values:
             named["nullstr"] = list(options.null_values)
+        if dataset.text_columns:
+            named["types"] = dict.fromkeys(dataset.text_columns, "VARCHAR")
         if skip:
             named["ignore_errors"] = True
             named["store_rejects"] = len(paths) == 1

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
+from airpy.codec.common import check_wire
 from airpy.errors import ValidationError
 from airpy.results.frames import DEFAULT_FRAME, FRAME_NAME, FrameMeta, Part
 from airpy.v1 import analyze_service_pb2, job_pb2
@@ -54,6 +55,7 @@ def read_ticket(raw: bytes) -> Ticket:
         message = job_pb2.FrameTicket.FromString(raw)
     except DecodeError:
         raise ValidationError.for_field("ticket", "is not an airpy ticket (take one from GetFlightInfo)") from None
+    check_wire(message, "ticket")
     token = _token(str(message.token), "ticket.token")
     frame = _frame(message.frame, "ticket.frame")
     if message.whole and message.part:
@@ -85,6 +87,7 @@ def upload_request(descriptor_path: list[bytes], command: bytes) -> analyze_serv
         request = analyze_service_pb2.UploadFrameRequest.FromString(command)
     except DecodeError:
         raise ValidationError.for_field("descriptor.cmd", "is not a serialized airpy.v1.UploadFrameRequest") from None
+    check_wire(request, "descriptor.cmd")
     if request.arrow_ipc:
         raise ValidationError.for_field("descriptor.cmd.arrow_ipc", "must be empty: the stream carries the frame")
     return request

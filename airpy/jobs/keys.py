@@ -1,7 +1,7 @@
 """Every Redis key airpy owns is built here (RQ's own keys are RQ's).
 
 airpy:token                       counter, INCR gives the next token
-airpy:job:{token}                 hash, the job record (TTL = PY_JOB_TTL_S)
+airpy:job:{token}                 hash, the job record (TTL = PY_JOB_TTL_S); `worker`: who ran it (operators only)
 airpy:job:{token}:events          stream, ids "{seq}-0" (same TTL)
 airpy:job:{token}:lease           string, renewed by the running attempt (TTL = PY_LEASE_S)
 airpy:job:{token}:ops             hash op id -> seq, the answers of transitions already applied (same TTL)

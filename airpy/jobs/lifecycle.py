@@ -127,16 +127,20 @@ class Lifecycle:
         """Mark the attempt running; None when it must not run (cancelled, stale, started twice)."""
         change = Change(
             step=StepName.STARTED,
-            message=f"attempt {attempt} started on {worker}",
+            # Callers relay step messages to end users: the worker (host, pid) is for operators
+            # only, in the record's `worker` field and the log line below.
+            message=f"attempt {attempt} started",
             status=JobStatus.RUNNING,
             guard_attempt=attempt,
             expect_status=JobStatus.QUEUED,
             lease_ms=int(self.timing.lease_s * 1000),
+            fields={"worker": worker},
         )
         outcome = self.events.append(token, change, now_ms())
         if not isinstance(outcome, Appended):
             log.info("job %s attempt %s not run: %s", token, attempt, outcome.name.lower())
             return None
+        log.info("job %s attempt %s started on %s", token, attempt, worker, extra={"token": token, "worker": worker})
         return self.records.get(token)
 
     def report(self, token: int, attempt: int, step: str, message: str, progress: float | None) -> bool:

@@ -23,6 +23,7 @@ from typing import Any
 from airpy.engine import quote_ident
 from airpy.errors import ValidationError
 from airpy.query import predicates, transforms
+from airpy.query.names import check_output_name
 from airpy.query.plan import (
     NUMERIC_ONLY,
     AggFn,
@@ -126,6 +127,8 @@ def compile_plan(
         parts = []
         for item in plan.select:
             logical = columns.need(item.col, f"{item.path}.col")
+            if item.alias:
+                check_output_name(item.alias, f"{item.path}.alias")
             if item.name in names:
                 raise ValidationError.for_field(f"{item.path}.alias", f"the output name {item.name!r} is used twice")
             names[item.name] = logical
@@ -154,6 +157,7 @@ def _join(
 ) -> tuple[str, Columns]:
     if not join.on:
         raise ValidationError.for_field(f"{join.path}.on", "needs at least one key")
+    check_output_name(join.suffix, f"{join.path}.suffix", fragment=True)
     right_cols = Columns(dict(right))
     conditions = []
     for i, key in enumerate(join.on):
@@ -197,6 +201,8 @@ def _grain(b: Builder, current: str, columns: Columns, grain: Grain) -> tuple[st
         raise ValidationError.for_field(
             f"{grain.path}.timezone", f"{grain.timezone!r} is not an IANA time zone"
         ) from None
+    if grain.alias:
+        check_output_name(grain.alias, f"{grain.path}.alias")
     if grain.name in columns.types and grain.name != grain.col:
         raise ValidationError.for_field(f"{grain.path}.alias", f"a column {grain.name!r} exists already; set an alias")
     months = grain.count * 3 if grain.unit == "quarter" else grain.count
@@ -227,6 +233,8 @@ def _aggregate(b: Builder, current: str, columns: Columns, plan: Plan) -> tuple[
         parts.append(quote_ident(name))
         keys.append(quote_ident(name))
     for agg in plan.aggs:
+        if agg.alias:
+            check_output_name(agg.alias, f"{agg.path}.alias")
         expr, logical = _aggregate_expr(b, agg, columns, plan.grain)
         if agg.name in out:
             raise ValidationError.for_field(
@@ -239,6 +247,10 @@ def _aggregate(b: Builder, current: str, columns: Columns, plan: Plan) -> tuple[
 
 
 def _aggregate_expr(b: Builder, agg: Aggregate, columns: Columns, grain: Grain | None) -> tuple[str, Logical]:
+    if agg.p and agg.fn is not AggFn.PERCENTILE:
+        raise ValidationError.for_field(
+            f"{agg.path}.p", f"is the percentile of FN_PERCENTILE; FN_{agg.fn.name} takes none"
+        )
     if agg.counts_rows:
         return "count(*)", Logical.INTEGER
     if not agg.col:

@@ -168,7 +168,10 @@ def run(
         progress.step("aggregating", f"{len(plan.group_by)} keys, {len(plan.aggs)} aggregates", 0.15)
     started = time.perf_counter()
     compiled = prepared.compiled
-    with translated(base=prepared.base, reading=True):
+    datasets = prepared.datasets
+    # One dataset read: its failures name the file and line as Preview's and InferSchema's do.
+    failures = reading(con, datasets[0]) if len(datasets) == 1 else translated(base=prepared.base, reading=True)
+    with failures:
         reader = con.sql(compiled.sql, params=compiled.params).to_arrow_reader(BATCH_ROWS)
         with sink.open(frame, reader.schema) as writer:
             for batch in reader:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from airpy.engine import quote_ident
+from airpy.engine import check_regex, quote_ident
 from airpy.errors import ValidationError
 from airpy.query.plan import COMPARISONS, GROUPS, TEXT_OPS, Filter, Op
 from airpy.query.stages import Builder, Columns
-from airpy.query.values import coerce
+from airpy.query.values import beyond_nanoseconds, coerce
 from airpy.schema import ORDERED, Logical
 
 MAX_FILTER_DEPTH = 8
@@ -40,7 +40,33 @@ def _count_filters(filters: Iterable[Filter], path: str) -> None:
         walk(node, 1)
 
 
+def _applies(node: Filter) -> None:
+    """Every field set on a filter means something for its op; the others are refused, not ignored."""
+    name = f"OP_{node.op.name}"
+    if node.op in GROUPS:
+        for field, given in (("col", bool(node.col)), ("value", node.has_value)):
+            if given:
+                raise ValidationError.for_field(
+                    f"{node.path}.{field}", f"{name} combines child filters; set no {field}"
+                )
+    elif node.op in {Op.IS_NULL, Op.IS_NOT_NULL} and node.has_value:
+        raise ValidationError.for_field(f"{node.path}.value", f"{name} takes no value")
+    if node.case_insensitive and node.op not in TEXT_OPS:
+        raise ValidationError.for_field(
+            f"{node.path}.case_insensitive", f"applies to the text operators only, not {name}"
+        )
+
+
+def _comparable(q: str, logical: Logical, values: list[object]) -> str:
+    """The column as compared with `values`: a timestamp column is compared at microseconds when a
+    value lies beyond what a nanosecond column holds (the engine would fail widening it)."""
+    if logical is Logical.TIMESTAMP and any(beyond_nanoseconds(v) for v in values):
+        return f"CAST({q} AS TIMESTAMP)"
+    return q
+
+
 def _predicate(b: Builder, node: Filter, columns: Columns) -> str:
+    _applies(node)
     if node.op in GROUPS:
         if node.op is Op.NOT:
             if len(node.children) != 1:
@@ -69,6 +95,7 @@ def _predicate(b: Builder, node: Filter, columns: Columns) -> str:
         if isinstance(node.value, list):
             raise ValidationError.for_field(value_path, f"OP_{node.op.name} takes one value, not a list")
         value = coerce(node.value, logical, value_path, node.col)
+        q = _comparable(q, logical, [value])
         symbol = {Op.EQ: "=", Op.NE: "<>", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">="}[node.op]
         return f"({q} {symbol} {b.param(value)})"
     if node.op in {Op.IN, Op.NOT_IN, Op.BETWEEN}:
@@ -77,6 +104,7 @@ def _predicate(b: Builder, node: Filter, columns: Columns) -> str:
         if len(node.value) > MAX_LIST_VALUES:
             raise ValidationError.for_field(value_path, f"holds more than {MAX_LIST_VALUES} values")
         items = [coerce(v, logical, f"{value_path}[{i}]", node.col) for i, v in enumerate(node.value)]
+        q = _comparable(q, logical, items)
         if node.op is Op.BETWEEN:
             if len(items) != 2:
                 raise ValidationError.for_field(value_path, "OP_BETWEEN takes a list of two: low and high")
@@ -100,5 +128,6 @@ def _predicate(b: Builder, node: Filter, columns: Columns) -> str:
         return f"suffix({subject}, {needle})"
     if node.op is Op.LIKE:
         return f"({q} {'ILIKE' if node.case_insensitive else 'LIKE'} {value})"
+    check_regex(node.value, value_path)  # found at the call, not by the worker
     flags = ", 'i'" if node.case_insensitive else ""
     return f"regexp_matches({q}, {value}{flags})"

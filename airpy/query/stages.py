@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,11 @@ class Builder:
 
     def param(self, value: Any) -> str:
         self.params.append(value)
+        if isinstance(value, dt.datetime):
+            # A zone-aware moment binds as TIMESTAMPTZ, which DuckDB will not compare with a
+            # TIMESTAMP_NS column; as a TIMESTAMP (UTC, the engine's zone) it compares with
+            # every timestamp column.
+            return f"CAST(${len(self.params)} AS TIMESTAMP)"
         return f"${len(self.params)}"
 
     def stage(self, select: str) -> str:

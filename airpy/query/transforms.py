@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from airpy.engine import quote_ident
+from airpy.engine import check_strptime, quote_ident
 from airpy.errors import ValidationError
+from airpy.query.names import check_output_name
 from airpy.query.plan import Cast, Dedupe, DropNulls, FillNull, FillStrategy, Rename, StringOp, Transform
 from airpy.query.stages import Builder, Columns
 from airpy.query.values import coerce
@@ -47,6 +48,7 @@ def _cast(b: Builder, current: str, columns: Columns, transform: Cast) -> Stage:
     if transform.format:
         if source is not Logical.STRING or transform.to not in {Logical.DATE, Logical.TIMESTAMP}:
             raise ValidationError.for_field(f"{path}.cast.format", "a format parses text into a date or timestamp only")
+        check_strptime(transform.format, f"{path}.cast.format")  # found at the call, not by the worker
         # Values that do not parse become null (cleaning), rather than failing the whole job.
         expr = f"try_strptime({q}, {b.param(transform.format)})::{target}"
     else:
@@ -60,6 +62,12 @@ def _fill_null(b: Builder, current: str, columns: Columns, transform: FillNull) 
     path = transform.path
     logical = columns.need(transform.col, f"{path}.fill_null.col")
     q = quote_ident(transform.col)
+    if transform.has_value and transform.strategy is not FillStrategy.VALUE:
+        raise ValidationError.for_field(f"{path}.fill_null.value", f"STRATEGY_{transform.strategy.name} takes no value")
+    if transform.order_by and transform.strategy not in {FillStrategy.FORWARD, FillStrategy.BACKWARD}:
+        raise ValidationError.for_field(
+            f"{path}.fill_null.order_by", "orders a forward or backward fill only (STRATEGY_FORWARD, STRATEGY_BACKWARD)"
+        )
     if transform.strategy is FillStrategy.VALUE:
         if not transform.has_value:
             raise ValidationError.for_field(f"{path}.fill_null.value", "is required for STRATEGY_VALUE")
@@ -106,8 +114,7 @@ def _dedupe(b: Builder, current: str, columns: Columns, transform: Dedupe) -> St
 def _rename(b: Builder, current: str, columns: Columns, transform: Rename) -> Stage:
     path = transform.path
     logical = columns.need(transform.old, f"{path}.rename.from")
-    if not transform.new:
-        raise ValidationError.for_field(f"{path}.rename.to", "must not be empty")
+    check_output_name(transform.new, f"{path}.rename.to")
     if transform.new in columns.types and transform.new != transform.old:
         raise ValidationError.for_field(f"{path}.rename.to", f"a column {transform.new!r} exists already")
     renamed = {(transform.new if k == transform.old else k): v for k, v in columns.types.items()}

@@ -11,6 +11,11 @@ from airpy.errors import ValidationError
 from airpy.schema import Logical
 
 _TRUE = {"true", "t", "yes", "y", "1"}
+# What the widest integer columns hold (BIGINT's low end, UBIGINT's high end): a value beyond
+# them can match no row and would not bind as a parameter.
+_INTEGER_RANGE = (-(2**63), 2**64 - 1)
+# What a nanosecond timestamp (Arrow's and pandas' default unit) holds: 1677-09-21 .. 2262-04-11.
+NS_TIMESTAMPS = (dt.datetime(1677, 9, 22, tzinfo=dt.UTC), dt.datetime(2262, 4, 11, tzinfo=dt.UTC))
 _FALSE = {"false", "f", "no", "n", "0"}
 
 
@@ -34,15 +39,20 @@ def coerce(value: Any, logical: Logical, path: str, column: str) -> Any:
 def _integer(value: Any) -> int:
     if isinstance(value, bool):
         raise TypeError("a boolean is not a number")
-    if isinstance(value, int):
-        return value
     if isinstance(value, float):
         if not value.is_integer():
             raise ValueError("not a whole number")
-        return int(value)
-    if isinstance(value, str):
-        return int(value.strip())
-    raise TypeError
+        number = int(value)
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        number = int(value.strip())
+    else:
+        raise TypeError
+    low, high = _INTEGER_RANGE
+    if not low <= number <= high:
+        raise ArithmeticError("outside every integer type")
+    return number
 
 
 def _float(value: Any) -> float:
@@ -106,6 +116,12 @@ def _timestamp(value: Any) -> dt.datetime:
         parsed = dt.datetime.fromisoformat(value.strip())
         return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
     raise TypeError
+
+
+def beyond_nanoseconds(value: Any) -> bool:
+    """Whether a coerced timestamp lies outside what a nanosecond column holds."""
+    low, high = NS_TIMESTAMPS
+    return isinstance(value, dt.datetime) and not low <= value < high
 
 
 def _time(value: Any) -> dt.time:

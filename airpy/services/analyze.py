@@ -31,13 +31,15 @@ class AnalyzeService:
     async def Analyze(self, request: analyze_pb2.AnalyzeRequest, call: Call) -> analyze_service_pb2.AnalyzeResponse:
         app = self._app
         kind = codec.kind_of(request)
-        if kind is Kind.INSIGHTS and not app.settings.openai_base_url:
-            raise NotConfiguredError(
-                "insights need an OpenAI-compatible endpoint: set OPENAI_BASE_URL (and OPENAI_API_KEY, PY_LLM_MODEL)",
-                metadata={"setting": "OPENAI_BASE_URL"},
-            )
         if kind is Kind.INSIGHTS:
+            # The token's rights first: a refusal says nothing of the server's configuration.
             call.principal.require(Scope.INSIGHTS, "an insights analysis (aggregates go to the LLM endpoint)")
+            if not app.settings.openai_base_url:
+                raise NotConfiguredError(
+                    "insights need an OpenAI-compatible endpoint: set OPENAI_BASE_URL (and OPENAI_API_KEY, "
+                    "PY_LLM_MODEL)",
+                    metadata={"setting": "OPENAI_BASE_URL"},
+                )
         # Rules, columns and options are checked against the frame's schema before anything is queued.
         columns = await self._columns(request, call.principal)
         codec.analysis(request, columns, app.settings.llm_max_sample_rows)

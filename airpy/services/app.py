@@ -99,7 +99,7 @@ class App:
         progress = CallProgress()
 
         def run() -> T:
-            with engine.session(self.runtime.limits, progress) as con:
+            with engine.session(self.runtime.sync_limits, progress) as con:
                 return work(con)
 
         try:

@@ -25,8 +25,8 @@ def test_a_ragged_csv_row_names_file_and_line(con: duckdb.DuckDBPyConnection, ba
     (data_dir / "bad.csv").write_text("a,b\n1,2\n3,4,5\n6,7\n")
     with pytest.raises(IOFailure) as caught:
         read_all(con, dataset(base, "bad.csv"))
-    assert caught.value.metadata == {"file": "bad.csv", "line": "3"}
-    assert caught.value.message.startswith("line 3 of bad.csv: ")
+    assert caught.value.metadata == {"file": "bad.csv", "line": "3", "cause": "malformed_row"}
+    assert caught.value.message == "line 3 of bad.csv has a row that does not fit the file's columns"
     assert str(data_dir) not in caught.value.message
 
 
@@ -45,14 +45,14 @@ def test_a_compressed_csv_names_the_line_too(con: duckdb.DuckDBPyConnection, bas
     (data_dir / "bad.csv.gz").write_bytes(gzip.compress(b"a,b\n1,2\n3,4\n5,6,7\n8,9\n"))
     with pytest.raises(IOFailure) as caught:
         read_all(con, dataset(base, "bad.csv.gz"))
-    assert caught.value.metadata == {"file": "bad.csv.gz", "line": "4"}
+    assert caught.value.metadata == {"file": "bad.csv.gz", "line": "4", "cause": "malformed_row"}
 
 
 def test_a_broken_json_line_is_found_where_it_broke(con: duckdb.DuckDBPyConnection, base: Base, data_dir: Path) -> None:
     (data_dir / "bad.jsonl").write_text('{"a": 1}\n{"a": 2\n{"a": 3}\n{"a": 4}\n')
     with pytest.raises(IOFailure) as caught:
         read_all(con, dataset(base, "bad.jsonl"))
-    assert caught.value.metadata == {"file": "bad.jsonl", "line": "2"}
+    assert caught.value.metadata == {"file": "bad.jsonl", "line": "2", "cause": "malformed_json"}
     assert caught.value.message == "line 2 of bad.jsonl is not valid JSON"
 
 
@@ -63,7 +63,7 @@ def test_the_file_at_fault_is_named_in_a_folder(con: duckdb.DuckDBPyConnection, 
     (data_dir / "d" / "b.csv").write_text("a,b\n" + good + "3,4,5\n" + good)
     with pytest.raises(IOFailure) as caught:
         read_all(con, dataset(base, "d"))
-    assert caught.value.metadata == {"file": "d/b.csv", "line": "22"}
+    assert caught.value.metadata == {"file": "d/b.csv", "line": "22", "cause": "malformed_row"}
 
 
 RAGGED_SNIFF = (

@@ -59,7 +59,7 @@ def test_a_malformed_row_fails_a_preview(con: duckdb.DuckDBPyConnection, base: B
     (data_dir / "bad.csv").write_text("a,b\n1,2\n3,4,5\n6,7\n")
     with pytest.raises(IOFailure) as caught:
         preview(con, dataset(base, "bad.csv"), 10)
-    assert caught.value.metadata == {"file": "bad.csv", "line": "3"}
+    assert caught.value.metadata == {"file": "bad.csv", "line": "3", "cause": "malformed_row"}
 
 
 def test_skipped_rows_are_an_issue(con: duckdb.DuckDBPyConnection, base: Base, data_dir: Path) -> None:

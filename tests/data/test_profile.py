@@ -175,20 +175,7 @@ def test_drift_across_files_names_the_missing_column(
     assert issues == {("MISSING_COLUMN", "note", "parts/a.csv"), ("MISSING_COLUMN", "kwh", "parts/b.csv")}
 
 
-@pytest.mark.parametrize(
-    "mode",
-    [
-        pytest.param(
-            ProfileMode.SAMPLE,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a sampled profile of files whose column types differ fails with a raw pyarrow ArrowTypeError "
-                "(pa.concat_tables) instead of reporting TYPE_DRIFT",
-            ),
-        ),
-        ProfileMode.FULL,
-    ],
-)
+@pytest.mark.parametrize("mode", list(ProfileMode))
 def test_type_drift_across_files_is_an_issue(
     con: duckdb.DuckDBPyConnection, base: Base, limits: EngineLimits, data_dir: Path, mode: ProfileMode
 ) -> None:
@@ -203,6 +190,23 @@ def test_type_drift_across_files_is_an_issue(
     assert drift["kwh"].missing == []
     assert [(i.code, i.column) for i in result.issues] == [("TYPE_DRIFT", "kwh")]
     assert result.rows == 3
+    # The column is unified as a Query over the files reads it (text), its values kept.
+    assert result.schema.field("kwh").type == pa.string()
+    if mode is ProfileMode.SAMPLE:
+        assert sorted(result.sample.column("kwh").to_pylist()) == ["1.5", "2.5", "lots"]
+
+
+def test_a_sampled_profile_with_columns_reads_files_that_lack_one(
+    con: duckdb.DuckDBPyConnection, base: Base, limits: EngineLimits, data_dir: Path
+) -> None:
+    folder = data_dir / "parts"
+    folder.mkdir()
+    (folder / "a.csv").write_text("id,code\n1,7\n2,8\n")
+    (folder / "b.csv").write_text("id,code\n3,007\n")
+    (folder / "c.csv").write_text("id\n4\n")
+    result = run(con, base, limits, "parts", ProfileMode.SAMPLE, columns=("code",))
+    assert result.sample.column_names == ["code"]
+    assert sorted(result.sample.column("code").to_pylist(), key=str) == ["007", "7", "8", None]
 
 
 def test_parquet_row_counts_are_exact_in_a_sample(
@@ -257,7 +261,7 @@ def test_a_malformed_row_fails_the_profile_naming_file_and_line(
     for mode in ProfileMode:
         with pytest.raises(IOFailure) as caught:
             run(con, base, limits, "bad.csv", mode)
-        assert caught.value.metadata == {"file": "bad.csv", "line": "3"}
+        assert caught.value.metadata == {"file": "bad.csv", "line": "3", "cause": "malformed_row"}
 
 
 @pytest.mark.parametrize("mode", [ProfileMode.SAMPLE, ProfileMode.FULL])
@@ -286,3 +290,28 @@ def test_skipped_rows_of_several_sampled_files_add_up(
     result = run(con, base, limits, "parts", ProfileMode.SAMPLE, options=ReadOptions(on_error=OnError.SKIP))
     assert result.sample.num_rows == 6
     assert result.skipped_rows == 2
+
+
+@pytest.mark.parametrize("mode", list(ProfileMode))
+def test_a_column_mixing_date_formats_is_read_as_text_and_reported(
+    con: duckdb.DuckDBPyConnection, base: Base, limits: EngineLimits, data_dir: Path, mode: ProfileMode
+) -> None:
+    # DuckDB's sniffer settles on one of the formats and would fail the read on the other.
+    iso = "".join(f"{i},2024-03-{i:02d}\n" for i in range(1, 11))
+    european = "".join(f"{i},{i - 10:02d}/03/2024\n" for i in range(11, 21))
+    (data_dir / "days.csv").write_text("id,day\n" + iso + european)
+    result = run(con, base, limits, "days.csv", mode)
+    day = by_name(result)["day"]
+    assert day.logical is Logical.STRING
+    assert day.detected_format == "mixed: %Y-%m-%d, %d/%m/%Y"
+    assert [(i.code, i.column) for i in result.issues] == [("MIXED_DATE_FORMATS", "day")]
+    assert result.rows == 20
+
+
+def test_a_column_of_one_date_format_stays_a_date(
+    con: duckdb.DuckDBPyConnection, base: Base, limits: EngineLimits, data_dir: Path
+) -> None:
+    (data_dir / "days.csv").write_text("id,day\n" + "".join(f"{i},{i:02d}/03/2024\n" for i in range(1, 21)))
+    result = run(con, base, limits, "days.csv", ProfileMode.SAMPLE)
+    assert by_name(result)["day"].logical is Logical.DATE
+    assert result.issues == []

@@ -13,7 +13,8 @@ import pytest
 
 from airpy.data.formats import FileFormat
 from airpy.data.objects import Base
-from airpy.data.readers import OnError, ReadOptions, open_dataset, skipped_rows, sniff_delimiter, source_sql
+from airpy.data.readers import OnError, ReadOptions, open_dataset, skipped_rows, source_sql
+from airpy.data.sniff import sniff_text
 from airpy.errors import NotFoundError, ValidationError
 from tests.data.conftest import dataset
 
@@ -37,7 +38,7 @@ def test_sniff_delimiter(base: Base, data_dir: Path, text: str, delimiter: str) 
     (data_dir / "f.csv").write_text(text)
     found = dataset(base, "f.csv")
     assert found.delimiter == delimiter
-    assert sniff_delimiter(found.files[0], ReadOptions()) == delimiter
+    assert sniff_text(found.files[0]).delimiter == delimiter
 
 
 def test_sniff_delimiter_reads_compressed_files_and_a_bom(base: Base, data_dir: Path) -> None:

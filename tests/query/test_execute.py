@@ -185,7 +185,7 @@ def test_a_malformed_csv_fails_the_run_naming_file_and_line(
     plan = Plan(source("bad.csv"))
     with pytest.raises(IOFailure) as caught:
         run(con, prepare(con, plan, base, 1000, no_frames), plan, sink, NullProgress())
-    assert caught.value.metadata == {"file": "bad.csv", "line": "3"}
+    assert caught.value.metadata == {"file": "bad.csv", "line": "3", "cause": "malformed_row"}
     assert sink.committed == {}
 
 

@@ -109,3 +109,24 @@ def test_types_without_values_are_refused(logical: Logical) -> None:
         coerce("x", logical, "plan.filters[0].value", "col")
     assert caught.value.violations[0].field == "plan.filters[0].value"
     assert f"column 'col' is of type {logical.value}, which cannot be compared with a value" in caught.value.message
+
+
+@pytest.mark.parametrize("value", [1e308, 2**64, -(2**63) - 1, "1" + "0" * 40])
+def test_a_number_no_integer_column_holds_is_refused(value: Any) -> None:
+    with pytest.raises(ValidationError) as caught:
+        coerce(value, Logical.INTEGER, "plan.filters[0].value", "n")
+    assert caught.value.metadata["field"] == "plan.filters[0].value"
+
+
+def test_the_widest_integers_pass() -> None:
+    assert coerce(2**64 - 1, Logical.INTEGER, "p", "c") == 2**64 - 1
+    assert coerce(-(2**63), Logical.INTEGER, "p", "c") == -(2**63)
+
+
+def test_timestamps_beyond_a_nanosecond_column_are_told() -> None:
+    from airpy.query.values import beyond_nanoseconds
+
+    assert beyond_nanoseconds(dt.datetime(9000, 1, 1, tzinfo=UTC))
+    assert beyond_nanoseconds(dt.datetime(1000, 1, 1, tzinfo=UTC))
+    assert not beyond_nanoseconds(dt.datetime(2024, 1, 1, tzinfo=UTC))
+    assert not beyond_nanoseconds(42)
