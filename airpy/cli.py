@@ -38,8 +38,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = read_settings()
     logs.configure(f"worker-{args.queue}", settings.log_format, settings.log_level)
-    if not settings.redis_url:
-        print("airpy worker: REDIS_URL must point at the Redis the server uses", file=sys.stderr)
+    if settings.embedded:
+        print("airpy worker: REDIS_URL (or REDIS_SENTINELS) must point at the Redis the server uses", file=sys.stderr)
         return 2
     parent = os.environ.get("AIRPY_PARENT_PID", "")
     if parent.isdigit():  # started by `airpy serve`: stop when it is gone
@@ -54,8 +54,8 @@ def cmd_flight(args: argparse.Namespace) -> int:
 
     settings = read_settings()
     logs.configure("flight", settings.log_format, settings.log_level)
-    if not settings.redis_url:
-        print("airpy flight: REDIS_URL must point at the Redis the server uses", file=sys.stderr)
+    if settings.embedded:
+        print("airpy flight: REDIS_URL (or REDIS_SENTINELS) must point at the Redis the server uses", file=sys.stderr)
         return 2
     if not settings.flight_listen:
         print("airpy flight: PY_FLIGHT_LISTEN is empty (Flight is off)", file=sys.stderr)

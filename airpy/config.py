@@ -40,6 +40,25 @@ DEFAULT_ALLOWED_EXT = (
 )
 
 
+@dataclass(frozen=True)
+class RedisTarget:
+    """What to connect to: a URL, or sentinels that name the master of a failover pair."""
+
+    url: str = ""
+    sentinels: tuple[tuple[str, int], ...] = ()
+    master: str = ""
+    password: str | None = None
+    sentinel_password: str | None = None
+    db: int = 0
+
+    @property
+    def label(self) -> str:
+        """For logs: where Redis is, without passwords."""
+        if self.sentinels:
+            return f"sentinel {self.master} at " + ",".join(f"{h}:{p}" for h, p in self.sentinels)
+        return self.url.split("@")[-1]
+
+
 class SettingsError(ValueError):
     """A setting has a bad value; the message names the variable."""
 
@@ -131,6 +150,32 @@ class Settings:
         envparse.integer(0),
     )
     redis_url: str | None = setting("REDIS_URL", "", "external Redis; unset = embedded Redis", envparse.redis_url)
+    redis_sentinels: tuple[tuple[str, int], ...] = setting(
+        "REDIS_SENTINELS",
+        "",
+        "Redis Sentinel addresses (host:port,…) of a failover pair, instead of REDIS_URL",
+        envparse.host_ports,
+    )
+    redis_sentinel_master: str = setting(
+        "REDIS_SENTINEL_MASTER", "", "the master name the sentinels monitor (with REDIS_SENTINELS)", envparse.text
+    )
+    redis_sentinel_password: str = setting(
+        "REDIS_SENTINEL_PASSWORD", "", "password of the sentinels themselves, when they require one", envparse.text
+    )
+    redis_password: str = setting(
+        "REDIS_PASSWORD", "", "password of the master and replicas found through REDIS_SENTINELS", envparse.text
+    )
+    redis_db: int = setting("REDIS_DB", "0", "database number under REDIS_SENTINELS", envparse.integer(0))
+    redis_min_replicas: int | None = setting(
+        "PY_REDIS_MIN_REPLICAS",
+        "auto",
+        "replicas that must confirm a new job before the call answers its token (auto = 1 under "
+        "REDIS_SENTINELS, else 0)",
+        envparse.replicas,
+    )
+    redis_wait_ms: int = setting(
+        "PY_REDIS_WAIT_MS", "1000", "how long a new job waits for those replicas (WAIT)", envparse.integer(1)
+    )
     listen: str = setting("PY_LISTEN", "127.0.0.1:50051", "gRPC address (port 0 picks a free port)", envparse.listen)
     flight_listen: str = setting(
         "PY_FLIGHT_LISTEN",
@@ -311,16 +356,20 @@ class Settings:
         return settings
 
     def _check(self) -> None:
+        if self.redis_sentinels and self.redis_url:
+            raise SettingsError("REDIS_SENTINELS: set REDIS_URL or REDIS_SENTINELS, not both")
+        if self.redis_sentinels and not self.redis_sentinel_master:
+            raise SettingsError("REDIS_SENTINEL_MASTER: required with REDIS_SENTINELS")
         if self.auth_jwks_file is not None and not self.auth_jwks_file.is_file():
             raise SettingsError(f"PY_AUTH_JWKS_FILE: no such file: {self.auth_jwks_file}")
         if (
-            self.redis_url
+            not self.embedded
             and not self.auth_disabled
             and not self.auth_jwks_file
             and len(self.auth_secret.encode()) < 32
         ):
             raise SettingsError(
-                "PY_AUTH_SECRET: required and at least 32 bytes long when REDIS_URL is set "
+                "PY_AUTH_SECRET: required and at least 32 bytes long when REDIS_URL or REDIS_SENTINELS is set "
                 "(or set PY_AUTH_DISABLED=true to serve without authentication)"
             )
         if self.auth_secret and len(self.auth_secret.encode()) < 32:
@@ -347,8 +396,31 @@ class Settings:
 
     @property
     def embedded(self) -> bool:
-        """True when airpy starts its own Redis (no REDIS_URL)."""
-        return self.redis_url is None
+        """True when airpy starts its own Redis (no REDIS_URL, no REDIS_SENTINELS)."""
+        return self.redis_url is None and not self.redis_sentinels
+
+    @property
+    def redis_target(self) -> RedisTarget:
+        """The Redis this deployment shares (REDIS_URL, the sentinels, or the embedded one's URL
+        once `airpy serve` has started it)."""
+        if self.redis_sentinels:
+            return RedisTarget(
+                sentinels=self.redis_sentinels,
+                master=self.redis_sentinel_master,
+                password=self.redis_password or None,
+                sentinel_password=self.redis_sentinel_password or None,
+                db=self.redis_db,
+            )
+        if not self.redis_url:
+            raise ValueError("no Redis is configured yet (`airpy serve` starts the embedded one)")
+        return RedisTarget(url=self.redis_url)
+
+    @property
+    def min_replicas(self) -> int:
+        """Replicas that confirm a new job before its token is answered."""
+        if self.redis_min_replicas is not None:
+            return self.redis_min_replicas
+        return 1 if self.redis_sentinels else 0
 
     @property
     def results_path(self) -> Path | ObjectUrl:

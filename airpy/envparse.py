@@ -120,6 +120,25 @@ def redis_url(raw: str) -> str | None:
     return value
 
 
+def host_ports(raw: str) -> tuple[tuple[str, int], ...]:
+    """A comma-separated list of host:port ("" = none)."""
+    found = []
+    for item in (p.strip() for p in raw.split(",") if p.strip()):
+        host, sep, port = item.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected host:port[,host:port …], got {item!r}")
+        found.append((host.strip("[]"), int(port)))
+    return tuple(found)
+
+
+def replicas(raw: str) -> int | None:
+    """A replica count, or None for "auto"."""
+    value = raw.strip().lower()
+    if value == "auto":
+        return None
+    return integer(0)(value)
+
+
 def one_of(*choices: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip().lower()

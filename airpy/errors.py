@@ -14,6 +14,7 @@ in one place; workers store them on the job as `JobError` with the same fields.
     ├── AuthError                   (UNAUTHENTICATED, AUTH_ERROR)
     ├── ScopeDenied                 (PERMISSION_DENIED, SCOPE_DENIED)  the token's paths or scopes do not allow it
     ├── JobStateError               (FAILED_PRECONDITION, JOB_NOT_READY | JOB_FAILED | JOB_CANCELLED)
+    ├── SeqOutOfRange               (OUT_OF_RANGE, SEQ_OUT_OF_RANGE)   WatchJob from_seq past the job's history
     ├── NotConfiguredError          (FAILED_PRECONDITION, NOT_CONFIGURED)
     ├── WorkerLostError             (UNAVAILABLE, WORKER_LOST)
     ├── UpstreamError               (UNAVAILABLE, UPSTREAM_ERROR)    the LLM endpoint failed or answered badly
@@ -44,6 +45,7 @@ class Reason(StrEnum):
     JOB_NOT_READY = "JOB_NOT_READY"
     JOB_FAILED = "JOB_FAILED"
     JOB_CANCELLED = "JOB_CANCELLED"
+    SEQ_OUT_OF_RANGE = "SEQ_OUT_OF_RANGE"
     NOT_CONFIGURED = "NOT_CONFIGURED"
     WORKER_LOST = "WORKER_LOST"
     UPSTREAM_ERROR = "UPSTREAM_ERROR"
@@ -202,6 +204,14 @@ class JobStateError(AirpyError):
     reason = Reason.JOB_NOT_READY
 
 
+class SeqOutOfRange(AirpyError):
+    """WatchJob's `from_seq` lies past the job's newest event: the caller saw events the job's
+    history no longer holds (a Redis failover lost them). `metadata.last_seq` says where it ends."""
+
+    code = grpc.StatusCode.OUT_OF_RANGE
+    reason = Reason.SEQ_OUT_OF_RANGE
+
+
 class NotConfiguredError(AirpyError):
     """A feature needs a setting that is not set (the setting is named in metadata)."""
 
@@ -259,6 +269,7 @@ _ALL: tuple[type[AirpyError], ...] = (
     AuthError,
     ScopeDenied,
     JobStateError,
+    SeqOutOfRange,
     NotConfiguredError,
     WorkerLostError,
     UpstreamError,

@@ -25,7 +25,7 @@ from grpc_reflection.v1alpha import reflection
 from airpy import tracing
 from airpy.config import Settings
 from airpy.errors import AirpyError
-from airpy.jobs.connection import connect_async
+from airpy.jobs.connection import connect_async, replicas_online
 from airpy.jobs.lifecycle import now_ms
 from airpy.jobs.reaper import Reaper
 from airpy.metrics import MetricsEndpoint
@@ -139,9 +139,13 @@ class Server:
         await self.grpc_server.wait_for_termination()
 
     async def ready(self) -> bool:
-        """Whether Redis answers, every queue has a live worker and (when configured) Flight serves."""
+        """Whether Redis answers with the replicas new jobs need (PY_REDIS_MIN_REPLICAS), every queue
+        has a live worker and (when configured) Flight serves."""
+        replicas = self.app.lifecycle.timing.replicas
         try:
             stats = await self.app.blocking(self.app.lifecycle.dispatcher.stats)
+            if replicas and await self.app.blocking(replicas_online, self.app.lifecycle.conn) < replicas:
+                return False
         except AirpyError:
             return False
         return all(q.workers > 0 for q in stats) and await self._flight_serves()
@@ -188,18 +192,16 @@ class Server:
 async def create_server(settings: Settings, *, token_mark: Path | None = None) -> tuple[Server, int]:
     """Build the server on settings.listen (port 0 picks one); returns it and its bound port.
 
-    settings.redis_url must be set (`airpy serve` sets it to the embedded Redis).
+    settings.redis_target must name a Redis (`airpy serve` sets the embedded one's URL).
     `token_mark` is the high-water mark file of embedded mode.
     """
-    if not settings.redis_url:
-        raise ValueError("create_server needs settings.redis_url")
     runtime = build_runtime(settings, token_mark=token_mark)
     app = App(
         runtime=runtime,
-        aconn=connect_async(settings.redis_url),
+        aconn=connect_async(settings.redis_target),
         executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="airpy-io"),
         started_ms=now_ms(),
-        redis_mode="embedded" if token_mark else "external",
+        redis_mode="embedded" if token_mark else "sentinel" if settings.redis_sentinels else "external",
     )
     auth = authenticator(settings)
     if settings.auth_disabled:

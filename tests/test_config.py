@@ -55,6 +55,19 @@ def test_embedded_mode_keeps_a_random_secret_in_the_data_dir(tmp_path: Path) -> 
         ({"PY_RESULTS_DIR": "s3://bucket/res*"}, "PY_RESULTS_DIR"),
         ({"PY_BASE_PATH": "s3://bucket/data", "PY_RESULTS_DIR": "s3://bucket/data/results"}, "PY_RESULTS_DIR"),
         ({"PY_BASE_PATH": "s3://bucket", "PY_RESULTS_DIR": "s3://bucket/results"}, "PY_RESULTS_DIR"),
+        ({"REDIS_SENTINELS": "s1:26379,nope"}, "REDIS_SENTINELS"),
+        ({"REDIS_SENTINELS": "s1:26379", "PY_AUTH_SECRET": "k" * 32}, "REDIS_SENTINEL_MASTER"),
+        (
+            {
+                "REDIS_SENTINELS": "s1:26379",
+                "REDIS_SENTINEL_MASTER": "m",
+                "REDIS_URL": "redis://r",
+                "PY_AUTH_SECRET": "k" * 32,
+            },
+            "REDIS_SENTINELS",
+        ),
+        ({"REDIS_SENTINELS": "s1:26379", "REDIS_SENTINEL_MASTER": "m"}, "PY_AUTH_SECRET"),
+        ({"PY_REDIS_MIN_REPLICAS": "some"}, "PY_REDIS_MIN_REPLICAS"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(tmp_path: Path, env: dict[str, str], named: str) -> None:
@@ -66,6 +79,30 @@ def test_external_redis_with_a_long_secret_is_fine() -> None:
     settings = Settings.from_env({"REDIS_URL": "redis://redis:6379/0", "PY_AUTH_SECRET": "k" * 32})
     assert settings.redis_url == "redis://redis:6379/0"
     assert not settings.embedded
+
+
+def test_sentinels_name_the_master_and_confirm_new_jobs_on_a_replica() -> None:
+    settings = Settings.from_env(
+        {
+            "REDIS_SENTINELS": "s1:26379, [::1]:26380",
+            "REDIS_SENTINEL_MASTER": "airpy",
+            "REDIS_PASSWORD": "pw",
+            "PY_AUTH_SECRET": "k" * 32,
+        }
+    )
+    assert not settings.embedded
+    target = settings.redis_target
+    assert (target.sentinels, target.master, target.password, target.db) == (
+        (("s1", 26379), ("::1", 26380)),
+        "airpy",
+        "pw",
+        0,
+    )
+    assert "pw" not in target.label
+    assert settings.min_replicas == 1
+    assert Settings.from_env({"REDIS_URL": "redis://r:6379", "PY_AUTH_SECRET": "k" * 32}).min_replicas == 0
+    explicit = {"REDIS_URL": "redis://r:6379", "PY_AUTH_SECRET": "k" * 32, "PY_REDIS_MIN_REPLICAS": "2"}
+    assert Settings.from_env(explicit).min_replicas == 2
 
 
 def readme_table() -> dict[str, str]:

@@ -22,6 +22,7 @@ EXPECTED = {
     errors.AuthError: (grpc.StatusCode.UNAUTHENTICATED, "AUTH_ERROR"),
     errors.ScopeDenied: (grpc.StatusCode.PERMISSION_DENIED, "SCOPE_DENIED"),
     errors.JobStateError: (grpc.StatusCode.FAILED_PRECONDITION, "JOB_NOT_READY"),
+    errors.SeqOutOfRange: (grpc.StatusCode.OUT_OF_RANGE, "SEQ_OUT_OF_RANGE"),
     errors.NotConfiguredError: (grpc.StatusCode.FAILED_PRECONDITION, "NOT_CONFIGURED"),
     errors.WorkerLostError: (grpc.StatusCode.UNAVAILABLE, "WORKER_LOST"),
     errors.UpstreamError: (grpc.StatusCode.UNAVAILABLE, "UPSTREAM_ERROR"),

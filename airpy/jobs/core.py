@@ -42,13 +42,18 @@ class Core:
 
 
 def build_core(settings: Settings, *, tokens: bool = False, token_mark: Path | None = None) -> Core:
-    """The job system of `settings.redis_url` (which must be set: `airpy serve` sets the embedded one)."""
-    if not settings.redis_url:
-        raise ValueError("the job system needs settings.redis_url")
-    conn = connect(settings.redis_url)
+    """The job system of `settings.redis_target` (REDIS_URL, the sentinels, or the embedded Redis
+    `airpy serve` started)."""
+    conn = connect(settings.redis_target)
     issuer = TokenIssuer(conn, HighWaterMark(token_mark) if token_mark else None) if tokens else None
     dispatcher = Dispatcher(conn, TASK, failure_ttl_s=settings.job_ttl_s, grace_s=settings.cancel_grace_s)
-    lifecycle = Lifecycle(conn, dispatcher, Timing(lease_s=settings.lease_s, ttl_s=settings.job_ttl_s), issuer)
+    timing = Timing(
+        lease_s=settings.lease_s,
+        ttl_s=settings.job_ttl_s,
+        replicas=settings.min_replicas,
+        replica_wait_ms=settings.redis_wait_ms,
+    )
+    lifecycle = Lifecycle(conn, dispatcher, timing, issuer)
     if settings.uses_object_store:
         objectstore.configure(settings.s3_endpoint, settings.s3_region)
     results = open_results(settings.results_path, settings.spool_dir, settings.frame_part_bytes)

@@ -1,6 +1,7 @@
 """Every Redis key airpy owns is built here (RQ's own keys are RQ's).
 
 airpy:token                       counter, INCR gives the next token
+airpy:fence                       counter written just before a WAIT for replicas (its value means nothing)
 airpy:job:{token}                 hash, the job record (TTL = PY_JOB_TTL_S); `worker`: who ran it (operators only)
 airpy:job:{token}:events          stream, ids "{seq}-0" (same TTL)
 airpy:job:{token}:lease           string, renewed by the running attempt (TTL = PY_LEASE_S)
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 PREFIX = "airpy:"
 TOKEN_COUNTER = f"{PREFIX}token"
+FENCE = f"{PREFIX}fence"
 ALL_JOBS = f"{PREFIX}jobs:all"
 STATUS_INDEX_PREFIX = f"{PREFIX}jobs:status:"
 STATS_SUBMITTED = f"{PREFIX}stats:submitted"

@@ -20,6 +20,7 @@ from enum import StrEnum
 import redis
 
 from airpy.errors import AirpyError, CancelledByCaller, ResourceCapError
+from airpy.jobs.connection import replicated
 from airpy.jobs.events import Appended, Change, EventLog, Refused
 from airpy.jobs.model import JobRecord, JobStatus, StepName
 from airpy.jobs.queueing import Dispatcher
@@ -45,6 +46,9 @@ class Timing:
     lease_s: float
     ttl_s: int
     retry_backoff_s: float = 1.0
+    #: Replicas that must hold a new job before its token is answered (WAIT), and how long to wait.
+    replicas: int = 0
+    replica_wait_ms: int = 1000
 
 
 class Lifecycle:
@@ -80,6 +84,7 @@ class Lifecycle:
             )
         token = self.issue_token()
         self.records.create(token, new, now_ms())
+        self._confirm(token)
         # The reply is the job as submitted: read before a warm worker can pick it up, so a
         # caller never sees it sometimes queued and sometimes already running.
         record = self.records.get(token)
@@ -99,9 +104,23 @@ class Lifecycle:
         frames = store(token)
         self.records.create(token, new, now_ms())
         self.complete(token, 1, result, frames)
+        replicated(self.conn, self.timing.replicas, self.timing.replica_wait_ms)
         record = self.records.get(token)
         assert record is not None
         return record
+
+    def _confirm(self, token: int) -> None:
+        """Wait until the new job (and its token) is on the replicas a failover could promote,
+        before it is queued: no worker runs, and no caller learns, a job a failover could lose.
+        An unconfirmed job is failed (best effort) and never queued; the call answers UNAVAILABLE."""
+        try:
+            replicated(self.conn, self.timing.replicas, self.timing.replica_wait_ms)
+        except AirpyError as exc:
+            try:
+                self.fail(token, 1, exc, expect_status=JobStatus.QUEUED)
+            except AirpyError:
+                log.warning("job %s: could not record that it was not confirmed", token)
+            raise
 
     def issue_token(self) -> int:
         assert self._tokens is not None, "only the server issues tokens"

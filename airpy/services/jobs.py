@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from airpy.auth import Scope
 from airpy.codec import jobs as codec
-from airpy.errors import NotFoundError, ValidationError
+from airpy.errors import NotFoundError, SeqOutOfRange, ValidationError
 from airpy.jobs import keys
 from airpy.jobs.events import follow
 from airpy.jobs.frames import frame_of
@@ -50,9 +50,12 @@ class JobService:
         record = await app.owned(request.token, call.principal.owner)
         after = request.from_seq
         if after > record.last_seq:
-            raise ValidationError.for_field(
-                "from_seq",
-                f"is beyond the job's newest event ({record.last_seq}); resume from a seq you received",
+            # Only events the job's history no longer holds (lost in a Redis failover) can be
+            # past its end: say where it ends, so the caller re-reads the job and watches again.
+            raise SeqOutOfRange(
+                f"from_seq {after} is past the job's newest event ({record.last_seq}); its history was rewound "
+                f"(a Redis failover): GetJob for its state, then watch from_seq={record.last_seq} or lower",
+                metadata={"field": "from_seq", "last_seq": record.last_seq, "from_seq": after},
             )
         if record.status.terminal and after == record.last_seq:
             return  # nothing after the end

@@ -63,6 +63,23 @@ def test_a_reconnect_with_from_seq_gets_the_rest_exactly_once(stack: Stack) -> N
     assert watch(stack, token, from_seq=rest[-1].seq) == []
 
 
+def test_a_from_seq_past_the_jobs_history_is_out_of_range_naming_its_end(stack: Stack) -> None:
+    # What a watcher meets after a Redis failover lost events it had seen (docs/jobs.md).
+    token = start(stack, "sleep:0.2")
+    job = stack.wait(token)
+    with pytest.raises(grpc.RpcError) as caught:
+        watch(stack, token, from_seq=job.last_seq + 5)
+    assert caught.value.code() == grpc.StatusCode.OUT_OF_RANGE
+    info, _ = rich_status(caught.value)
+    assert info.reason == "SEQ_OUT_OF_RANGE"
+    assert dict(info.metadata) == {
+        "field": "from_seq",
+        "last_seq": str(job.last_seq),
+        "from_seq": str(job.last_seq + 5),
+    }
+    assert [e.seq for e in watch(stack, token, from_seq=0)] == list(range(1, job.last_seq + 1))
+
+
 def test_many_concurrent_subscribers_all_see_the_same_events(stack: Stack) -> None:
     token = start(stack, "sleep:1")
     results: list[list[int]] = []

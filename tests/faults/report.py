@@ -1,7 +1,8 @@
 """Write docs/reliability.md from a run of the reliability suite: each case and its outcome.
 
     python -m tests.faults.report            (what `make reliability-report` runs)
-    python -m tests.faults.report --load     (only refresh the load section, after `make load`)
+    python -m tests.faults.report --load     (only refresh the failover and load sections, after
+                                              `make faults` or `make load`)
 
 It runs pytest over the fault cases (all of them: AIRPY_LONG_FAULTS=1) and the reliability
 and security tests elsewhere in the suite, reads pytest's JUnit XML, and writes one table row
@@ -33,6 +34,8 @@ AREAS: dict[str, list[str]] = {
 OUTPUT = REPO / "docs" / "reliability.md"
 LOAD = REPO / "load" / "results" / "latest.json"
 LOAD_HEADING = "## Load (`make load`)"
+FAILOVER = REPO / ".reliability" / "failover.json"
+FAILOVER_HEADING = "## Redis failover (`tests/faults/test_failover.py`)"
 
 
 def run(junit: Path) -> int:
@@ -85,7 +88,40 @@ def render(rows: list[tuple[str, str, str, float]]) -> str:
                 readable += f" [{params}"
             lines.append(f"| {readable} | `{file.rsplit('/', 1)[-1]}` | {outcome} | {seconds:.1f} |")
         lines.append("")
-    return "\n".join(lines) + load_section()
+    return "\n".join(lines) + failover_section() + load_section()
+
+
+def failover_section() -> str:
+    """The figures of the last failover case (written by tests/faults/test_failover.py), when there are."""
+    if not FAILOVER.exists():
+        return ""
+    data = json.loads(FAILOVER.read_text())
+    refused = ", ".join(f"{k} {n}" for k, n in data["refused"].items()) or "none"
+    answers = ", ".join(f"{k} {n}" for k, n in data["watch_answers"].items()) or "none"
+    return "\n".join(
+        [
+            FAILOVER_HEADING,
+            "",
+            "Master SIGKILLed under a stream of job submissions and WatchJob subscribers; one sentinel "
+            "promotes the replica; the old master returns as its replica.",
+            "",
+            "| figure | value |",
+            "|---|---|",
+            f"| jobs submitted | {data['submitted']} |",
+            f"| acknowledged (before the kill / after the promotion) | {data['acknowledged']} "
+            f"({data['acknowledged_before_kill']} / {data['acknowledged_after_promotion']}) |",
+            f"| tokens acknowledged twice | {data['duplicates']} |",
+            f"| acknowledged jobs lost (never terminal) | {data['acknowledged_lost']} |",
+            f"| calls refused | {refused} |",
+            f"| replica promoted after | {data['promoted_after_s']} s |",
+            f"| readiness NOT_SERVING for | {data['not_ready_s']} s |",
+            f"| watches followed to the end / rewound (SEQ_OUT_OF_RANGE) | {data['watches_to_end']} / "
+            f"{data['watch_rewinds']} |",
+            f"| watch errors met and resumed | {answers} |",
+            "",
+            "",
+        ]
+    )
 
 
 def load_section() -> str:
@@ -125,14 +161,14 @@ def load_section() -> str:
 
 def refresh_load_section() -> None:
     text = OUTPUT.read_text()
-    kept = text.split(LOAD_HEADING, 1)[0].rstrip("\n") + "\n\n"
-    OUTPUT.write_text(kept + load_section())
+    kept = text.split(FAILOVER_HEADING, 1)[0].split(LOAD_HEADING, 1)[0].rstrip("\n") + "\n\n"
+    OUTPUT.write_text(kept + failover_section() + load_section())
 
 
 def main() -> int:
     if sys.argv[1:] == ["--load"]:
         refresh_load_section()
-        print(f"refreshed the load section of {OUTPUT.relative_to(REPO)}")
+        print(f"refreshed the failover and load sections of {OUTPUT.relative_to(REPO)}")
         return 0
     with tempfile.TemporaryDirectory() as folder:
         junit = Path(folder) / "junit.xml"

@@ -180,3 +180,24 @@ def test_a_job_waiting_long_in_its_queue_is_left_alone(conn: redis.Redis, tmp_pa
     record = jobs.records.get(1)
     assert record is not None
     assert (record.status, record.attempt) == (JobStatus.QUEUED, 1)
+
+
+def test_a_job_no_replica_confirms_is_refused_failed_and_never_queued(conn: redis.Redis) -> None:
+    from rq import Queue
+
+    from airpy.errors import UnavailableError
+
+    dispatcher = Dispatcher(conn, "airpy.tasks.run", failure_ttl_s=3600, grace_s=1)
+    strict = Lifecycle(
+        conn, dispatcher, Timing(lease_s=1, ttl_s=3600, replicas=1, replica_wait_ms=50), TokenIssuer(conn)
+    )
+    with pytest.raises(UnavailableError) as caught:
+        strict.submit(new_job(), max_queued=100)  # the test Redis has no replica
+    assert caught.value.metadata["limit"] == "PY_REDIS_MIN_REPLICAS"
+    token = int(conn.get(keys.TOKEN_COUNTER) or 0)
+    record = JobRecords(conn).get(token)
+    assert record is not None and record.status is JobStatus.FAILED
+    assert Queue("interactive", connection=conn).count == 0
+    # Without the requirement the same Redis takes jobs.
+    relaxed = Lifecycle(conn, dispatcher, Timing(lease_s=1, ttl_s=3600), TokenIssuer(conn))
+    assert relaxed.submit(new_job(), max_queued=100).status is JobStatus.QUEUED
