@@ -94,6 +94,16 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    from airpy.signing_keys import add_key
+
+    kid, key_file, jwks_file = add_key(args.out)
+    print(f"kid {kid}")
+    print(f"private key (for the token issuer): {key_file} (also {args.out / 'signing.pem'})")
+    print(f"public keys (for airpy): PY_AUTH_JWKS_FILE={jwks_file}")
+    return 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from airpy.sample import write_sample
 
@@ -133,6 +143,12 @@ def parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--scopes", help="airpy/scopes: comma-separated, from read,query,analyze,insights,upload,admin")
     token.set_defaults(func=cmd_token)
+
+    keys = sub.add_parser(
+        "keys", help="add an Ed25519 signing key: its private key for your token issuer, its public key to a JWKS file"
+    )
+    keys.add_argument("--out", type=Path, required=True, help="folder of the keys (jwks.json keeps earlier keys)")
+    keys.set_defaults(func=cmd_keys)
 
     sample = sub.add_parser("sample", help="write the sample dataset under PY_BASE_PATH/sample")
     sample.add_argument("--force", action="store_true", help="rewrite it when it exists")

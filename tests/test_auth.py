@@ -241,3 +241,26 @@ def test_a_jwks_file_whose_keys_do_not_state_kid_and_an_asymmetric_alg_is_refuse
     _write_jwks(jwks, [entry])
     with pytest.raises(ValueError, match="PY_AUTH_JWKS_FILE"):
         Authenticator([], jwks_file=jwks)
+
+
+def test_airpy_keys_makes_a_key_pair_whose_tokens_airpy_verifies(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from airpy.signing_keys import add_key
+
+    first_kid, first_key, jwks_file = add_key(tmp_path / "keys")
+    kid, key_file, _ = add_key(tmp_path / "keys")  # a rotation: the first key stays valid
+    assert (tmp_path / "keys" / "signing.pem").resolve() == key_file.resolve()
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    auth = Authenticator([], jwks_file=jwks_file)
+    now = int(time.time())
+    for signer, key_id in ((key_file, kid), (first_key, first_kid)):
+        private = serialization.load_pem_private_key(signer.read_bytes(), password=None)
+        token = jwt.encode(
+            {"sub": "go-backend", "iat": now, "exp": now + 300, "airpy/paths": ["tenant-7"], "airpy/scopes": ["read"]},
+            private,  # type: ignore[arg-type]
+            algorithm="EdDSA",
+            headers={"kid": key_id},
+        )
+        principal = auth.principal([f"Bearer {token}"])
+        assert (principal.subject, principal.paths) == ("go-backend", ("tenant-7",))

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -166,6 +167,67 @@ func TestGoExampleCancelsItsJobOnInterrupt(t *testing.T) {
 	}
 	if job.GetJob().GetStatus() != airpyv1.JobStatus_JOB_STATUS_CANCELLED {
 		t.Fatalf("job %d is %v after the interrupt", token, job.GetJob().GetStatus())
+	}
+}
+
+// With a signing key the example mints a token per call, narrowed to one tenant, for a server
+// that verifies public keys only (PY_AUTH_JWKS_FILE from `airpy keys`).
+func TestGoExampleMintsANarrowedTokenPerCall(t *testing.T) {
+	bin := buildExample(t)
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	airpyBin := os.Getenv("AIRPY_BIN")
+	if airpyBin == "" {
+		airpyBin = "../../.venv/bin/airpy"
+	}
+	env := append(os.Environ(),
+		"PY_LISTEN=127.0.0.1:0", "PY_FLIGHT_LISTEN=127.0.0.1:0", "PY_LOG_LEVEL=WARNING", "PY_SHUTDOWN_GRACE_S=2",
+		"PY_DATA_DIR="+filepath.Join(dir, "state"), "PY_BASE_PATH="+filepath.Join(dir, "data"),
+		"PY_AUTH_JWKS_FILE="+filepath.Join(keys, "jwks.json"))
+	for _, args := range [][]string{{"keys", "--out", keys}, {"sample"}} {
+		cmd := exec.Command(airpyBin, args...)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("airpy %v: %v\n%s", args, err, out)
+		}
+	}
+	portFile := filepath.Join(dir, "port")
+	serve := exec.Command(airpyBin, "serve", "--port-file", portFile)
+	serve.Env = env
+	serve.Stderr = os.Stderr
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = serve.Process.Signal(syscall.SIGTERM)
+		_ = serve.Wait()
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	var port []byte
+	for {
+		raw, err := os.ReadFile(portFile)
+		if err == nil && len(bytes.TrimSpace(raw)) > 0 {
+			port = bytes.TrimSpace(raw)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("airpy serve did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	signing := []string{"AIRPY_ADDRESS=127.0.0.1:" + string(port), "AIRPY_TOKEN=", "AIRPY_SIGNING_KEY=" + filepath.Join(keys, "signing.pem")}
+	for _, via := range []string{"flight", "grpc"} {
+		t.Run(via, func(t *testing.T) { checkExampleOutput(t, append(signing, "AIRPY_VIA="+via)...) })
+	}
+	// Another tenant's token reaches none of the sample's files: refused before anything is queued.
+	_, stderr, err := runExample(t, bin, append(signing, "AIRPY_TENANT=tenant-42")...)
+	if err == nil || !strings.Contains(stderr, "PermissionDenied") || !strings.Contains(stderr, "[reason SCOPE_DENIED]") {
+		t.Fatalf("a token of another tenant was not refused: %v\n%s", err, stderr)
+	}
+	// An HS256 token is refused by a server that holds public keys only.
+	_, stderr, err = runExample(t, bin, "AIRPY_ADDRESS=127.0.0.1:"+string(port))
+	if err == nil || !strings.Contains(stderr, "Unauthenticated") {
+		t.Fatalf("an HS256 token was not refused: %v\n%s", err, stderr)
 	}
 }
 

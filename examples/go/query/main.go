@@ -4,10 +4,21 @@
 //
 //	export AIRPY_TOKEN=$(.venv/bin/airpy token)  # in the repository root
 //	cd examples/go/query && go run .
+//
+// With AIRPY_SIGNING_KEY (an Ed25519 key from `airpy keys`, whose jwks.json airpy reads as
+// PY_AUTH_JWKS_FILE) it mints a short-lived token for every call instead, narrowed to one
+// tenant's files (AIRPY_TENANT) and the scopes it needs, as a Go backend speaking for one
+// end user would.
 package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +33,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -37,6 +49,71 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 
 // RequireTransportSecurity is false for this plaintext loopback demo; say true behind TLS.
 func (bearer) RequireTransportSecurity() bool { return false }
+
+// minted signs a fresh token for every call: five minutes of life, one tenant's path prefix
+// (airpy/paths) and the scopes this program uses (airpy/scopes). airpy checks it against the
+// public key of the same kid in its JWKS file (docs/security.md).
+type minted struct {
+	key    ed25519.PrivateKey
+	kid    string
+	sub    string
+	paths  []string
+	scopes []string
+}
+
+func (m minted) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	now := time.Now().Unix()
+	header, err := json.Marshal(map[string]string{"alg": "EdDSA", "typ": "JWT", "kid": m.kid})
+	if err != nil {
+		return nil, err
+	}
+	claims, err := json.Marshal(map[string]any{
+		"sub": m.sub, "iat": now, "exp": now + 300, "airpy/paths": m.paths, "airpy/scopes": m.scopes,
+	})
+	if err != nil {
+		return nil, err
+	}
+	enc := base64.RawURLEncoding
+	unsigned := enc.EncodeToString(header) + "." + enc.EncodeToString(claims)
+	signature := ed25519.Sign(m.key, []byte(unsigned))
+	return map[string]string{"authorization": "Bearer " + unsigned + "." + enc.EncodeToString(signature)}, nil
+}
+
+func (minted) RequireTransportSecurity() bool { return false }
+
+// perCallCredentials are minted per call when a signing key is given, else the fixed AIRPY_TOKEN.
+func perCallCredentials() (credentials.PerRPCCredentials, error) {
+	path := os.Getenv("AIRPY_SIGNING_KEY")
+	if path == "" {
+		return bearer(os.Getenv("AIRPY_TOKEN")), nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(raw)
+	if block == nil {
+		return nil, fmt.Errorf("%s holds no PEM key", path)
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	key, ok := parsed.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s is not an Ed25519 key", path)
+	}
+	// The kid is the key's RFC 7638 thumbprint, as `airpy keys` writes it into jwks.json.
+	x := base64.RawURLEncoding.EncodeToString(key.Public().(ed25519.PublicKey))
+	sum := sha256.Sum256([]byte(`{"crv":"Ed25519","kty":"OKP","x":"` + x + `"}`))
+	return minted{
+		key:    key,
+		kid:    base64.RawURLEncoding.EncodeToString(sum[:]),
+		sub:    env("AIRPY_SUBJECT", "go-backend"),
+		paths:  []string{env("AIRPY_TENANT", "sample")},
+		scopes: []string{"query", "read"},
+	}, nil
+}
 
 func main() {
 	if err := run(); err != nil {
@@ -57,9 +134,13 @@ func run() error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 
+	creds, err := perCallCredentials()
+	if err != nil {
+		return err
+	}
 	conn, err := grpc.NewClient(address,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(bearer(os.Getenv("AIRPY_TOKEN"))))
+		grpc.WithPerRPCCredentials(creds))
 	if err != nil {
 		return err
 	}
@@ -102,7 +183,7 @@ func run() error {
 	if os.Getenv("AIRPY_VIA") == "grpc" {
 		err = printFetched(ctx, jobs, token)
 	} else {
-		err = printFlight(ctx, conn, address, token)
+		err = printFlight(ctx, conn, address, token, creds)
 	}
 	if err != nil {
 		return err
@@ -146,7 +227,7 @@ func follow(ctx context.Context, jobs airpyv1.JobServiceClient, token uint64) er
 
 // printFlight reads the result frame with arrow-go's Flight client: the ticket comes from
 // GetJob, the location from GetServerInfo (a wildcard host there means "the host you called").
-func printFlight(ctx context.Context, conn *grpc.ClientConn, address string, token uint64) error {
+func printFlight(ctx context.Context, conn *grpc.ClientConn, address string, token uint64, creds credentials.PerRPCCredentials) error {
 	job, err := airpyv1.NewJobServiceClient(conn).GetJob(ctx, &airpyv1.GetJobRequest{Token: token})
 	if err != nil {
 		return err
@@ -164,7 +245,7 @@ func printFlight(ctx context.Context, conn *grpc.ClientConn, address string, tok
 	}
 	client, err := flight.NewClientWithMiddleware(target, nil, nil,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(bearer(os.Getenv("AIRPY_TOKEN"))))
+		grpc.WithPerRPCCredentials(creds))
 	if err != nil {
 		return err
 	}
