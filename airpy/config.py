@@ -131,6 +131,12 @@ class Settings:
         "engine memory of the server's own calls (Preview, ExplainQuery checks), apart from the jobs'",
         envparse.integer(64),
     )
+    progress_period_s: float = setting(
+        "PY_PROGRESS_PERIOD_S",
+        "0.5",
+        "how often a running query's progress is read and reported as a step (when it moved a percent)",
+        envparse.number(0.05),
+    )
     duckdb_threads: int = setting(
         "PY_DUCKDB_THREADS", "0", "DuckDB threads per query (0 = one per core)", envparse.integer(0)
     )

@@ -1,10 +1,14 @@
 """DuckDB, the query engine: configured connections and the one translation of its errors.
 
 Each process keeps one in-memory DuckDB database per set of limits (memory limit,
-threads, spill directory, UTC as the time zone; extensions are never downloaded, and
-the configuration is locked so nothing later can loosen it). `connect` hands out a
-cursor on it: a connection of its own (its registered tables, temporary objects and
-interrupts are its own) that costs microseconds where a new database costs about 10 ms.
+threads, spill directory, UTC as the time zone; extensions are never downloaded). `connect`
+hands out a cursor on it: a connection of its own (its registered tables, temporary objects,
+interrupts and progress are its own) that costs microseconds where a new database costs about
+10 ms. Every cursor reports its query's progress (`enable_progress_bar`, without DuckDB's own
+bar on stdout), which DuckDB allows per connection only and not once `lock_configuration` is
+set: so the configuration is guarded instead of locked. airpy never runs caller SQL (plans are
+compiled, every value bound), and after each session the database's limits are compared with
+what they were opened with; a database whose limits changed is logged and replaced.
 A database is never shared across fork(): a forked process opens its own. DuckDB's errors become
 AirpyErrors here in airpy's words, with the file relative to the base path, the line and the
 cause as metadata; the engine's own text (raw lines, paths, SQL) goes to the log only.
@@ -47,6 +51,8 @@ class EngineLimits:
     memory_mb: int
     threads: int
     spill_dir: Path
+    #: How often a running query's progress is read and reported (`reporting`).
+    progress_period_s: float = 0.5
 
     @property
     def threads_in_use(self) -> int:
@@ -55,7 +61,7 @@ class EngineLimits:
 
 
 def limits_of(settings: Settings) -> EngineLimits:
-    return EngineLimits(settings.memory_mb, settings.duckdb_threads, settings.spill_dir)
+    return EngineLimits(settings.memory_mb, settings.duckdb_threads, settings.spill_dir, settings.progress_period_s)
 
 
 def sync_limits_of(settings: Settings) -> EngineLimits:
@@ -76,7 +82,38 @@ def connect(limits: EngineLimits) -> duckdb.DuckDBPyConnection:
         database = _databases.get(key)
         if database is None:
             database = _databases[key] = _open(limits)
-        return database.cursor()
+        cursor = database.cursor()
+    # Progress is per connection (query_progress() reads -1 without it); DuckDB's own bar stays off.
+    cursor.execute("SET enable_progress_bar = true")
+    cursor.execute("SET enable_progress_bar_print = false")
+    return cursor
+
+
+# The settings that bound a database's work; `session` checks them after every piece of work.
+# (current_setting: duckdb_settings() costs milliseconds, this a tenth of one)
+_GUARD_SQL = (
+    "SELECT current_setting('memory_limit'), current_setting('threads'), current_setting('temp_directory'), "
+    "current_setting('autoinstall_known_extensions'), current_setting('autoload_known_extensions'), "
+    "current_setting('allow_community_extensions'), current_setting('TimeZone')"
+)
+_guarded: dict[int, list[tuple[object, ...]]] = {}
+
+
+def _guard(con: duckdb.DuckDBPyConnection, limits: EngineLimits) -> None:
+    """Replace this process's database of `limits` when its bounds changed since it was opened."""
+    key = (os.getpid(), limits, objectstore.configured())
+    try:
+        now = sorted(con.sql(_GUARD_SQL).fetchall())
+    except duckdb.Error:
+        log.warning("the engine's limits could not be read after a piece of work", exc_info=True)
+        now = []
+    with _databases_lock:
+        database = _databases.get(key)
+        if database is None or now == _guarded.get(id(database)):
+            return
+        log.error("the engine's limits changed during a piece of work; opening a new database")
+        del _databases[key]
+        _guarded.pop(id(database), None)
 
 
 def scratch() -> duckdb.DuckDBPyConnection:
@@ -123,7 +160,7 @@ def _open(limits: EngineLimits) -> duckdb.DuckDBPyConnection:
     database.execute("SET GLOBAL TimeZone = 'UTC'")
     if objectstore.configured():
         objectstore.register_with(database)
-    database.execute("SET lock_configuration = true")
+    _guarded[id(database)] = sorted(database.sql(_GUARD_SQL).fetchall())
     return database
 
 
@@ -140,7 +177,10 @@ def session(limits: EngineLimits, progress: Progress) -> Iterator[duckdb.DuckDBP
         with progress.interruptible(con.interrupt), translated():
             yield con
     finally:
-        con.close()
+        try:
+            _guard(con, limits)
+        finally:
+            con.close()
 
 
 @contextmanager
@@ -289,13 +329,16 @@ def quote_ident(name: str) -> str:
 
 
 @contextmanager
-def reporting(con: duckdb.DuckDBPyConnection, progress: Progress, step: str, low: float, high: float) -> Iterator[None]:
-    """While inside, DuckDB's progress on the running query is reported as `step`, scaled into [low, high]."""
+def reporting(
+    con: duckdb.DuckDBPyConnection, progress: Progress, step: str, low: float, high: float, *, every_s: float = 0.5
+) -> Iterator[None]:
+    """While inside, DuckDB's progress on the running query is reported as `step` every `every_s`
+    seconds (when it moved by a percent or more), scaled into [low, high]."""
     stop = threading.Event()
 
     def poll() -> None:
         last = -1.0
-        while not stop.wait(_PROGRESS_PERIOD_S):
+        while not stop.wait(every_s):
             done = con.query_progress()
             if done < 0 or done - last < 1:
                 continue
@@ -312,6 +355,3 @@ def reporting(con: duckdb.DuckDBPyConnection, progress: Progress, step: str, low
     finally:
         stop.set()
         poller.join(5)
-
-
-_PROGRESS_PERIOD_S = 0.5

@@ -55,7 +55,7 @@ def infer_schema(ctx: Context) -> bytes:
     dataset = open_dataset(base, asked.uri, "uri", asked.reader, settings.discover_max_files)
     with (
         engine.session(runtime.limits, ctx.progress) as con,
-        engine.reporting(con, ctx.progress, "computing_statistics", 0.2, 0.8),
+        engine.reporting(con, ctx.progress, "computing_statistics", 0.2, 0.8, every_s=runtime.limits.progress_period_s),
     ):
         result = profile(con, dataset, asked.spec, runtime.limits, ctx.progress)
     dataset.verify_unchanged(base)
@@ -75,7 +75,9 @@ def query(ctx: Context) -> bytes:
         with runtime.core.dedupe.identical(key, ctx) as shared:
             if shared.result is not None:
                 return query_codec.shared_result(shared.result)
-            with engine.reporting(con, ctx.progress, "running_query", 0.2, 0.9):
+            with engine.reporting(
+                con, ctx.progress, "running_query", 0.2, 0.9, every_s=runtime.limits.progress_period_s
+            ):
                 outcome = execute.run(con, prepared, spec.plan, ctx.frames, ctx.progress)
             prepared.verify_unchanged(base)  # a failure discards the frame just written (runner)
             location = runtime.core.results.location(ctx.token, outcome.frame)
@@ -128,7 +130,7 @@ def _analysis_input(ctx: Context, con: engine.Connection, job: analyze_codec.Ana
     plan = job.plan()
     base = runtime.base_for(ctx.record.paths)
     prepared = execute.prepare(con, plan, base, runtime.settings.discover_max_files, frames)
-    with engine.reporting(con, ctx.progress, "running_query", 0.02, 0.2):
+    with engine.reporting(con, ctx.progress, "running_query", 0.02, 0.2, every_s=runtime.limits.progress_period_s):
         outcome = execute.run(con, prepared, plan, ctx.frames, ctx.progress, ANALYZED_FRAME)
     prepared.verify_unchanged(base)
     return load_frame(runtime.core.results.location(ctx.token, outcome.frame))
@@ -140,7 +142,7 @@ def _analysis(ctx: Context, con: engine.Connection, table: pa.Table, analysis: A
     settings, limits = runtime.settings, runtime.limits
     found: object
     if analysis.kind in {Kind.EDA, Kind.PROFILE}:
-        with engine.reporting(con, progress, "profiling", 0.2, 0.4):
+        with engine.reporting(con, progress, "profiling", 0.2, 0.4, every_s=limits.progress_period_s):
             report = eda.eda(con, table, analysis.eda, limits, progress)
         if report.sample is not None:
             ctx.frames.write("sample", report.sample, report.sample.schema)

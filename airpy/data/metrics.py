@@ -10,6 +10,7 @@ an exact distinct count alone, or keeping the estimate (marked approximate).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,35 +91,114 @@ def measure(
     limits: EngineLimits,
 ) -> tuple[list[ColumnStats], int | None]:
     """Every metric of every column, in passes of as many columns as fit the memory limit (and a
-    cardinality pass on a full scan). Raises duckdb.Error (the caller's reading context names the file)."""
+    cardinality pass on a full scan). Raises duckdb.Error (the caller's reading context names the file).
+
+    A sample, and a file wider than WIDE_COLUMNS, is measured with the columns as rows (`name, v`,
+    one grouped query per column type): an ungrouped aggregate sets up every exact distinct count
+    and histogram of every column at once (megabytes each: a pass of fifty columns took 0.6 s on
+    100 rows), while grouped by column the states hold only the values there are. A tall, narrow
+    file keeps one ungrouped pass per `columns_per_pass` columns, which streams fastest.
+    """
     per_pass = columns_per_pass(limits)
     columns = [ColumnStats(f.name, str(f.type), logical_type(f.type), f.nullable) for f in schema]
-    estimates: dict[int, int] = {}
-    total = 0
-    # A sampled column holds two hash tables (distinct count and histogram): half as many a pass.
-    step = max(per_pass // 2, 1) if sample else per_pass
-    for start in range(0, max(len(schema), 1), step):
-        end = min(start + step, len(schema))
+    grouped = sample or len(schema) > WIDE_COLUMNS
+    total = int(_one_row(con, source, ["count(*)"])[0]) if grouped else 0
+    found: dict[int, dict[str, Any]] = {}
+    if grouped:
+        found = _grouped(con, source, schema, range(len(schema)), lambda f: _metrics(0, f, sample=sample))
+    for start in range(0, 0 if grouped else max(len(schema), 1), per_pass):
+        end = min(start + per_pass, len(schema))
         metrics = [m for i in range(start, end) for m in _metrics(i, schema.field(i), sample=sample)]
         row = _one_row(con, source, ["count(*)", *[m.expr for m in metrics]])
         total = int(row[0])
         for metric, value in zip(metrics, row[1:], strict=True):
-            if metric.name == "estimate":
-                estimates[metric.column] = int(value or 0)
+            found.setdefault(metric.column, {})[metric.name] = value
+    estimates: dict[int, int] = {}
+    for index, values in found.items():
+        for name, value in values.items():
+            if name == "estimate":
+                estimates[index] = int(value or 0)
             else:
-                _apply(columns[metric.column], metric.name, value)
+                _apply(columns[index], name, value)
     duplicate_rows: int | None = None
     if sample:
         if duplicates:
             duplicate_rows = int(_one_row(con, source, [_DUPLICATES])[0])
     else:
-        duplicate_rows = _cardinality_pass(
-            con, source, columns, estimates, total, duplicates, limits.memory_mb, per_pass
-        )
+        run = _grouped_run(con, source, schema) if grouped else _wide_run(con, source)
+        # Grouped, a pass's states hold only the values there are: its width is bounded by memory alone.
+        width = len(columns) + 1 if grouped else per_pass
+        duplicate_rows = _cardinality_pass(columns, estimates, total, duplicates, limits.memory_mb, width, run)
     for column in columns:
         column.null_count = total - column.count
         column.count = total
     return columns, duplicate_rows
+
+
+#: Files with more columns than this are measured with the columns as rows (see `measure`).
+WIDE_COLUMNS = 64
+# (column, what, expr): one measurement of the cardinality pass; column -1 is the whole row.
+_Item = tuple[int, str, str]
+_Run = Callable[[list[_Item]], list[Any]]
+
+
+def _grouped(
+    con: duckdb.DuckDBPyConnection,
+    source: Scan,
+    schema: pa.Schema,
+    indexes: Iterable[int],
+    metrics_of: Callable[[pa.Field], list[_Metric]],
+) -> dict[int, dict[str, Any]]:
+    """Metrics of the columns `indexes`, the columns as rows (`name, v`): one query per column
+    type, grouped by column name. `metrics_of` gives the metrics of a field named `v`."""
+    by_type: dict[str, list[int]] = {}
+    for index in indexes:
+        by_type.setdefault(str(schema.field(index).type), []).append(index)
+    found: dict[int, dict[str, Any]] = {}
+    for group in by_type.values():
+        metrics = metrics_of(pa.field("v", schema.field(group[0]).type))
+        names = [schema.field(i).name for i in group]
+        params = [*source.params, names]
+        sql = (
+            f"SELECT name, {', '.join(m.expr for m in metrics)} FROM (SELECT unnest(${len(params)}) AS name, "
+            f"unnest([{', '.join(quote_ident(n) for n in names)}]) AS v FROM {source.sql}) GROUP BY name"
+        )
+        at = dict(zip(names, group, strict=True))
+        for name, *row in con.sql(sql, params=params).fetchall():
+            found[at[name]] = {m.name: value for m, value in zip(metrics, row, strict=True)}
+    return found
+
+
+def _wide_run(con: duckdb.DuckDBPyConnection, source: Scan) -> _Run:
+    """A cardinality pass's chunk as one ungrouped aggregate."""
+
+    def run(chunk: list[_Item]) -> list[Any]:
+        return list(_one_row(con, source, [expr for _, _, expr in chunk]))
+
+    return run
+
+
+def _grouped_run(con: duckdb.DuckDBPyConnection, source: Scan, schema: pa.Schema) -> _Run:
+    """A cardinality pass's chunk with the columns as rows (the whole-row count apart)."""
+    over_v = {"histogram": "histogram(v)", "distinct": "count(DISTINCT v)"}
+
+    def run(chunk: list[_Item]) -> list[Any]:
+        found: dict[tuple[int, str], Any] = {}
+        for what, expr in over_v.items():
+            indexes = [index for index, kind, _ in chunk if kind == what]
+            if indexes:
+                values = _grouped(con, source, schema, indexes, _fixed([_Metric(0, what, expr)]))
+                found.update({(i, what): v[what] for i, v in values.items()})
+        rows = [(i, w, e) for i, w, e in chunk if w == "duplicates"]
+        if rows:
+            found[(-1, "duplicates")] = _one_row(con, source, [rows[0][2]])[0]
+        return [found.get((index, what)) for index, what, _ in chunk]
+
+    return run
+
+
+def _fixed(metrics: list[_Metric]) -> Callable[[pa.Field], list[_Metric]]:
+    return lambda _field: metrics
 
 
 def _one_row(con: duckdb.DuckDBPyConnection, source: Scan, exprs: list[str]) -> tuple[Any, ...]:
@@ -127,14 +207,13 @@ def _one_row(con: duckdb.DuckDBPyConnection, source: Scan, exprs: list[str]) -> 
 
 
 def _cardinality_pass(
-    con: duckdb.DuckDBPyConnection,
-    source: Scan,
     columns: list[ColumnStats],
     estimates: dict[int, int],
     rows: int,
     duplicates: bool,
     memory_mb: int,
     per_pass: int,
+    run: _Run,
 ) -> int | None:
     """Distinct counts and top values on a full scan, by each column's estimated cardinality.
 
@@ -146,7 +225,7 @@ def _cardinality_pass(
     Exact counts are grouped into passes whose hash tables fit in a share of PY_MEMORY_MB.
     """
     budget = max(memory_mb, 256) * 1_048_576 // 4 // _BYTES_PER_DISTINCT
-    exprs: list[tuple[int, str, str]] = []  # (column, what, expr)
+    exprs: list[_Item] = []
     for index, column in enumerate(columns):
         estimate = estimates.get(index, 0)
         q = quote_ident(column.name)
@@ -165,8 +244,7 @@ def _cardinality_pass(
         else:
             chunks.append([(-1, "duplicates", _DUPLICATES)])
     for chunk in chunks:
-        row = _one_row(con, source, [expr for _, _, expr in chunk])
-        for (index, what, _), value in zip(chunk, row, strict=True):
+        for (index, what, _), value in zip(chunk, run(chunk), strict=True):
             if what == "duplicates":
                 duplicate_rows = int(value)
             else:

@@ -154,6 +154,8 @@ def _selected(con: duckdb.DuckDBPyConnection, scan: Scan, columns: tuple[str, ..
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """`table`'s columns cast to the unified `schema`; the columns it lacks are all null."""
+    if table.schema.equals(schema, check_metadata=False):
+        return table  # the usual case, one file or files that agree: nothing to do
     columns = []
     for target in schema:
         if target.name not in table.column_names:

@@ -327,23 +327,3 @@ def test_hundreds_of_watchers_neither_add_threads_nor_starve_health_checks(stack
     assert len(latencies) == 10
     # Streams are coroutines: 200 of them must not need a thread each.
     assert peak_threads - threads_before < 50
-
-
-def _watch_quiet_job(stack: Stack, seconds: int) -> tuple[list[str], float]:
-    """WatchJob of a job that reports nothing for `seconds` (a sleep in C); its steps and time."""
-    request = data_pb2.DiscoverRequest(uri=".", datasource_id=f"test:block:{seconds}")
-    token = stack.data.Discover(request, metadata=stack.metadata()).token
-    started = time.monotonic()
-    steps = [
-        reply.event.step.step
-        for reply in stack.jobs.WatchJob(job_service_pb2.WatchJobRequest(token=token), metadata=stack.metadata())
-    ]
-    return steps, time.monotonic() - started
-
-
-def test_a_watch_of_a_job_silent_for_long_lives_as_long_as_the_job(stack_factory) -> None:
-    # Redis clients time a reply out after 5 s by default: a blocking read waits that long on
-    # purpose, and a quiet job used to end its subscribers with UNAVAILABLE after ~40 s.
-    stack = stack_factory(workers=("interactive",), PY_JOB_TIMEOUT_S="120")
-    steps, seconds = _watch_quiet_job(stack, 50)
-    assert steps[-1] == "completed" and seconds >= 50

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from airpy.v1 import common_pb2, job_pb2, job_service_pb2, query_pb2
+from airpy.v1 import common_pb2, data_pb2, job_pb2, job_service_pb2, query_pb2
 from tests.e2e.test_discover import fetch_frame, rich_status
 from tests.support.stack import Stack
 
@@ -503,3 +503,35 @@ def test_a_rewritten_file_is_queried_with_its_new_schema(stack: Stack) -> None:
     pq.write_table(pa.table({"a": [1, 2, 3], "b": ["x", "y", "z"]}), folder / "f.parquet")
     second = result(stack, query_pb2.Plan(dataset="rewritten/f.parquet", select=[query_pb2.SelectItem(col="b")]))
     assert second["b"].to_list() == ["x", "y", "z"]
+
+
+def test_a_long_query_shows_rising_progress_as_it_runs(stack_factory) -> None:
+    import duckdb
+
+    stack = stack_factory(workers=("interactive", "batch"), PY_PROGRESS_PERIOD_S="0.05")
+    path = stack.base / "long.csv"
+    with duckdb.connect() as con:  # eight million rows of text to parse: long enough to watch
+        con.execute(
+            f"COPY (SELECT i % 1000 AS k, i * 0.5 AS x, 'v' || (i % 5000) AS s FROM range(8000000) t(i)) "
+            f"TO '{path}' (HEADER)"
+        )
+    plan = query_pb2.Plan(dataset="long.csv", group_by=["k"], aggs=[A(col="x", fn=A.FN_MEDIAN), A(fn=A.FN_COUNT)])
+    token = stack.query.Query(query_pb2.QueryRequest(plan=plan), metadata=stack.metadata()).token
+    events = [
+        r.event for r in stack.jobs.WatchJob(job_service_pb2.WatchJobRequest(token=token), metadata=stack.metadata())
+    ]
+    assert events[-1].status == job_pb2.JOB_STATUS_COMPLETED
+    running = [e.step for e in events if e.step.step == "running_query"]
+    assert len(running) >= 2, [e.step.step for e in events]
+    values = [s.progress for s in running]
+    assert values == sorted(values) and values[0] < values[-1], values
+    assert all(0.2 <= v <= 0.9 for v in values)
+    assert all(s.message.endswith("% scanned") for s in running)
+    # A full profile of the same file climbs the same way while DuckDB computes its statistics.
+    profile = data_pb2.InferSchemaRequest(uri="long.csv", mode=data_pb2.PROFILE_MODE_FULL)
+    token = stack.data.InferSchema(profile, metadata=stack.metadata()).token
+    events = [
+        r.event for r in stack.jobs.WatchJob(job_service_pb2.WatchJobRequest(token=token), metadata=stack.metadata())
+    ]
+    stats = [e.step.progress for e in events if e.step.step == "computing_statistics"]
+    assert len(stats) >= 2 and stats == sorted(stats) and stats[0] < stats[-1], [e.step.step for e in events]
