@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,16 +61,31 @@ class Client:
         return [("authorization", f"Bearer {self.token}")] if self.token else []
 
 
+#: airpy's published client policy: retries of UNAVAILABLE for idempotent calls and for job
+#: submissions (which this client always sends with an idempotency key), waiting for a server
+#: that restarts, and keepalive pings the server accepts (README, "From Go").
+SERVICE_CONFIG = (Path(__file__).parent / "service_config.json").read_text()
+CHANNEL_OPTIONS: list[tuple[str, str | int]] = [
+    ("grpc.service_config", SERVICE_CONFIG),
+    ("grpc.enable_retries", 1),
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+
+
 def connect(
     address: str, token: str, timeout_s: float | None = 60, *, tls: bool = False, ca_file: Path | None = None
 ) -> Client:
-    """A client of `address`: TLS when asked (`ca_file`: the CA to trust, else the system's)."""
+    """A client of `address` with the published policy: TLS when asked (`ca_file`: the CA to trust,
+    else the system's)."""
     if tls or ca_file is not None:
         roots = ca_file.read_bytes() if ca_file is not None else None
-        channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(roots))
+        channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(roots), options=CHANNEL_OPTIONS)
         return Client(channel, token, timeout_s, address, True, roots)
     refuse_clear_text(address, token)
-    return Client(grpc.insecure_channel(address), token, timeout_s, address)
+    return Client(grpc.insecure_channel(address, options=CHANNEL_OPTIONS), token, timeout_s, address)
 
 
 def refuse_clear_text(address: str, token: str) -> None:
@@ -211,9 +227,16 @@ def plan_from_flags(
 # -- calls
 
 
+def new_idempotency_key() -> str:
+    """A fresh key for one job submission: the policy's retries of it can never start a second job."""
+    return str(uuid.uuid4())
+
+
 def discover(client: Client, uri: str, *, recurse: bool = True, datasource_id: str = "") -> tuple[int, job_pb2.Job]:
     stub = service_stub(data_service_pb2_grpc.DataServiceStub, client)
-    request = data_pb2.DiscoverRequest(uri=uri, recurse=recurse, datasource_id=datasource_id)
+    request = data_pb2.DiscoverRequest(
+        uri=uri, recurse=recurse, datasource_id=datasource_id, idempotency_key=new_idempotency_key()
+    )
     reply: data_service_pb2.DiscoverResponse = _call(stub.Discover, request, client)
     return reply.token, reply.job
 
@@ -221,7 +244,9 @@ def discover(client: Client, uri: str, *, recurse: bool = True, datasource_id: s
 def infer(client: Client, uri: str, *, full: bool = False, datasource_id: str = "") -> tuple[int, job_pb2.Job]:
     stub = service_stub(data_service_pb2_grpc.DataServiceStub, client)
     mode = data_pb2.PROFILE_MODE_FULL if full else data_pb2.PROFILE_MODE_SAMPLE
-    request = data_pb2.InferSchemaRequest(uri=uri, mode=mode, datasource_id=datasource_id)
+    request = data_pb2.InferSchemaRequest(
+        uri=uri, mode=mode, datasource_id=datasource_id, idempotency_key=new_idempotency_key()
+    )
     reply: data_service_pb2.InferSchemaResponse = _call(stub.InferSchema, request, client)
     return reply.token, reply.job
 
@@ -234,13 +259,15 @@ def preview(client: Client, path: str, *, limit: int = 10) -> data_pb2.PreviewRe
 
 def query(client: Client, plan: query_pb2.Plan, *, datasource_id: str = "") -> tuple[int, job_pb2.Job]:
     stub = service_stub(query_service_pb2_grpc.QueryServiceStub, client)
-    request = query_pb2.QueryRequest(plan=plan, datasource_id=datasource_id)
+    request = query_pb2.QueryRequest(plan=plan, datasource_id=datasource_id, idempotency_key=new_idempotency_key())
     reply: query_service_pb2.QueryResponse = _call(stub.Query, request, client)
     return reply.token, reply.job
 
 
 def analyze(client: Client, request: analyze_pb2.AnalyzeRequest) -> tuple[int, job_pb2.Job]:
     stub = service_stub(analyze_service_pb2_grpc.AnalyzeServiceStub, client)
+    if not request.idempotency_key:
+        request.idempotency_key = new_idempotency_key()
     reply: analyze_service_pb2.AnalyzeResponse = _call(stub.Analyze, request, client)
     return reply.token, reply.job
 

@@ -4,6 +4,7 @@ Arrow Flight (DoGet, DoPut), and frames written to files (.arrows, .arrow, .parq
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,9 @@ def flight_upload(client: Client, table: pa.Table, advertised: str, datasource_i
     from pyarrow import flight
 
     api, options = flight_client(client, advertised)
-    command = analyze_service_pb2.UploadFrameRequest(datasource_id=datasource_id).SerializeToString()
+    command = analyze_service_pb2.UploadFrameRequest(
+        datasource_id=datasource_id, idempotency_key=str(uuid.uuid4())
+    ).SerializeToString()
     try:
         writer, metadata = api.do_put(flight.FlightDescriptor.for_command(command), table.schema, options=options)
         writer.write_table(table)

@@ -9,6 +9,7 @@ base path, limits and frames.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from airpy.engine import EngineLimits
 from airpy.errors import ValidationError
 from airpy.jobs.core import Core, build_core
 from airpy.jobs.frames import frame_file
+from airpy.jobs.idempotency import Idempotency, fingerprint, idempotency_of
 from airpy.jobs.model import JobRecord, JobStatus
 from airpy.jobs.queueing import QUEUE_FOR_KIND
 from airpy.jobs.records import NewJob
@@ -78,7 +80,15 @@ class Runtime:
             )
         return asked or settings.default_timeout_s(kind.value)
 
-    def new_job(self, owner: Owner, kind: JobKind, source: str, request: bytes | None, timeout_s: int = 0) -> NewJob:
+    def new_job(
+        self,
+        owner: Owner,
+        kind: JobKind,
+        source: str,
+        request: bytes | None,
+        timeout_s: int = 0,
+        idempotency: Idempotency | None = None,
+    ) -> NewJob:
         """The job a call starts, its common fields checked (ValidationError). `request` None: a job
         the server completes itself (an upload), which stores no request."""
         settings = self.settings
@@ -93,6 +103,7 @@ class Runtime:
             ttl_s=settings.job_ttl_s,
             trace=tracing.carrier(),
             paths=owner.paths,
+            idempotency=idempotency,
         )
 
     def record_upload(
@@ -106,11 +117,16 @@ class Runtime:
         result: bytes,
         batches: int = 0,
         parts: Sequence[Part] = (),
+        idempotency_key: str = "",
     ) -> JobRecord:
         """The completed `upload` job whose `result` frame is the finished upload file `tmp` (moved
-        into the results store); `result` is its encoded UploadResult."""
+        into the results store); `result` is its encoded UploadResult. With an idempotency key, the
+        upload job an identical earlier upload of the caller made, if any (`tmp` is then left)."""
+        idempotency = (
+            idempotency_of(owner, idempotency_key, _file_fingerprint(source, tmp)) if idempotency_key else None
+        )
         new = dataclasses.replace(
-            self.new_job(owner, JobKind.UPLOAD, source, None),
+            self.new_job(owner, JobKind.UPLOAD, source, None, idempotency=idempotency),
             status=JobStatus.RUNNING,
             step="upload_received",
             message=f"{rows} rows, {size} bytes",
@@ -122,6 +138,15 @@ class Runtime:
             return {DEFAULT_FRAME: FrameMeta(DEFAULT_FRAME, file, rows, size, fields, batches, tuple(parts))}
 
         return self.core.lifecycle.record_finished(new, store, result)
+
+
+def _file_fingerprint(source: str, path: Path) -> str:
+    """An upload's fingerprint: its datasource_id and the bytes of the frame it became."""
+    digest = hashlib.sha256(source.encode())
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return fingerprint(digest.digest())
 
 
 def authenticator(settings: Settings) -> Authenticator:

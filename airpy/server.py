@@ -60,8 +60,11 @@ def grpc_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
-        # Accept client pings as often as every 10 s (Go clients default to less often).
-        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        # Accept client pings every 5 s: grpc-go's floor is 10 s, and a client pinging at a floor
+        # equal to the server's is dropped (too_many_pings) when one ping comes a moment early.
+        # The published client policy (airpy/service_config.json, README "From Go") pings every 20 s.
+        ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+        ("grpc.http2.min_time_between_pings_ms", 5_000),
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.so_reuseport", 0),
     ]

@@ -33,6 +33,7 @@ from airpy.flight.calls import MIDDLEWARE, CallFactory, CallState
 from airpy.flight.errors import to_flight
 from airpy.flight.streams import frame_schema, frame_stream
 from airpy.jobs.frames import frame_of, owned_record
+from airpy.jobs.idempotency import idempotency_of
 from airpy.jobs.model import JobRecord, JobStatus
 from airpy.kinds import JobKind
 from airpy.results.frames import FrameMeta, FrameWriter, remove_quietly
@@ -188,9 +189,9 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
     ) -> None:
         runtime = self._runtime
         request = tickets.upload_request(_path(descriptor), descriptor.command or b"")
-        runtime.new_job(
-            state.principal.owner, JobKind.UPLOAD, request.datasource_id, None
-        )  # the request's fields, checked first
+        # The request's fields, checked before any bytes are taken.
+        runtime.new_job(state.principal.owner, JobKind.UPLOAD, request.datasource_id, None)
+        idempotency_of(state.principal.owner, request.idempotency_key, "")
         tmp = runtime.core.results.upload_path()
         try:
             rows, size, schema, written = _receive(
@@ -208,6 +209,7 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
                 result,
                 written.batches,
                 written.parts,
+                request.idempotency_key,
             )
         finally:
             remove_quietly(tmp)

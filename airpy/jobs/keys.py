@@ -16,6 +16,7 @@ airpy:stats:duration:{kind}       hash bucket bound -> jobs, "sum" -> seconds (m
 airpy:stats:flight:calls          hash "{method}:{code}" -> Flight calls ended so (metrics)
 airpy:stats:flight:bytes          hash "sent" / "received" -> bytes of frames served and uploaded over Flight
 airpy:flight:process:{name}       hash, a live Flight process: open_streams (TTL 30 s, renewed)
+airpy:idem:{hash}                 string, "{token}:{fingerprint}" of a caller's idempotency key (TTL = PY_JOB_TTL_S)
 airpy:qcache:{key}                string, token of the job holding the result for a dedupe key (TTL = PY_JOB_TTL_S)
 airpy:qrun:{key}                  string, "{token}:{attempt}:" computing it now (TTL = the job's time limit)
 """
@@ -69,6 +70,11 @@ def rq_job_id(token: int, attempt: int) -> str:
 
 def stats_duration(kind: str) -> str:
     return f"{PREFIX}stats:duration:{kind}"
+
+
+def idempotency(key_hash: str) -> str:
+    """The claim of a caller's idempotency key (`airpy.jobs.idempotency`)."""
+    return f"{PREFIX}idem:{key_hash}"
 
 
 def dedupe_done(key: str) -> str:

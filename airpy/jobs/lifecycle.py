@@ -19,9 +19,10 @@ from enum import StrEnum
 
 import redis
 
-from airpy.errors import AirpyError, CancelledByCaller, ResourceCapError
+from airpy.errors import AirpyError, CancelledByCaller, ResourceCapError, UnavailableError
 from airpy.jobs.connection import replicated
 from airpy.jobs.events import Appended, Change, EventLog, Refused
+from airpy.jobs.idempotency import WAIT_S, Claims
 from airpy.jobs.model import JobRecord, JobStatus, StepName
 from airpy.jobs.queueing import Dispatcher
 from airpy.jobs.records import JobRecords, NewJob
@@ -66,48 +67,94 @@ class Lifecycle:
         self.events = EventLog(conn)
         self.dispatcher = dispatcher
         self.timing = timing
+        self.claims = Claims(conn, timing.ttl_s)
         self._tokens = tokens
 
     # ------------------------------------------------------------------ server side
 
     def submit(self, new: NewJob, *, max_queued: int) -> JobRecord:
-        """Issue a token, store the job and queue its first attempt.
+        """Issue a token, store the job and queue its first attempt; with an idempotency key the
+        job that key already names, if any (airpy.jobs.idempotency).
 
-        Raises ResourceCapError when the caller has max_queued jobs waiting, and
-        UnavailableError when Redis is down (nothing is queued then).
+        Raises ResourceCapError when the caller has max_queued jobs waiting, ValidationError for
+        a key used with another request, and UnavailableError when Redis is down (nothing is
+        queued then).
         """
+        if new.idempotency is None:
+            self._check_cap(new, max_queued)
+        token = self.issue_token()
+        existing = self._claim(new, token)
+        if existing is not None:
+            return existing
+        try:
+            if new.idempotency is not None:
+                self._check_cap(new, max_queued)
+            self.records.create(token, new, now_ms())
+            self._confirm(token)
+            # The reply is the job as submitted: read before a warm worker can pick it up, so a
+            # caller never sees it sometimes queued and sometimes already running.
+            record = self.records.get(token)
+            assert record is not None
+            if new.status is JobStatus.QUEUED:
+                try:
+                    self.dispatcher.enqueue(new.queue, token, 1, new.timeout_s)
+                except AirpyError as exc:
+                    self.fail(token, 1, exc)
+                    raise
+        except AirpyError:
+            self._release(new, token)
+            raise
+        return record
+
+    def record_finished(self, new: NewJob, store: Callable[[int], dict[str, FrameMeta]], result: bytes) -> JobRecord:
+        """A job the server completes itself (an upload, a cached query): token, stored frames,
+        record, completion; with an idempotency key the job that key already names, if any."""
+        token = self.issue_token()
+        existing = self._claim(new, token)
+        if existing is not None:
+            return existing
+        try:
+            frames = store(token)
+            self.records.create(token, new, now_ms())
+            self.complete(token, 1, result, frames)
+            replicated(self.conn, self.timing.replicas, self.timing.replica_wait_ms)
+        except AirpyError:
+            self._release(new, token)
+            raise
+        record = self.records.get(token)
+        assert record is not None
+        return record
+
+    def _check_cap(self, new: NewJob, max_queued: int) -> None:
         # A soft cap: concurrent submits may pass it by a few, which is fine for its purpose.
         if self.records.queued_count(new.subject, self.timing.ttl_s, now_ms()) >= max_queued:
             raise ResourceCapError(
                 f"{max_queued} jobs of this caller are already queued",
                 metadata={"limit": "PY_MAX_QUEUED_JOBS", "max_queued_jobs": max_queued},
             )
-        token = self.issue_token()
-        self.records.create(token, new, now_ms())
-        self._confirm(token)
-        # The reply is the job as submitted: read before a warm worker can pick it up, so a
-        # caller never sees it sometimes queued and sometimes already running.
-        record = self.records.get(token)
-        assert record is not None
-        if new.status is JobStatus.QUEUED:
-            try:
-                self.dispatcher.enqueue(new.queue, token, 1, new.timeout_s)
-            except AirpyError as exc:
-                self.fail(token, 1, exc)
-                raise
-        return record
 
-    def record_finished(self, new: NewJob, store: Callable[[int], dict[str, FrameMeta]], result: bytes) -> JobRecord:
-        """A job the server completes itself (an upload, a cached query): token, stored frames,
-        record, completion."""
-        token = self.issue_token()
-        frames = store(token)
-        self.records.create(token, new, now_ms())
-        self.complete(token, 1, result, frames)
-        replicated(self.conn, self.timing.replicas, self.timing.replica_wait_ms)
-        record = self.records.get(token)
-        assert record is not None
-        return record
+    def _claim(self, new: NewJob, token: int) -> JobRecord | None:
+        """None when `token` now holds the call's idempotency key (or there is none); else the job
+        an earlier call with the key started (waited for while that call writes it)."""
+        if new.idempotency is None:
+            return None
+        deadline = time.monotonic() + WAIT_S
+        delay = 0.005
+        while True:
+            holder = self.claims.claim(new.idempotency, token)
+            if holder == token:
+                return None
+            record = self.records.get(holder)
+            if record is not None:
+                return record
+            if time.monotonic() > deadline:
+                raise UnavailableError("an identical call with this idempotency_key is still starting its job; retry")
+            time.sleep(delay)  # the first call is between its claim and its record
+            delay = min(delay * 2, 0.2)
+
+    def _release(self, new: NewJob, token: int) -> None:
+        if new.idempotency is not None:
+            self.claims.release(new.idempotency, token)
 
     def _confirm(self, token: int) -> None:
         """Wait until the new job (and its token) is on the replicas a failover could promote,

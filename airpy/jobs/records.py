@@ -11,6 +11,7 @@ import redis
 
 from airpy.jobs import keys
 from airpy.jobs.connection import redis_errors
+from airpy.jobs.idempotency import Idempotency
 from airpy.jobs.model import JobRecord, JobStatus, StepName, error_from_json
 from airpy.kinds import JobKind
 from airpy.owners import Paths
@@ -77,6 +78,8 @@ class NewJob:
     trace: str = ""
     #: The creating token's path prefixes (airpy.owners); None: unscoped.
     paths: Paths = None
+    #: The caller's idempotency key, claimed before the record is written (None: no key).
+    idempotency: Idempotency | None = None
 
 
 class JobRecords:

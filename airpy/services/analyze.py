@@ -13,6 +13,7 @@ from airpy.codec.jobs import job_pb
 from airpy.codec.query import plan as decode_plan
 from airpy.errors import NotConfiguredError, ResourceCapError, ValidationError
 from airpy.jobs.frames import stored_frame
+from airpy.jobs.idempotency import idempotency_of
 from airpy.kinds import JobKind
 from airpy.results.frames import DEFAULT_FRAME, cap_batches
 from airpy.rpc import Call
@@ -84,11 +85,12 @@ class AnalyzeService:
         cap = app.settings.max_upload_bytes
         tmp = await app.blocking(app.results.upload_path)
         handle = await app.blocking(tmp.open, "wb")
-        size, source, first = 0, "", True
+        size, source, key, first = 0, "", "", True
         try:
             async for message in requests:
                 if first:
-                    source, first = datasource_id(message.datasource_id), False
+                    source, key, first = datasource_id(message.datasource_id), message.idempotency_key, False
+                    idempotency_of(call.principal.owner, key, "")  # a bad key is refused before the bytes
                 size += len(message.arrow_ipc)
                 if size > cap:
                     raise ResourceCapError(
@@ -106,7 +108,17 @@ class AnalyzeService:
             fields = describe(schema)
             result = codec.upload_result_pb(rows, size, fields).SerializeToString()
             record = await app.blocking(
-                app.runtime.record_upload, call.principal.owner, source, tmp, rows, size, fields, result, batches, parts
+                app.runtime.record_upload,
+                call.principal.owner,
+                source,
+                tmp,
+                rows,
+                size,
+                fields,
+                result,
+                batches,
+                parts,
+                key,
             )
         finally:
             handle.close()

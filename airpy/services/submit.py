@@ -5,6 +5,7 @@ from __future__ import annotations
 from google.protobuf.message import Message
 
 from airpy.codec.jobs import job_pb
+from airpy.jobs.idempotency import fingerprint, idempotency_of
 from airpy.jobs.records import NewJob
 from airpy.kinds import JobKind
 from airpy.rpc import Call
@@ -28,5 +29,17 @@ async def queue(app: App, new: NewJob) -> tuple[int, job_pb2.Job]:
 def new_job(
     app: App, call: Call, kind: JobKind, source: str, request: Message, options: common_pb2.JobOptions
 ) -> NewJob:
-    """The job a request starts, its common fields checked (ValidationError)."""
-    return app.runtime.new_job(call.principal.owner, kind, source, request.SerializeToString(), options.timeout_s)
+    """The job a request starts, its common fields checked (ValidationError); with the request's
+    idempotency key, a retry of it gets the same job (airpy.jobs.idempotency)."""
+    key = str(getattr(request, "idempotency_key", ""))
+    idempotency = idempotency_of(call.principal.owner, key, _fingerprint(request)) if key else None
+    body = request.SerializeToString()
+    return app.runtime.new_job(call.principal.owner, kind, source, body, options.timeout_s, idempotency)
+
+
+def _fingerprint(request: Message) -> str:
+    """The request without its idempotency key, serialized the same way every time."""
+    bare = type(request)()
+    bare.CopyFrom(request)
+    bare.ClearField("idempotency_key")
+    return fingerprint(bare.SerializeToString(deterministic=True))

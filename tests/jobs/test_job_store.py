@@ -201,3 +201,36 @@ def test_a_job_no_replica_confirms_is_refused_failed_and_never_queued(conn: redi
     # Without the requirement the same Redis takes jobs.
     relaxed = Lifecycle(conn, dispatcher, Timing(lease_s=1, ttl_s=3600), TokenIssuer(conn))
     assert relaxed.submit(new_job(), max_queued=100).status is JobStatus.QUEUED
+
+
+def test_an_idempotency_key_names_one_job_and_is_released_when_its_job_was_not_started(
+    conn: redis.Redis,
+) -> None:
+    import dataclasses
+
+    from airpy.errors import UnavailableError, ValidationError
+    from airpy.jobs.idempotency import fingerprint, idempotency_of
+    from airpy.owners import Owner
+
+    tokens = TokenIssuer(conn)
+    dispatcher = Dispatcher(conn, "airpy.tasks.run", failure_ttl_s=3600, grace_s=1)
+    jobs = Lifecycle(conn, dispatcher, Timing(lease_s=1, ttl_s=3600), tokens)
+    owner = Owner("alice", ("tenant-1",))
+    keyed = dataclasses.replace(new_job(), idempotency=idempotency_of(owner, "k-1", fingerprint(b"request")))
+    first = jobs.submit(keyed, max_queued=100)
+    assert jobs.submit(keyed, max_queued=100).token == first.token
+    # The same key with another request, and a key of another caller, are their own.
+    other_body = dataclasses.replace(keyed, idempotency=idempotency_of(owner, "k-1", fingerprint(b"other")))
+    with pytest.raises(ValidationError):
+        jobs.submit(other_body, max_queued=100)
+    other_tenant = dataclasses.replace(
+        keyed, idempotency=idempotency_of(Owner("alice", ("tenant-2",)), "k-1", fingerprint(b"request"))
+    )
+    assert jobs.submit(other_tenant, max_queued=100).token != first.token
+    # A job that was not started (no replica confirmed it) gives its key back: the retry starts one.
+    strict = Lifecycle(conn, dispatcher, Timing(lease_s=1, ttl_s=3600, replicas=1, replica_wait_ms=20), tokens)
+    fresh = dataclasses.replace(keyed, idempotency=idempotency_of(owner, "k-2", fingerprint(b"request")))
+    with pytest.raises(UnavailableError):
+        strict.submit(fresh, max_queued=100)
+    retried = jobs.submit(fresh, max_queued=100)
+    assert retried.status is JobStatus.QUEUED

@@ -14,9 +14,11 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -35,10 +37,63 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	airpyv1 "github.com/airpy/airpy/generated/go/airpy/v1"
 )
+
+// serviceConfig is airpy's published client policy (airpy/service_config.json): calls wait
+// for a server that is restarting instead of failing, and UNAVAILABLE is retried, for reads
+// and for job submissions, which this program always sends with an idempotency key.
+const serviceConfig = `{
+  "methodConfig": [
+    {
+      "name": [
+        {"service": "airpy.v1.JobService"},
+        {"service": "airpy.v1.InfoService"},
+        {"service": "airpy.v1.DataService", "method": "Preview"},
+        {"service": "airpy.v1.QueryService", "method": "ExplainQuery"}
+      ],
+      "waitForReady": true,
+      "retryPolicy": {
+        "maxAttempts": 5,
+        "initialBackoff": "0.25s",
+        "maxBackoff": "4s",
+        "backoffMultiplier": 2,
+        "retryableStatusCodes": ["UNAVAILABLE"]
+      }
+    },
+    {
+      "name": [
+        {"service": "airpy.v1.DataService", "method": "Discover"},
+        {"service": "airpy.v1.DataService", "method": "InferSchema"},
+        {"service": "airpy.v1.QueryService", "method": "Query"},
+        {"service": "airpy.v1.AnalyzeService", "method": "Analyze"}
+      ],
+      "waitForReady": true,
+      "retryPolicy": {
+        "maxAttempts": 5,
+        "initialBackoff": "0.25s",
+        "maxBackoff": "4s",
+        "backoffMultiplier": 2,
+        "retryableStatusCodes": ["UNAVAILABLE"]
+      }
+    }
+  ]
+}`
+
+// keepaliveParams ping an idle connection every 20 s (airpy accepts pings every 5 s), so a
+// dead connection under a long WatchJob is noticed within half a minute.
+var keepaliveParams = keepalive.ClientParameters{Time: 20 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}
+
+// newIdempotencyKey names one job submission: a retry of it (by the policy above, or by hand
+// after a lost reply) gets the same token and job instead of a second job.
+func newIdempotencyKey() string {
+	raw := make([]byte, 16)
+	_, _ = rand.Read(raw)
+	return hex.EncodeToString(raw)
+}
 
 // bearer is a per-RPC credential: grpc-go adds the JWT to every call's metadata.
 type bearer string
@@ -140,7 +195,9 @@ func run() error {
 	}
 	conn, err := grpc.NewClient(address,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(creds))
+		grpc.WithPerRPCCredentials(creds),
+		grpc.WithDefaultServiceConfig(serviceConfig),
+		grpc.WithKeepaliveParams(keepaliveParams))
 	if err != nil {
 		return err
 	}
@@ -150,7 +207,8 @@ func run() error {
 
 	// kWh and readings per region, of the readings above 2 kWh.
 	started, err := queries.Query(ctx, &airpyv1.QueryRequest{
-		DatasourceId: "example",
+		DatasourceId:   "example",
+		IdempotencyKey: newIdempotencyKey(),
 		Plan: &airpyv1.Plan{
 			Source: &airpyv1.Plan_Dataset{Dataset: env("AIRPY_DATASET", "sample/readings_parquet")},
 			Filters: []*airpyv1.Filter{{

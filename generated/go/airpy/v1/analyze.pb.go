@@ -945,12 +945,17 @@ type AnalyzeRequest struct {
 	//	*AnalyzeRequest_FrameRef
 	//	*AnalyzeRequest_Plan
 	//	*AnalyzeRequest_ArrowIpc
-	Input         isAnalyzeRequest_Input `protobuf_oneof:"input"`
-	Kind          AnalysisKind           `protobuf:"varint,5,opt,name=kind,proto3,enum=airpy.v1.AnalysisKind" json:"kind,omitempty"`
-	Options       *AnalyzeOptions        `protobuf:"bytes,6,opt,name=options,proto3" json:"options,omitempty"`
-	Job           *JobOptions            `protobuf:"bytes,15,opt,name=job,proto3" json:"job,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Input   isAnalyzeRequest_Input `protobuf_oneof:"input"`
+	Kind    AnalysisKind           `protobuf:"varint,5,opt,name=kind,proto3,enum=airpy.v1.AnalysisKind" json:"kind,omitempty"`
+	Options *AnalyzeOptions        `protobuf:"bytes,6,opt,name=options,proto3" json:"options,omitempty"`
+	Job     *JobOptions            `protobuf:"bytes,15,opt,name=job,proto3" json:"job,omitempty"`
+	// Caller-chosen key that makes a retry safe (AIP-155): the same caller with the same key
+	// within PY_JOB_TTL_S gets the same token and job, also while the first call is still in
+	// flight; the same key with another request is INVALID_ARGUMENT. 1-128 characters of
+	// letters, digits and . _ : ~ + / = - (a UUID). Not RequestInfo.request_id, which names one call.
+	IdempotencyKey string `protobuf:"bytes,16,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *AnalyzeRequest) Reset() {
@@ -1043,6 +1048,13 @@ func (x *AnalyzeRequest) GetJob() *JobOptions {
 		return x.Job
 	}
 	return nil
+}
+
+func (x *AnalyzeRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
 }
 
 type isAnalyzeRequest_Input interface {
@@ -2171,7 +2183,7 @@ const file_airpy_v1_analyze_proto_rawDesc = "" +
 	"\vsample_rows\x18\t \x01(\rR\n" +
 	"sampleRowsB\x17\n" +
 	"\x15_include_correlationsB\x13\n" +
-	"\x11_include_outliers\"\xbe\x02\n" +
+	"\x11_include_outliers\"\xe7\x02\n" +
 	"\x0eAnalyzeRequest\x12#\n" +
 	"\rdatasource_id\x18\x01 \x01(\tR\fdatasourceId\x121\n" +
 	"\tframe_ref\x18\x02 \x01(\v2\x12.airpy.v1.FrameRefH\x00R\bframeRef\x12$\n" +
@@ -2179,7 +2191,8 @@ const file_airpy_v1_analyze_proto_rawDesc = "" +
 	"\tarrow_ipc\x18\x04 \x01(\fH\x00R\barrowIpc\x12*\n" +
 	"\x04kind\x18\x05 \x01(\x0e2\x16.airpy.v1.AnalysisKindR\x04kind\x122\n" +
 	"\aoptions\x18\x06 \x01(\v2\x18.airpy.v1.AnalyzeOptionsR\aoptions\x12&\n" +
-	"\x03job\x18\x0f \x01(\v2\x14.airpy.v1.JobOptionsR\x03jobB\a\n" +
+	"\x03job\x18\x0f \x01(\v2\x14.airpy.v1.JobOptionsR\x03job\x12'\n" +
+	"\x0fidempotency_key\x18\x10 \x01(\tR\x0eidempotencyKeyB\a\n" +
 	"\x05input\"\xd6\x01\n" +
 	"\vCorrelation\x12\f\n" +
 	"\x01a\x18\x01 \x01(\tR\x01a\x12\f\n" +

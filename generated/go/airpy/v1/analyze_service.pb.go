@@ -78,9 +78,14 @@ type UploadFrameRequest struct {
 	// Read from the first message only.
 	DatasourceId string `protobuf:"bytes,1,opt,name=datasource_id,json=datasourceId,proto3" json:"datasource_id,omitempty"`
 	// The next bytes of one Arrow IPC stream; the concatenation of all chunks is the stream.
-	ArrowIpc      []byte `protobuf:"bytes,2,opt,name=arrow_ipc,json=arrowIpc,proto3" json:"arrow_ipc,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ArrowIpc []byte `protobuf:"bytes,2,opt,name=arrow_ipc,json=arrowIpc,proto3" json:"arrow_ipc,omitempty"`
+	// Read from the first message only. Makes a retried upload safe (AIP-155): the same caller
+	// with the same key and the same bytes within PY_JOB_TTL_S gets the same token and job;
+	// the same key with other bytes is INVALID_ARGUMENT. Flight DoPut takes it in the
+	// descriptor's UploadFrameRequest.
+	IdempotencyKey string `protobuf:"bytes,3,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *UploadFrameRequest) Reset() {
@@ -125,6 +130,13 @@ func (x *UploadFrameRequest) GetArrowIpc() []byte {
 		return x.ArrowIpc
 	}
 	return nil
+}
+
+func (x *UploadFrameRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
 }
 
 type UploadFrameResponse struct {
@@ -186,10 +198,11 @@ const file_airpy_v1_analyze_service_proto_rawDesc = "" +
 	"\x1eairpy/v1/analyze_service.proto\x12\bairpy.v1\x1a\x16airpy/v1/analyze.proto\x1a\x12airpy/v1/job.proto\"H\n" +
 	"\x0fAnalyzeResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\x04R\x05token\x12\x1f\n" +
-	"\x03job\x18\x02 \x01(\v2\r.airpy.v1.JobR\x03job\"V\n" +
+	"\x03job\x18\x02 \x01(\v2\r.airpy.v1.JobR\x03job\"\x7f\n" +
 	"\x12UploadFrameRequest\x12#\n" +
 	"\rdatasource_id\x18\x01 \x01(\tR\fdatasourceId\x12\x1b\n" +
-	"\tarrow_ipc\x18\x02 \x01(\fR\barrowIpc\"L\n" +
+	"\tarrow_ipc\x18\x02 \x01(\fR\barrowIpc\x12'\n" +
+	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\"L\n" +
 	"\x13UploadFrameResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\x04R\x05token\x12\x1f\n" +
 	"\x03job\x18\x02 \x01(\v2\r.airpy.v1.JobR\x03job2\x9e\x01\n" +

@@ -91,8 +91,13 @@ type DiscoverRequest struct {
 	// Skip the row estimates (faster on very many files).
 	SkipRowEstimates bool        `protobuf:"varint,6,opt,name=skip_row_estimates,json=skipRowEstimates,proto3" json:"skip_row_estimates,omitempty"`
 	Job              *JobOptions `protobuf:"bytes,15,opt,name=job,proto3" json:"job,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Caller-chosen key that makes a retry safe (AIP-155): the same caller with the same key
+	// within PY_JOB_TTL_S gets the same token and job, also while the first call is still in
+	// flight; the same key with another request is INVALID_ARGUMENT. 1-128 characters of
+	// letters, digits and . _ : ~ + / = - (a UUID). Not RequestInfo.request_id, which names one call.
+	IdempotencyKey string `protobuf:"bytes,16,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *DiscoverRequest) Reset() {
@@ -172,6 +177,13 @@ func (x *DiscoverRequest) GetJob() *JobOptions {
 		return x.Job
 	}
 	return nil
+}
+
+func (x *DiscoverRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
 }
 
 // One discovered file.
@@ -395,11 +407,16 @@ type InferSchemaRequest struct {
 	InferRows uint32      `protobuf:"varint,4,opt,name=infer_rows,json=inferRows,proto3" json:"infer_rows,omitempty"`
 	Mode      ProfileMode `protobuf:"varint,5,opt,name=mode,proto3,enum=airpy.v1.ProfileMode" json:"mode,omitempty"`
 	// Profile only these columns (empty = all).
-	Columns       []string       `protobuf:"bytes,6,rep,name=columns,proto3" json:"columns,omitempty"`
-	Reader        *ReaderOptions `protobuf:"bytes,7,opt,name=reader,proto3" json:"reader,omitempty"`
-	Job           *JobOptions    `protobuf:"bytes,15,opt,name=job,proto3" json:"job,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Columns []string       `protobuf:"bytes,6,rep,name=columns,proto3" json:"columns,omitempty"`
+	Reader  *ReaderOptions `protobuf:"bytes,7,opt,name=reader,proto3" json:"reader,omitempty"`
+	Job     *JobOptions    `protobuf:"bytes,15,opt,name=job,proto3" json:"job,omitempty"`
+	// Caller-chosen key that makes a retry safe (AIP-155): the same caller with the same key
+	// within PY_JOB_TTL_S gets the same token and job, also while the first call is still in
+	// flight; the same key with another request is INVALID_ARGUMENT. 1-128 characters of
+	// letters, digits and . _ : ~ + / = - (a UUID). Not RequestInfo.request_id, which names one call.
+	IdempotencyKey string `protobuf:"bytes,16,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *InferSchemaRequest) Reset() {
@@ -486,6 +503,13 @@ func (x *InferSchemaRequest) GetJob() *JobOptions {
 		return x.Job
 	}
 	return nil
+}
+
+func (x *InferSchemaRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
 }
 
 // Seed-compatible dataset statistics.
@@ -1021,7 +1045,7 @@ var File_airpy_v1_data_proto protoreflect.FileDescriptor
 
 const file_airpy_v1_data_proto_rawDesc = "" +
 	"\n" +
-	"\x13airpy/v1/data.proto\x12\bairpy.v1\x1a\x15airpy/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x01\n" +
+	"\x13airpy/v1/data.proto\x12\bairpy.v1\x1a\x15airpy/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x02\n" +
 	"\x0fDiscoverRequest\x12#\n" +
 	"\rdatasource_id\x18\x01 \x01(\tR\fdatasourceId\x12\x10\n" +
 	"\x03uri\x18\x02 \x01(\tR\x03uri\x12\x18\n" +
@@ -1029,7 +1053,8 @@ const file_airpy_v1_data_proto_rawDesc = "" +
 	"\tmax_files\x18\x04 \x01(\rR\bmaxFiles\x12\x1a\n" +
 	"\bpatterns\x18\x05 \x03(\tR\bpatterns\x12,\n" +
 	"\x12skip_row_estimates\x18\x06 \x01(\bR\x10skipRowEstimates\x12&\n" +
-	"\x03job\x18\x0f \x01(\v2\x14.airpy.v1.JobOptionsR\x03job\"\xa1\x03\n" +
+	"\x03job\x18\x0f \x01(\v2\x14.airpy.v1.JobOptionsR\x03job\x12'\n" +
+	"\x0fidempotency_key\x18\x10 \x01(\tR\x0eidempotencyKey\"\xa1\x03\n" +
 	"\bFileInfo\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12(\n" +
 	"\x06format\x18\x02 \x01(\x0e2\x10.airpy.v1.FormatR\x06format\x127\n" +
@@ -1055,7 +1080,7 @@ const file_airpy_v1_data_proto_rawDesc = "" +
 	"\x04root\x18\x05 \x01(\tR\x04root\x12#\n" +
 	"\rskipped_files\x18\x06 \x01(\x03R\fskippedFiles\x12*\n" +
 	"\x11max_files_reached\x18\a \x01(\bR\x0fmaxFilesReached\x12+\n" +
-	"\x06issues\x18\b \x03(\v2\x13.airpy.v1.DataIssueR\x06issues\"\xab\x02\n" +
+	"\x06issues\x18\b \x03(\v2\x13.airpy.v1.DataIssueR\x06issues\"\xd4\x02\n" +
 	"\x12InferSchemaRequest\x12#\n" +
 	"\rdatasource_id\x18\x01 \x01(\tR\fdatasourceId\x12\x10\n" +
 	"\x03uri\x18\x02 \x01(\tR\x03uri\x12!\n" +
@@ -1065,7 +1090,8 @@ const file_airpy_v1_data_proto_rawDesc = "" +
 	"\x04mode\x18\x05 \x01(\x0e2\x15.airpy.v1.ProfileModeR\x04mode\x12\x18\n" +
 	"\acolumns\x18\x06 \x03(\tR\acolumns\x12/\n" +
 	"\x06reader\x18\a \x01(\v2\x17.airpy.v1.ReaderOptionsR\x06reader\x12&\n" +
-	"\x03job\x18\x0f \x01(\v2\x14.airpy.v1.JobOptionsR\x03job\"\xf7\x04\n" +
+	"\x03job\x18\x0f \x01(\v2\x14.airpy.v1.JobOptionsR\x03job\x12'\n" +
+	"\x0fidempotency_key\x18\x10 \x01(\tR\x0eidempotencyKey\"\xf7\x04\n" +
 	"\fDatasetStats\x12\x12\n" +
 	"\x04rows\x18\x01 \x01(\x03R\x04rows\x12%\n" +
 	"\x0erows_estimated\x18\x02 \x01(\bR\rrowsEstimated\x12\x18\n" +

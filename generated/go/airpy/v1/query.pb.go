@@ -1264,10 +1264,15 @@ type QueryRequest struct {
 	Output       Output                 `protobuf:"varint,3,opt,name=output,proto3,enum=airpy.v1.Output" json:"output,omitempty"`
 	// Run the plan even when the results cache holds the result of the same plan and output
 	// over the same, unchanged files (see QueryResult.from_cache).
-	NoCache       bool        `protobuf:"varint,4,opt,name=no_cache,json=noCache,proto3" json:"no_cache,omitempty"`
-	Job           *JobOptions `protobuf:"bytes,15,opt,name=job,proto3" json:"job,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	NoCache bool        `protobuf:"varint,4,opt,name=no_cache,json=noCache,proto3" json:"no_cache,omitempty"`
+	Job     *JobOptions `protobuf:"bytes,15,opt,name=job,proto3" json:"job,omitempty"`
+	// Caller-chosen key that makes a retry safe (AIP-155): the same caller with the same key
+	// within PY_JOB_TTL_S gets the same token and job, also while the first call is still in
+	// flight; the same key with another request is INVALID_ARGUMENT. 1-128 characters of
+	// letters, digits and . _ : ~ + / = - (a UUID). Not RequestInfo.request_id, which names one call.
+	IdempotencyKey string `protobuf:"bytes,16,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *QueryRequest) Reset() {
@@ -1333,6 +1338,13 @@ func (x *QueryRequest) GetJob() *JobOptions {
 		return x.Job
 	}
 	return nil
+}
+
+func (x *QueryRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
 }
 
 // Seed-compatible metrics.
@@ -2137,13 +2149,14 @@ const file_airpy_v1_query_proto_rawDesc = "" +
 	"\aFN_TRIM\x10\x01\x12\f\n" +
 	"\bFN_LOWER\x10\x02\x12\f\n" +
 	"\bFN_UPPER\x10\x03B\x06\n" +
-	"\x04kind\"\xc4\x01\n" +
+	"\x04kind\"\xed\x01\n" +
 	"\fQueryRequest\x12#\n" +
 	"\rdatasource_id\x18\x01 \x01(\tR\fdatasourceId\x12\"\n" +
 	"\x04plan\x18\x02 \x01(\v2\x0e.airpy.v1.PlanR\x04plan\x12(\n" +
 	"\x06output\x18\x03 \x01(\x0e2\x10.airpy.v1.OutputR\x06output\x12\x19\n" +
 	"\bno_cache\x18\x04 \x01(\bR\anoCache\x12&\n" +
-	"\x03job\x18\x0f \x01(\v2\x14.airpy.v1.JobOptionsR\x03job\"d\n" +
+	"\x03job\x18\x0f \x01(\v2\x14.airpy.v1.JobOptionsR\x03job\x12'\n" +
+	"\x0fidempotency_key\x18\x10 \x01(\tR\x0eidempotencyKey\"d\n" +
 	"\fQueryMetrics\x12\x12\n" +
 	"\x04rows\x18\x01 \x01(\x03R\x04rows\x12\x14\n" +
 	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x12*\n" +

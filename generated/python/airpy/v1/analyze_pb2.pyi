@@ -188,7 +188,7 @@ class AnalyzeOptions(_message.Message):
     def __init__(self, correlation_threshold: _Optional[float] = ..., outlier_method: _Optional[_Union[OutlierMethod, str]] = ..., include_correlations: _Optional[bool] = ..., include_outliers: _Optional[bool] = ..., rules: _Optional[_Iterable[_Union[Rule, _Mapping]]] = ..., anomaly: _Optional[_Union[AnomalyOptions, _Mapping]] = ..., forecast: _Optional[_Union[ForecastOptions, _Mapping]] = ..., insights: _Optional[_Union[InsightsOptions, _Mapping]] = ..., sample_rows: _Optional[int] = ...) -> None: ...
 
 class AnalyzeRequest(_message.Message):
-    __slots__ = ("datasource_id", "frame_ref", "plan", "arrow_ipc", "kind", "options", "job")
+    __slots__ = ("datasource_id", "frame_ref", "plan", "arrow_ipc", "kind", "options", "job", "idempotency_key")
     DATASOURCE_ID_FIELD_NUMBER: _ClassVar[int]
     FRAME_REF_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
@@ -196,6 +196,7 @@ class AnalyzeRequest(_message.Message):
     KIND_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     datasource_id: str
     frame_ref: _common_pb2.FrameRef
     plan: _query_pb2.Plan
@@ -203,7 +204,8 @@ class AnalyzeRequest(_message.Message):
     kind: AnalysisKind
     options: AnalyzeOptions
     job: _common_pb2.JobOptions
-    def __init__(self, datasource_id: _Optional[str] = ..., frame_ref: _Optional[_Union[_common_pb2.FrameRef, _Mapping]] = ..., plan: _Optional[_Union[_query_pb2.Plan, _Mapping]] = ..., arrow_ipc: _Optional[bytes] = ..., kind: _Optional[_Union[AnalysisKind, str]] = ..., options: _Optional[_Union[AnalyzeOptions, _Mapping]] = ..., job: _Optional[_Union[_common_pb2.JobOptions, _Mapping]] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, datasource_id: _Optional[str] = ..., frame_ref: _Optional[_Union[_common_pb2.FrameRef, _Mapping]] = ..., plan: _Optional[_Union[_query_pb2.Plan, _Mapping]] = ..., arrow_ipc: _Optional[bytes] = ..., kind: _Optional[_Union[AnalysisKind, str]] = ..., options: _Optional[_Union[AnalyzeOptions, _Mapping]] = ..., job: _Optional[_Union[_common_pb2.JobOptions, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class Correlation(_message.Message):
     __slots__ = ("a", "b", "method", "value")

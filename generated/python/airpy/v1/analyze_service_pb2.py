@@ -26,7 +26,7 @@ from airpy.v1 import analyze_pb2 as airpy_dot_v1_dot_analyze__pb2
 from airpy.v1 import job_pb2 as airpy_dot_v1_dot_job__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61irpy/v1/analyze_service.proto\x12\x08\x61irpy.v1\x1a\x16\x61irpy/v1/analyze.proto\x1a\x12\x61irpy/v1/job.proto\"<\n\x0f\x41nalyzeResponse\x12\r\n\x05token\x18\x01 \x01(\x04\x12\x1a\n\x03job\x18\x02 \x01(\x0b\x32\r.airpy.v1.Job\">\n\x12UploadFrameRequest\x12\x15\n\rdatasource_id\x18\x01 \x01(\t\x12\x11\n\tarrow_ipc\x18\x02 \x01(\x0c\"@\n\x13UploadFrameResponse\x12\r\n\x05token\x18\x01 \x01(\x04\x12\x1a\n\x03job\x18\x02 \x01(\x0b\x32\r.airpy.v1.Job2\x9e\x01\n\x0e\x41nalyzeService\x12>\n\x07\x41nalyze\x12\x18.airpy.v1.AnalyzeRequest\x1a\x19.airpy.v1.AnalyzeResponse\x12L\n\x0bUploadFrame\x12\x1c.airpy.v1.UploadFrameRequest\x1a\x1d.airpy.v1.UploadFrameResponse(\x01\x42\x36Z4github.com/airpy/airpy/generated/go/airpy/v1;airpyv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61irpy/v1/analyze_service.proto\x12\x08\x61irpy.v1\x1a\x16\x61irpy/v1/analyze.proto\x1a\x12\x61irpy/v1/job.proto\"<\n\x0f\x41nalyzeResponse\x12\r\n\x05token\x18\x01 \x01(\x04\x12\x1a\n\x03job\x18\x02 \x01(\x0b\x32\r.airpy.v1.Job\"W\n\x12UploadFrameRequest\x12\x15\n\rdatasource_id\x18\x01 \x01(\t\x12\x11\n\tarrow_ipc\x18\x02 \x01(\x0c\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\"@\n\x13UploadFrameResponse\x12\r\n\x05token\x18\x01 \x01(\x04\x12\x1a\n\x03job\x18\x02 \x01(\x0b\x32\r.airpy.v1.Job2\x9e\x01\n\x0e\x41nalyzeService\x12>\n\x07\x41nalyze\x12\x18.airpy.v1.AnalyzeRequest\x1a\x19.airpy.v1.AnalyzeResponse\x12L\n\x0bUploadFrame\x12\x1c.airpy.v1.UploadFrameRequest\x1a\x1d.airpy.v1.UploadFrameResponse(\x01\x42\x36Z4github.com/airpy/airpy/generated/go/airpy/v1;airpyv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,9 +37,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ANALYZERESPONSE']._serialized_start=88
   _globals['_ANALYZERESPONSE']._serialized_end=148
   _globals['_UPLOADFRAMEREQUEST']._serialized_start=150
-  _globals['_UPLOADFRAMEREQUEST']._serialized_end=212
-  _globals['_UPLOADFRAMERESPONSE']._serialized_start=214
-  _globals['_UPLOADFRAMERESPONSE']._serialized_end=278
-  _globals['_ANALYZESERVICE']._serialized_start=281
-  _globals['_ANALYZESERVICE']._serialized_end=439
+  _globals['_UPLOADFRAMEREQUEST']._serialized_end=237
+  _globals['_UPLOADFRAMERESPONSE']._serialized_start=239
+  _globals['_UPLOADFRAMERESPONSE']._serialized_end=303
+  _globals['_ANALYZESERVICE']._serialized_start=306
+  _globals['_ANALYZESERVICE']._serialized_end=464
 # @@protoc_insertion_point(module_scope)

@@ -16,12 +16,14 @@ class AnalyzeResponse(_message.Message):
     def __init__(self, token: _Optional[int] = ..., job: _Optional[_Union[_job_pb2.Job, _Mapping]] = ...) -> None: ...
 
 class UploadFrameRequest(_message.Message):
-    __slots__ = ("datasource_id", "arrow_ipc")
+    __slots__ = ("datasource_id", "arrow_ipc", "idempotency_key")
     DATASOURCE_ID_FIELD_NUMBER: _ClassVar[int]
     ARROW_IPC_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     datasource_id: str
     arrow_ipc: bytes
-    def __init__(self, datasource_id: _Optional[str] = ..., arrow_ipc: _Optional[bytes] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, datasource_id: _Optional[str] = ..., arrow_ipc: _Optional[bytes] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class UploadFrameResponse(_message.Message):
     __slots__ = ("token", "job")

@@ -26,7 +26,7 @@ from airpy.v1 import common_pb2 as airpy_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61irpy/v1/data.proto\x12\x08\x61irpy.v1\x1a\x15\x61irpy/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\x01\n\x0f\x44iscoverRequest\x12\x15\n\rdatasource_id\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x0f\n\x07recurse\x18\x03 \x01(\x08\x12\x11\n\tmax_files\x18\x04 \x01(\r\x12\x10\n\x08patterns\x18\x05 \x03(\t\x12\x1a\n\x12skip_row_estimates\x18\x06 \x01(\x08\x12!\n\x03job\x18\x0f \x01(\x0b\x32\x14.airpy.v1.JobOptions\"\xbf\x02\n\x08\x46ileInfo\x12\x0c\n\x04path\x18\x01 \x01(\t\x12 \n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x10.airpy.v1.Format\x12*\n\x0b\x63ompression\x18\x03 \x01(\x0e\x32\x15.airpy.v1.Compression\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12,\n\x08modified\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x65stimated_rows\x18\x06 \x01(\x03\x12\x12\n\nrows_exact\x18\x07 \x01(\x08\x12\x36\n\npartitions\x18\x08 \x03(\x0b\x32\".airpy.v1.FileInfo.PartitionsEntry\x1a\x31\n\x0fPartitionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe0\x01\n\x0e\x44iscoverResult\x12\x13\n\x0btotal_files\x18\x01 \x01(\x03\x12\x18\n\x10total_size_bytes\x18\x02 \x01(\x03\x12!\n\x05\x66iles\x18\x03 \x03(\x0b\x32\x12.airpy.v1.FileInfo\x12\x17\n\x0f\x66iles_truncated\x18\x04 \x01(\x08\x12\x0c\n\x04root\x18\x05 \x01(\t\x12\x15\n\rskipped_files\x18\x06 \x01(\x03\x12\x19\n\x11max_files_reached\x18\x07 \x01(\x08\x12#\n\x06issues\x18\x08 \x03(\x0b\x32\x13.airpy.v1.DataIssue\"\xe4\x01\n\x12InferSchemaRequest\x12\x15\n\rdatasource_id\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x14\n\x0csample_files\x18\x03 \x01(\r\x12\x12\n\ninfer_rows\x18\x04 \x01(\r\x12#\n\x04mode\x18\x05 \x01(\x0e\x32\x15.airpy.v1.ProfileMode\x12\x0f\n\x07\x63olumns\x18\x06 \x03(\t\x12\'\n\x06reader\x18\x07 \x01(\x0b\x32\x17.airpy.v1.ReaderOptions\x12!\n\x03job\x18\x0f \x01(\x0b\x32\x14.airpy.v1.JobOptions\"\xd0\x03\n\x0c\x44\x61tasetStats\x12\x0c\n\x04rows\x18\x01 \x01(\x03\x12\x16\n\x0erows_estimated\x18\x02 \x01(\x08\x12\x0f\n\x07\x63olumns\x18\x03 \x01(\x05\x12\x39\n\nnull_ratio\x18\x04 \x03(\x0b\x32%.airpy.v1.DatasetStats.NullRatioEntry\x12?\n\runique_counts\x18\x05 \x03(\x0b\x32(.airpy.v1.DatasetStats.UniqueCountsEntry\x12!\n\x19unique_counts_approximate\x18\x06 \x01(\x08\x12\x17\n\x0fmemory_usage_mb\x18\x07 \x01(\x01\x12\r\n\x05\x66iles\x18\x08 \x01(\x05\x12\x15\n\rbytes_on_disk\x18\t \x01(\x03\x12\x1b\n\x0e\x64uplicate_rows\x18\n \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x0cskipped_rows\x18\x0b \x01(\x03\x1a\x30\n\x0eNullRatioEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x33\n\x11UniqueCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x42\x11\n\x0f_duplicate_rows\"_\n\x0b\x43olumnDrift\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12\x15\n\rfiles_present\x18\x02 \x03(\t\x12\x15\n\rfiles_missing\x18\x03 \x03(\t\x12\x12\n\ntypes_seen\x18\x04 \x03(\t\"\xb6\x02\n\x11InferSchemaResult\x12 \n\x06schema\x18\x01 \x01(\x0b\x32\x10.airpy.v1.Schema\x12%\n\x05stats\x18\x02 \x01(\x0b\x32\x16.airpy.v1.DatasetStats\x12(\n\x07\x63olumns\x18\x03 \x03(\x0b\x32\x17.airpy.v1.ColumnProfile\x12*\n\x0esample_preview\x18\x04 \x01(\x0b\x32\x12.airpy.v1.JsonRows\x12$\n\x05\x64rift\x18\x05 \x03(\x0b\x32\x15.airpy.v1.ColumnDrift\x12#\n\x06issues\x18\x06 \x03(\x0b\x32\x13.airpy.v1.DataIssue\x12#\n\x04mode\x18\x07 \x01(\x0e\x32\x15.airpy.v1.ProfileMode\x12\x12\n\nfiles_read\x18\x08 \x03(\t\"~\n\x0ePreviewRequest\x12\x15\n\rdatasource_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\r\x12\x0f\n\x07\x63olumns\x18\x04 \x03(\t\x12\'\n\x06reader\x18\x05 \x01(\x0b\x32\x17.airpy.v1.ReaderOptions\"f\n\x0cPreviewStats\x12\x0f\n\x07sampled\x18\x01 \x01(\x08\x12\x12\n\ntotal_rows\x18\x02 \x01(\x03\x12\x1c\n\x14total_rows_estimated\x18\x03 \x01(\x08\x12\x13\n\x0bsample_size\x18\x04 \x01(\x05\"\xb4\x01\n\x0fPreviewResponse\x12 \n\x06schema\x18\x01 \x01(\x0b\x32\x10.airpy.v1.Schema\x12\x11\n\tarrow_ipc\x18\x02 \x01(\x0c\x12 \n\x04rows\x18\x03 \x01(\x0b\x32\x12.airpy.v1.JsonRows\x12%\n\x05stats\x18\x04 \x01(\x0b\x32\x16.airpy.v1.PreviewStats\x12#\n\x06issues\x18\x05 \x03(\x0b\x32\x13.airpy.v1.DataIssue*[\n\x0bProfileMode\x12\x1c\n\x18PROFILE_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13PROFILE_MODE_SAMPLE\x10\x01\x12\x15\n\x11PROFILE_MODE_FULL\x10\x02\x42\x36Z4github.com/airpy/airpy/generated/go/airpy/v1;airpyv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61irpy/v1/data.proto\x12\x08\x61irpy.v1\x1a\x15\x61irpy/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc3\x01\n\x0f\x44iscoverRequest\x12\x15\n\rdatasource_id\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x0f\n\x07recurse\x18\x03 \x01(\x08\x12\x11\n\tmax_files\x18\x04 \x01(\r\x12\x10\n\x08patterns\x18\x05 \x03(\t\x12\x1a\n\x12skip_row_estimates\x18\x06 \x01(\x08\x12!\n\x03job\x18\x0f \x01(\x0b\x32\x14.airpy.v1.JobOptions\x12\x17\n\x0fidempotency_key\x18\x10 \x01(\t\"\xbf\x02\n\x08\x46ileInfo\x12\x0c\n\x04path\x18\x01 \x01(\t\x12 \n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x10.airpy.v1.Format\x12*\n\x0b\x63ompression\x18\x03 \x01(\x0e\x32\x15.airpy.v1.Compression\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12,\n\x08modified\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x65stimated_rows\x18\x06 \x01(\x03\x12\x12\n\nrows_exact\x18\x07 \x01(\x08\x12\x36\n\npartitions\x18\x08 \x03(\x0b\x32\".airpy.v1.FileInfo.PartitionsEntry\x1a\x31\n\x0fPartitionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe0\x01\n\x0e\x44iscoverResult\x12\x13\n\x0btotal_files\x18\x01 \x01(\x03\x12\x18\n\x10total_size_bytes\x18\x02 \x01(\x03\x12!\n\x05\x66iles\x18\x03 \x03(\x0b\x32\x12.airpy.v1.FileInfo\x12\x17\n\x0f\x66iles_truncated\x18\x04 \x01(\x08\x12\x0c\n\x04root\x18\x05 \x01(\t\x12\x15\n\rskipped_files\x18\x06 \x01(\x03\x12\x19\n\x11max_files_reached\x18\x07 \x01(\x08\x12#\n\x06issues\x18\x08 \x03(\x0b\x32\x13.airpy.v1.DataIssue\"\xfd\x01\n\x12InferSchemaRequest\x12\x15\n\rdatasource_id\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x14\n\x0csample_files\x18\x03 \x01(\r\x12\x12\n\ninfer_rows\x18\x04 \x01(\r\x12#\n\x04mode\x18\x05 \x01(\x0e\x32\x15.airpy.v1.ProfileMode\x12\x0f\n\x07\x63olumns\x18\x06 \x03(\t\x12\'\n\x06reader\x18\x07 \x01(\x0b\x32\x17.airpy.v1.ReaderOptions\x12!\n\x03job\x18\x0f \x01(\x0b\x32\x14.airpy.v1.JobOptions\x12\x17\n\x0fidempotency_key\x18\x10 \x01(\t\"\xd0\x03\n\x0c\x44\x61tasetStats\x12\x0c\n\x04rows\x18\x01 \x01(\x03\x12\x16\n\x0erows_estimated\x18\x02 \x01(\x08\x12\x0f\n\x07\x63olumns\x18\x03 \x01(\x05\x12\x39\n\nnull_ratio\x18\x04 \x03(\x0b\x32%.airpy.v1.DatasetStats.NullRatioEntry\x12?\n\runique_counts\x18\x05 \x03(\x0b\x32(.airpy.v1.DatasetStats.UniqueCountsEntry\x12!\n\x19unique_counts_approximate\x18\x06 \x01(\x08\x12\x17\n\x0fmemory_usage_mb\x18\x07 \x01(\x01\x12\r\n\x05\x66iles\x18\x08 \x01(\x05\x12\x15\n\rbytes_on_disk\x18\t \x01(\x03\x12\x1b\n\x0e\x64uplicate_rows\x18\n \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x0cskipped_rows\x18\x0b \x01(\x03\x1a\x30\n\x0eNullRatioEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x33\n\x11UniqueCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x42\x11\n\x0f_duplicate_rows\"_\n\x0b\x43olumnDrift\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12\x15\n\rfiles_present\x18\x02 \x03(\t\x12\x15\n\rfiles_missing\x18\x03 \x03(\t\x12\x12\n\ntypes_seen\x18\x04 \x03(\t\"\xb6\x02\n\x11InferSchemaResult\x12 \n\x06schema\x18\x01 \x01(\x0b\x32\x10.airpy.v1.Schema\x12%\n\x05stats\x18\x02 \x01(\x0b\x32\x16.airpy.v1.DatasetStats\x12(\n\x07\x63olumns\x18\x03 \x03(\x0b\x32\x17.airpy.v1.ColumnProfile\x12*\n\x0esample_preview\x18\x04 \x01(\x0b\x32\x12.airpy.v1.JsonRows\x12$\n\x05\x64rift\x18\x05 \x03(\x0b\x32\x15.airpy.v1.ColumnDrift\x12#\n\x06issues\x18\x06 \x03(\x0b\x32\x13.airpy.v1.DataIssue\x12#\n\x04mode\x18\x07 \x01(\x0e\x32\x15.airpy.v1.ProfileMode\x12\x12\n\nfiles_read\x18\x08 \x03(\t\"~\n\x0ePreviewRequest\x12\x15\n\rdatasource_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\r\x12\x0f\n\x07\x63olumns\x18\x04 \x03(\t\x12\'\n\x06reader\x18\x05 \x01(\x0b\x32\x17.airpy.v1.ReaderOptions\"f\n\x0cPreviewStats\x12\x0f\n\x07sampled\x18\x01 \x01(\x08\x12\x12\n\ntotal_rows\x18\x02 \x01(\x03\x12\x1c\n\x14total_rows_estimated\x18\x03 \x01(\x08\x12\x13\n\x0bsample_size\x18\x04 \x01(\x05\"\xb4\x01\n\x0fPreviewResponse\x12 \n\x06schema\x18\x01 \x01(\x0b\x32\x10.airpy.v1.Schema\x12\x11\n\tarrow_ipc\x18\x02 \x01(\x0c\x12 \n\x04rows\x18\x03 \x01(\x0b\x32\x12.airpy.v1.JsonRows\x12%\n\x05stats\x18\x04 \x01(\x0b\x32\x16.airpy.v1.PreviewStats\x12#\n\x06issues\x18\x05 \x03(\x0b\x32\x13.airpy.v1.DataIssue*[\n\x0bProfileMode\x12\x1c\n\x18PROFILE_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13PROFILE_MODE_SAMPLE\x10\x01\x12\x15\n\x11PROFILE_MODE_FULL\x10\x02\x42\x36Z4github.com/airpy/airpy/generated/go/airpy/v1;airpyv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,32 +40,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DATASETSTATS_NULLRATIOENTRY']._serialized_options = b'8\001'
   _globals['_DATASETSTATS_UNIQUECOUNTSENTRY']._loaded_options = None
   _globals['_DATASETSTATS_UNIQUECOUNTSENTRY']._serialized_options = b'8\001'
-  _globals['_PROFILEMODE']._serialized_start=2334
-  _globals['_PROFILEMODE']._serialized_end=2425
+  _globals['_PROFILEMODE']._serialized_start=2384
+  _globals['_PROFILEMODE']._serialized_end=2475
   _globals['_DISCOVERREQUEST']._serialized_start=90
-  _globals['_DISCOVERREQUEST']._serialized_end=260
-  _globals['_FILEINFO']._serialized_start=263
-  _globals['_FILEINFO']._serialized_end=582
-  _globals['_FILEINFO_PARTITIONSENTRY']._serialized_start=533
-  _globals['_FILEINFO_PARTITIONSENTRY']._serialized_end=582
-  _globals['_DISCOVERRESULT']._serialized_start=585
-  _globals['_DISCOVERRESULT']._serialized_end=809
-  _globals['_INFERSCHEMAREQUEST']._serialized_start=812
-  _globals['_INFERSCHEMAREQUEST']._serialized_end=1040
-  _globals['_DATASETSTATS']._serialized_start=1043
-  _globals['_DATASETSTATS']._serialized_end=1507
-  _globals['_DATASETSTATS_NULLRATIOENTRY']._serialized_start=1387
-  _globals['_DATASETSTATS_NULLRATIOENTRY']._serialized_end=1435
-  _globals['_DATASETSTATS_UNIQUECOUNTSENTRY']._serialized_start=1437
-  _globals['_DATASETSTATS_UNIQUECOUNTSENTRY']._serialized_end=1488
-  _globals['_COLUMNDRIFT']._serialized_start=1509
-  _globals['_COLUMNDRIFT']._serialized_end=1604
-  _globals['_INFERSCHEMARESULT']._serialized_start=1607
-  _globals['_INFERSCHEMARESULT']._serialized_end=1917
-  _globals['_PREVIEWREQUEST']._serialized_start=1919
-  _globals['_PREVIEWREQUEST']._serialized_end=2045
-  _globals['_PREVIEWSTATS']._serialized_start=2047
-  _globals['_PREVIEWSTATS']._serialized_end=2149
-  _globals['_PREVIEWRESPONSE']._serialized_start=2152
-  _globals['_PREVIEWRESPONSE']._serialized_end=2332
+  _globals['_DISCOVERREQUEST']._serialized_end=285
+  _globals['_FILEINFO']._serialized_start=288
+  _globals['_FILEINFO']._serialized_end=607
+  _globals['_FILEINFO_PARTITIONSENTRY']._serialized_start=558
+  _globals['_FILEINFO_PARTITIONSENTRY']._serialized_end=607
+  _globals['_DISCOVERRESULT']._serialized_start=610
+  _globals['_DISCOVERRESULT']._serialized_end=834
+  _globals['_INFERSCHEMAREQUEST']._serialized_start=837
+  _globals['_INFERSCHEMAREQUEST']._serialized_end=1090
+  _globals['_DATASETSTATS']._serialized_start=1093
+  _globals['_DATASETSTATS']._serialized_end=1557
+  _globals['_DATASETSTATS_NULLRATIOENTRY']._serialized_start=1437
+  _globals['_DATASETSTATS_NULLRATIOENTRY']._serialized_end=1485
+  _globals['_DATASETSTATS_UNIQUECOUNTSENTRY']._serialized_start=1487
+  _globals['_DATASETSTATS_UNIQUECOUNTSENTRY']._serialized_end=1538
+  _globals['_COLUMNDRIFT']._serialized_start=1559
+  _globals['_COLUMNDRIFT']._serialized_end=1654
+  _globals['_INFERSCHEMARESULT']._serialized_start=1657
+  _globals['_INFERSCHEMARESULT']._serialized_end=1967
+  _globals['_PREVIEWREQUEST']._serialized_start=1969
+  _globals['_PREVIEWREQUEST']._serialized_end=2095
+  _globals['_PREVIEWSTATS']._serialized_start=2097
+  _globals['_PREVIEWSTATS']._serialized_end=2199
+  _globals['_PREVIEWRESPONSE']._serialized_start=2202
+  _globals['_PREVIEWRESPONSE']._serialized_end=2382
 # @@protoc_insertion_point(module_scope)

@@ -21,7 +21,7 @@ PROFILE_MODE_SAMPLE: ProfileMode
 PROFILE_MODE_FULL: ProfileMode
 
 class DiscoverRequest(_message.Message):
-    __slots__ = ("datasource_id", "uri", "recurse", "max_files", "patterns", "skip_row_estimates", "job")
+    __slots__ = ("datasource_id", "uri", "recurse", "max_files", "patterns", "skip_row_estimates", "job", "idempotency_key")
     DATASOURCE_ID_FIELD_NUMBER: _ClassVar[int]
     URI_FIELD_NUMBER: _ClassVar[int]
     RECURSE_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +29,7 @@ class DiscoverRequest(_message.Message):
     PATTERNS_FIELD_NUMBER: _ClassVar[int]
     SKIP_ROW_ESTIMATES_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     datasource_id: str
     uri: str
     recurse: bool
@@ -36,7 +37,8 @@ class DiscoverRequest(_message.Message):
     patterns: _containers.RepeatedScalarFieldContainer[str]
     skip_row_estimates: bool
     job: _common_pb2.JobOptions
-    def __init__(self, datasource_id: _Optional[str] = ..., uri: _Optional[str] = ..., recurse: _Optional[bool] = ..., max_files: _Optional[int] = ..., patterns: _Optional[_Iterable[str]] = ..., skip_row_estimates: _Optional[bool] = ..., job: _Optional[_Union[_common_pb2.JobOptions, _Mapping]] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, datasource_id: _Optional[str] = ..., uri: _Optional[str] = ..., recurse: _Optional[bool] = ..., max_files: _Optional[int] = ..., patterns: _Optional[_Iterable[str]] = ..., skip_row_estimates: _Optional[bool] = ..., job: _Optional[_Union[_common_pb2.JobOptions, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class FileInfo(_message.Message):
     __slots__ = ("path", "format", "compression", "size_bytes", "modified", "estimated_rows", "rows_exact", "partitions")
@@ -86,7 +88,7 @@ class DiscoverResult(_message.Message):
     def __init__(self, total_files: _Optional[int] = ..., total_size_bytes: _Optional[int] = ..., files: _Optional[_Iterable[_Union[FileInfo, _Mapping]]] = ..., files_truncated: _Optional[bool] = ..., root: _Optional[str] = ..., skipped_files: _Optional[int] = ..., max_files_reached: _Optional[bool] = ..., issues: _Optional[_Iterable[_Union[_common_pb2.DataIssue, _Mapping]]] = ...) -> None: ...
 
 class InferSchemaRequest(_message.Message):
-    __slots__ = ("datasource_id", "uri", "sample_files", "infer_rows", "mode", "columns", "reader", "job")
+    __slots__ = ("datasource_id", "uri", "sample_files", "infer_rows", "mode", "columns", "reader", "job", "idempotency_key")
     DATASOURCE_ID_FIELD_NUMBER: _ClassVar[int]
     URI_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_FILES_FIELD_NUMBER: _ClassVar[int]
@@ -95,6 +97,7 @@ class InferSchemaRequest(_message.Message):
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     READER_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     datasource_id: str
     uri: str
     sample_files: int
@@ -103,7 +106,8 @@ class InferSchemaRequest(_message.Message):
     columns: _containers.RepeatedScalarFieldContainer[str]
     reader: _common_pb2.ReaderOptions
     job: _common_pb2.JobOptions
-    def __init__(self, datasource_id: _Optional[str] = ..., uri: _Optional[str] = ..., sample_files: _Optional[int] = ..., infer_rows: _Optional[int] = ..., mode: _Optional[_Union[ProfileMode, str]] = ..., columns: _Optional[_Iterable[str]] = ..., reader: _Optional[_Union[_common_pb2.ReaderOptions, _Mapping]] = ..., job: _Optional[_Union[_common_pb2.JobOptions, _Mapping]] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, datasource_id: _Optional[str] = ..., uri: _Optional[str] = ..., sample_files: _Optional[int] = ..., infer_rows: _Optional[int] = ..., mode: _Optional[_Union[ProfileMode, str]] = ..., columns: _Optional[_Iterable[str]] = ..., reader: _Optional[_Union[_common_pb2.ReaderOptions, _Mapping]] = ..., job: _Optional[_Union[_common_pb2.JobOptions, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class DatasetStats(_message.Message):
     __slots__ = ("rows", "rows_estimated", "columns", "null_ratio", "unique_counts", "unique_counts_approximate", "memory_usage_mb", "files", "bytes_on_disk", "duplicate_rows", "skipped_rows")

@@ -298,18 +298,20 @@ class Transform(_message.Message):
     def __init__(self, cast: _Optional[_Union[Transform.Cast, _Mapping]] = ..., fill_null: _Optional[_Union[Transform.FillNull, _Mapping]] = ..., drop_nulls: _Optional[_Union[Transform.DropNulls, _Mapping]] = ..., dedupe: _Optional[_Union[Transform.Dedupe, _Mapping]] = ..., rename: _Optional[_Union[Transform.Rename, _Mapping]] = ..., string_op: _Optional[_Union[Transform.StringOp, _Mapping]] = ...) -> None: ...
 
 class QueryRequest(_message.Message):
-    __slots__ = ("datasource_id", "plan", "output", "no_cache", "job")
+    __slots__ = ("datasource_id", "plan", "output", "no_cache", "job", "idempotency_key")
     DATASOURCE_ID_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     NO_CACHE_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     datasource_id: str
     plan: Plan
     output: Output
     no_cache: bool
     job: _common_pb2.JobOptions
-    def __init__(self, datasource_id: _Optional[str] = ..., plan: _Optional[_Union[Plan, _Mapping]] = ..., output: _Optional[_Union[Output, str]] = ..., no_cache: _Optional[bool] = ..., job: _Optional[_Union[_common_pb2.JobOptions, _Mapping]] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, datasource_id: _Optional[str] = ..., plan: _Optional[_Union[Plan, _Mapping]] = ..., output: _Optional[_Union[Output, str]] = ..., no_cache: _Optional[bool] = ..., job: _Optional[_Union[_common_pb2.JobOptions, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class QueryMetrics(_message.Message):
     __slots__ = ("rows", "bytes", "execution_time_ms")
