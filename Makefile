@@ -23,7 +23,7 @@ GO_PLUGINS := $(TOOLS)/bin/protoc-gen-go $(TOOLS)/bin/protoc-gen-go-grpc
 
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup run test check lint fmt typecheck proto proto-lint go-test pytest fuzz faults reliability-report load bench clean tools
+.PHONY: help setup run test check lint fmt typecheck proto proto-lint proto-baseline go-test pytest fuzz faults reliability-report load bench clean tools
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,8 +61,12 @@ run: setup $(TOOLS)/bin/grpcurl $(TOOLS)/bin/grpc_health_probe ## start airpy (e
 proto: setup $(GO_PLUGINS) ## regenerate generated/python and generated/go from proto/
 	$(PY) proto/generate.py --out generated --plugins $(TOOLS)/bin
 
-proto-lint: setup ## buf lint on proto/
+proto-lint: setup ## buf lint, and buf breaking against the committed contract baseline (proto/baseline.binpb)
 	cd proto && $(VENV)/bin/buf lint
+	cd proto && $(VENV)/bin/buf breaking --against baseline.binpb
+
+proto-baseline: setup ## renew proto/baseline.binpb: only when a release deliberately changes the contract
+	cd proto && $(VENV)/bin/buf build -o baseline.binpb
 
 lint: setup ## ruff lint and format check
 	$(VENV)/bin/ruff check .

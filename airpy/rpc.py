@@ -131,7 +131,9 @@ class AirpyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
                 track = self._begin(path, context, "client_stream")
                 try:
                     call = self._authenticate(track)
-                    return await impl(_decoded(requests, request_cls), call)  # type: ignore[no-any-return]
+                    reply: Message = await impl(_decoded(requests, request_cls), call)
+                    track.token = _token_of(reply)
+                    return reply
                 except BaseException as exc:
                     await self._fail(track, exc)
                     raise
@@ -167,7 +169,9 @@ class AirpyHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
             track = self._begin(path, context, "unary")
             try:
                 call = self._authenticate(track)
-                return await impl(_decode(request_cls, raw), call)  # type: ignore[no-any-return]
+                reply: Message = await impl(_decode(request_cls, raw), call)
+                track.token = _token_of(reply)  # the access log names the job a call started
+                return reply
             except BaseException as exc:
                 await self._fail(track, exc)
                 raise
@@ -244,6 +248,7 @@ class _Tracked:
     messages: int = 0
     sent_bytes: int = 0
     ended: bool = False
+    token: int = 0
 
     def log_end(self) -> None:
         extra: dict[str, object] = {
@@ -255,9 +260,16 @@ class _Tracked:
         }
         if self.reason:
             extra["reason"] = self.reason
+        if self.token:
+            extra["token"] = self.token
         if self.messages:
             extra["messages"] = self.messages
         log.info("call", extra=extra)
+
+
+def _token_of(reply: Message) -> int:
+    """The token a job-starting reply carries (0 for other replies)."""
+    return int(getattr(reply, "token", 0) or 0)
 
 
 def _serialize(message: Message | bytes) -> bytes:

@@ -106,9 +106,12 @@ def test_kubernetes_manifests_use_real_settings_commands_and_probes() -> None:
         for variable in container.get("env", []):
             assert variable["name"] in SETTINGS, f"{name}: {variable['name']}"
     server = dict(containers)["airpy-server"]
-    assert server["livenessProbe"]["exec"]["command"][0] == "grpc_health_probe"
-    readiness = server["readinessProbe"]["exec"]["command"]
-    assert f"-service={READINESS_SERVICE}" in readiness
+    # Plaintext: Kubernetes' native gRPC probes of the health service (liveness "", readiness
+    # the job service); the TLS variant (grpc_health_probe) is in the manifest's comment.
+    assert server["livenessProbe"]["grpc"] == {"port": 50051}
+    assert server["readinessProbe"]["grpc"] == {"port": 50051, "service": READINESS_SERVICE}
+    assert next(p for p in server["ports"] if p["name"] == "grpc")["containerPort"] == 50051
+    assert "grpc_health_probe" in (ROOT / "deploy" / "kubernetes" / "airpy.yaml").read_text()
 
 
 @pytest.mark.parametrize("path", ["Dockerfile", "compose.yaml", "deploy/kubernetes/airpy.yaml"])

@@ -77,3 +77,20 @@ def test_airpy_v1_imports_from_an_installed_wheel(tmp_path: Path) -> None:
     location, service = result.stdout.split()
     assert Path(location).is_relative_to(venv)
     assert service == "airpy.v1.JobService"
+
+
+def test_buf_breaking_refuses_a_change_that_breaks_the_committed_contract(tmp_path: Path) -> None:
+    # `make test` runs `buf breaking` against proto/baseline.binpb; here it must refuse a field
+    # deleted from a copy of the contract (and accept the contract as committed).
+    buf = REPO / ".venv" / "bin" / "buf"
+    copy = tmp_path / "proto"
+    shutil.copytree(REPO / "proto", copy)
+    ok = subprocess.run([str(buf), "breaking", "--against", "baseline.binpb"], cwd=copy, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    query = copy / "airpy" / "v1" / "query.proto"
+    query.write_text(query.read_text().replace("  bool no_cache = 4;\n", ""))
+    broken = subprocess.run(
+        [str(buf), "breaking", "--against", "baseline.binpb"], cwd=copy, capture_output=True, text=True
+    )
+    assert broken.returncode != 0
+    assert 'field "4" with name "no_cache"' in broken.stdout

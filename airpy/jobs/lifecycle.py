@@ -52,6 +52,32 @@ class Timing:
     replica_wait_ms: int = 1000
 
 
+def log_transition(
+    token: int,
+    kind: str,
+    status: JobStatus,
+    *,
+    attempt: int = 1,
+    since_ms: int | None = None,
+    error: AirpyError | None = None,
+    **fields: object,
+) -> None:
+    """One structured line per change of a job's state (token, kind, status, attempt, duration,
+    reason). An expected end (completed, cancelled, a time limit, the data's fault) is INFO or
+    WARNING; only an internal error is ERROR, so alerts on error logs mean something."""
+    extra: dict[str, object] = {"token": token, "kind": kind, "status": status.value, "attempt": attempt, **fields}
+    if since_ms is not None:
+        extra["duration_ms"] = max(now_ms() - since_ms, 0)
+    level = logging.INFO
+    if error is not None:
+        extra["reason"] = str(error.reason)
+        extra["code"] = error.code.name
+        level = logging.ERROR if error.reason == "INTERNAL" else logging.WARNING
+        if status is JobStatus.CANCELLED:
+            level = logging.INFO
+    log.log(level, "job %s %s", token, status.value, extra=extra)
+
+
 class Lifecycle:
     """Every change of a job's state goes through here."""
 
@@ -104,6 +130,7 @@ class Lifecycle:
         except AirpyError:
             self._release(new, token)
             raise
+        log_transition(token, new.kind.value, record.status)
         return record
 
     def record_finished(self, new: NewJob, store: Callable[[int], dict[str, FrameMeta]], result: bytes) -> JobRecord:
@@ -123,6 +150,7 @@ class Lifecycle:
             raise
         record = self.records.get(token)
         assert record is not None
+        log_transition(token, new.kind.value, record.status)
         return record
 
     def _check_cap(self, new: NewJob, max_queued: int) -> None:
@@ -184,7 +212,17 @@ class Lifecycle:
             status=JobStatus.CANCELLED,
             error=CancelledByCaller("the job was cancelled by the caller").detail(),
         )
-        if isinstance(self.events.append(token, change, now_ms()), Appended) and record.status is JobStatus.QUEUED:
+        if not isinstance(self.events.append(token, change, now_ms()), Appended):
+            return
+        log_transition(
+            token,
+            record.kind.value,
+            JobStatus.CANCELLED,
+            attempt=record.attempt,
+            since_ms=record.created_ms,
+            error=CancelledByCaller("cancelled"),
+        )
+        if record.status is JobStatus.QUEUED:
             self.dispatcher.withdraw(token, record.attempt)
 
     # ------------------------------------------------------------------ worker side
@@ -206,8 +244,10 @@ class Lifecycle:
         if not isinstance(outcome, Appended):
             log.info("job %s attempt %s not run: %s", token, attempt, outcome.name.lower())
             return None
-        log.info("job %s attempt %s started on %s", token, attempt, worker, extra={"token": token, "worker": worker})
-        return self.records.get(token)
+        record = self.records.get(token)
+        if record is not None:
+            log_transition(token, record.kind.value, JobStatus.RUNNING, attempt=attempt, worker=worker)
+        return record
 
     def report(self, token: int, attempt: int, step: str, message: str, progress: float | None) -> bool:
         """A progress step; False when the attempt should stop (job ended or moved on)."""

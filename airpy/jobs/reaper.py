@@ -21,7 +21,7 @@ import redis
 
 from airpy.errors import TimeoutFailure, WorkerLostError
 from airpy.jobs import keys
-from airpy.jobs.lifecycle import Lifecycle, RetryOutcome, now_ms
+from airpy.jobs.lifecycle import Lifecycle, RetryOutcome, log_transition, now_ms
 from airpy.jobs.model import JobStatus
 from airpy.results.store import ResultsStore
 
@@ -89,6 +89,14 @@ class Reaper:
             outcome = self._lifecycle.retry_or_fail(record.token, record.attempt, error, only_if_lease_lapsed=True)
             if outcome is RetryOutcome.FAILED:
                 self._results.discard_attempt(record.token, record.attempt)  # no retry will clean up
+                log_transition(
+                    record.token,
+                    record.kind.value,
+                    JobStatus.FAILED,
+                    attempt=record.attempt,
+                    since_ms=record.started_ms,
+                    error=error,
+                )
             if outcome is not RetryOutcome.IGNORED:
                 report.lost.append(record.token)
                 log.warning(
@@ -117,6 +125,9 @@ class Reaper:
                 if self._lifecycle.fail(token, record.attempt, expired, expect_status=JobStatus.QUEUED):
                     self._lifecycle.dispatcher.withdraw(token, record.attempt)
                     report.timed_out.append(token)
+                    log_transition(
+                        token, record.kind.value, JobStatus.FAILED, since_ms=record.created_ms, error=expired
+                    )
                 continue
             if token not in rq_status or rq_status[token] in _ALIVE_RQ:
                 continue

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from airpy import tracing
-from airpy.errors import AirpyError, TimeoutFailure
-from airpy.jobs.lifecycle import Lifecycle, RetryOutcome
+from airpy.errors import AirpyError, TimeoutFailure, from_detail
+from airpy.jobs.lifecycle import Lifecycle, RetryOutcome, log_transition
 from airpy.jobs.model import JobRecord, JobStatus
 from airpy.kinds import JobKind
 from airpy.progress import JobInterrupted
@@ -246,11 +246,14 @@ class JobRunner(Generic[R]):
                 interrupter.disarm()
             if self._lifecycle.complete(token, attempt, result, frames.committed):
                 self._discard_earlier(token, attempt)  # a straggler of an earlier attempt wrote meanwhile
+                log_transition(
+                    token, record.kind.value, JobStatus.COMPLETED, attempt=attempt, since_ms=record.started_ms
+                )
             else:
                 self._results.discard_attempt(token, attempt)
         except JobInterrupted:
             self._results.discard_attempt(token, attempt)
-            self._after_interrupt(token, attempt, interrupter)
+            self._after_interrupt(record, attempt, interrupter)
         except AirpyError as exc:
             failure = exc
         except Exception as exc:
@@ -261,7 +264,7 @@ class JobRunner(Generic[R]):
             watchdog.stop()
         if failure is not None:
             self._results.discard_attempt(token, attempt)
-            self._record_failure(token, attempt, failure)
+            self._record_failure(record, attempt, failure)
 
     def _discard_earlier(self, token: int, attempt: int) -> None:
         if attempt > 1:
@@ -273,23 +276,31 @@ class JobRunner(Generic[R]):
             raise AirpyError(f"this worker has no handler for jobs of kind {record.kind.value}")
         return handler
 
-    def _after_interrupt(self, token: int, attempt: int, interrupter: Interrupter) -> None:
+    def _after_interrupt(self, record: JobRecord, attempt: int, interrupter: Interrupter) -> None:
         """Record the interruption's failure if the watchdog could not; a failed job goes to RQ's
         failed registry too."""
+        token = record.token
         if interrupter.failure is not None:
             try:
                 self._lifecycle.fail(token, attempt, interrupter.failure)  # a no-op when already recorded
             except AirpyError:
                 log.warning("job %s: cannot record its timeout; the reaper will end it", token)
-        record = self._lifecycle.records.get(token, full=False)
-        if record is not None and record.status is JobStatus.FAILED:
-            reason = record.error.reason if record.error else "failed"
-            raise JobFailedError(f"job {token} failed: {reason}")
+        current = self._lifecycle.records.get(token, full=False)
+        if current is not None and current.status is JobStatus.FAILED:
+            error = from_detail(current.error) if current.error else AirpyError("failed")
+            log_transition(
+                token, record.kind.value, JobStatus.FAILED, attempt=attempt, since_ms=record.started_ms, error=error
+            )
+            raise JobFailedError(f"job {token} failed: {error.reason}")
 
-    def _record_failure(self, token: int, attempt: int, error: AirpyError) -> None:
+    def _record_failure(self, record: JobRecord, attempt: int, error: AirpyError) -> None:
+        token = record.token
         if error.transient:
             outcome = self._lifecycle.retry_or_fail(token, attempt, error)
         else:
             outcome = RetryOutcome.FAILED if self._lifecycle.fail(token, attempt, error) else RetryOutcome.IGNORED
         if outcome is RetryOutcome.FAILED:
+            log_transition(
+                token, record.kind.value, JobStatus.FAILED, attempt=attempt, since_ms=record.started_ms, error=error
+            )
             raise JobFailedError(f"job {token} failed: {error.reason}: {error.message}") from error

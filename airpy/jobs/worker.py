@@ -43,7 +43,7 @@ from airpy.config import Settings
 from airpy.errors import WorkerLostError
 from airpy.jobs.core import Core, build_core
 from airpy.jobs.lifecycle import Lifecycle, RetryOutcome
-from airpy.jobs.runner import Handler, JobRunner
+from airpy.jobs.runner import Handler, JobFailedError, JobRunner
 from airpy.kinds import JobKind
 from airpy.results.bucket import ObjectResults
 
@@ -95,7 +95,18 @@ def current() -> _Process:
     return _process
 
 
-class AirpyWorker(Worker):
+class _QuietFailures:
+    """A job airpy already recorded as failed (and logged as one line, `log_transition`) is
+    raised to RQ only to land in its failed registry: RQ's ERROR log with the traceback chain
+    would page whoever alerts on error logs for an expected outcome (a time limit, bad data)."""
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        if isinstance(exc_info[1], JobFailedError):
+            return
+        super().handle_exception(job, *exc_info)  # type: ignore[misc]
+
+
+class AirpyWorker(_QuietFailures, Worker):
     """RQ's forking worker with a horse that cannot outlive it."""
 
     def setup_work_horse_signals(self) -> None:
@@ -103,7 +114,7 @@ class AirpyWorker(Worker):
         die_with_parent(signal.SIGKILL, self.pid or os.getppid())
 
 
-class AirpyWarmWorker(SimpleWorker):
+class AirpyWarmWorker(_QuietFailures, SimpleWorker):
     """RQ's in-process worker that steps down, between jobs, once it holds too much memory."""
 
     recycle_rss_mb: int = 0

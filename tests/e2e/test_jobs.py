@@ -327,3 +327,44 @@ def test_hundreds_of_watchers_neither_add_threads_nor_starve_health_checks(stack
     assert len(latencies) == 10
     # Streams are coroutines: 200 of them must not need a thread each.
     assert peak_threads - threads_before < 50
+
+
+def test_every_job_transition_is_one_structured_line_and_expected_ends_are_no_errors(
+    stack_factory, tmp_path, caplog
+) -> None:
+    import json
+    import logging
+
+    stack = stack_factory(workers=())
+    log_file = tmp_path / "worker.log"
+    stack.start_worker("interactive", env={"PY_LOG_FORMAT": "json", "PY_LOG_LEVEL": "INFO"}, log=log_file)
+    stack.wait_workers("interactive", 1)
+    caplog.set_level(logging.INFO)
+    done = start(stack, "sleep:0.1")
+    timed = stack.data.Discover(
+        data_pb2.DiscoverRequest(uri=".", datasource_id="test:sleep:10", job=common_pb2.JobOptions(timeout_s=1)),
+        metadata=stack.metadata(),
+    ).token
+    assert stack.wait(done).status == job_pb2.JOB_STATUS_COMPLETED
+    assert stack.wait(timed).error.reason == "TIMEOUT"
+    cancelled = start(stack, "sleep:10")
+    stack.wait(cancelled, statuses={job_pb2.JOB_STATUS_RUNNING})
+    stack.jobs.CancelJob(job_service_pb2.CancelJobRequest(token=cancelled), metadata=stack.metadata())
+    stack.wait(cancelled)
+    time.sleep(1)  # the worker logs as the cancelled attempt stops
+    lines = [json.loads(line) for line in log_file.read_text().splitlines() if line.startswith("{")]
+    mine = {(e.get("token"), e["msg"].split()[-1]): e for e in lines if e.get("token") in {done, timed, cancelled}}
+    completed = mine[(done, "completed")]
+    assert (completed["level"], completed["kind"], completed["attempt"]) == ("info", "discover", 1)
+    assert completed["duration_ms"] >= 100
+    failed = mine[(timed, "failed")]
+    assert (failed["level"], failed["reason"], failed["code"]) == ("warning", "TIMEOUT", "DEADLINE_EXCEEDED")
+    assert failed["duration_ms"] >= 1000
+    assert (timed, "running") in mine and mine[(timed, "running")]["worker"]
+    errors = [e for e in lines if e["level"] == "error"]
+    assert errors == [], errors  # no RQ traceback for an expected end
+    # The server's side: the cancel, and the access-log line of each submission with its token.
+    server = [r for r in caplog.records if getattr(r, "token", None) == cancelled]
+    assert any(r.getMessage() == f"job {cancelled} cancelled" and r.levelno == logging.INFO for r in server)
+    calls = [r for r in caplog.records if r.getMessage() == "call" and getattr(r, "token", None) == timed]
+    assert [r.method for r in calls] == ["/airpy.v1.DataService/Discover"]  # type: ignore[attr-defined]

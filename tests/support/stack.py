@@ -7,6 +7,7 @@ see each other's jobs, RQ registries or workers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -190,12 +191,17 @@ class Stack:
     # -- workers
 
     def start_worker(
-        self, queue: str, env: dict[str, str] | None = None, name: str | None = None
+        self, queue: str, env: dict[str, str] | None = None, name: str | None = None, log: Path | None = None
     ) -> subprocess.Popen[bytes]:
+        """A worker process of `queue`; its log lines go to the file `log` when given."""
         args = [sys.executable, "-m", self.worker_module, "--queue", queue]
         if name:
             args += ["--name", name]
-        process = subprocess.Popen(args, env={**self.env, **(env or {})}, cwd=REPO, start_new_session=True)
+        with contextlib.ExitStack() as files:
+            stderr = files.enter_context(log.open("ab")) if log is not None else None
+            process = subprocess.Popen(
+                args, env={**self.env, **(env or {})}, cwd=REPO, start_new_session=True, stderr=stderr
+            )
         self.workers.append(process)
         return process
 
