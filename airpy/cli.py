@@ -157,8 +157,24 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+# Options whose value may start with "-" (a descending order: `--order-by -kwh_sum`), which
+# argparse would otherwise take for an option of its own.
+_DASHED_VALUES = ("--order-by",)
+
+
+def _joined(argv: list[str]) -> list[str]:
+    """argv with `--order-by -x` written as `--order-by=-x`."""
+    joined: list[str] = []
+    for arg in argv:
+        if joined and joined[-1] in _DASHED_VALUES and arg.startswith("-") and not arg.startswith("--"):
+            joined[-1] = f"{joined[-1]}={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parser().parse_args(_joined(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.func(args))
     except client.CallFailed as exc:

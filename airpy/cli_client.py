@@ -50,11 +50,15 @@ def _started(args: argparse.Namespace, api: client.Client, token: int) -> int:
         return 0
     if _follow(api, token) != job_pb2.JOB_STATUS_COMPLETED:  # from the start: a cached job has ended already
         return 1
+    job = client.get_job(api, token)
     if getattr(args, "output", None):
         rows = client_frames.fetch_to_file(api, token, args.output)
         print(f"{rows} rows written to {args.output}")
     if args.json:
-        print(client.to_json(client.get_job(api, token)))
+        print(client.to_json(job))
+    else:
+        for line in client.summary(job):
+            print(line)
     return 0
 
 
@@ -86,7 +90,7 @@ def _follow(api: client.Client, token: int, from_seq: int = 0) -> int:
     error = job_pb2.JobError()
     # The bar is for people: piped or captured output gets the step lines only.
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
-        bar = progress.add_task("waiting", total=1.0, token=token)
+        bar = progress.add_task("connecting", total=1.0, token=token)
         for event in client.watch(api, token, from_seq):
             status, step = event.status, event.step
             name = _short(job_pb2.JobStatus, status)
@@ -203,8 +207,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    rows = client_frames.fetch_to_file(_client(args), args.token_id, args.output, args.frame, via=args.via)
-    print(f"{rows} rows written to {args.output}")
+    rows = client_frames.fetch_to_file(
+        _client(args), args.token_id, args.output, args.frame, via=args.via, stdout_format=args.format
+    )
+    # Standard output carries the frame itself: the count goes to standard error then.
+    print(f"{rows} rows written to {args.output}", file=sys.stderr if str(args.output) == "-" else sys.stdout)
     return 0
 
 
@@ -315,8 +322,11 @@ def add_client_commands(sub: Any) -> None:
 
     fetch = add("fetch", cmd_fetch, "write a job's frame to a file (.arrows .arrow .feather .parquet .csv)")
     fetch.add_argument("token_id", metavar="TOKEN", type=int)
-    fetch.add_argument("output", type=Path)
+    fetch.add_argument("output", type=Path, help="a file (its extension names the format), or - for standard output")
     fetch.add_argument("--frame", default="", help="frame name (default result)")
+    fetch.add_argument(
+        "--format", choices=("arrows", "csv"), default="arrows", help="format of standard output (default arrows)"
+    )
     fetch.add_argument(
         "--via",
         choices=("auto", "flight", "grpc"),

@@ -61,12 +61,23 @@ class Client:
         return [("authorization", f"Bearer {self.token}")] if self.token else []
 
 
-#: airpy's published client policy: retries of UNAVAILABLE for idempotent calls and for job
-#: submissions (which this client always sends with an idempotency key), waiting for a server
-#: that restarts, and keepalive pings the server accepts (README, "From Go").
+#: airpy's published client policy (README, "From Go"): retries of UNAVAILABLE for idempotent
+#: calls and for job submissions (which this client always sends with an idempotency key),
+#: waiting for a server that restarts, and keepalive pings the server accepts.
 SERVICE_CONFIG = (Path(__file__).parent / "service_config.json").read_text()
+
+
+def _failing_fast(config: str) -> str:
+    """The policy without waitForReady: a person at a terminal wants "cannot connect" (a wrong
+    port, plaintext to a TLS server) at once, not at the call's deadline; retries stay."""
+    policy = json.loads(config)
+    for method in policy["methodConfig"]:
+        method.pop("waitForReady", None)
+    return json.dumps(policy)
+
+
 CHANNEL_OPTIONS: list[tuple[str, str | int]] = [
-    ("grpc.service_config", SERVICE_CONFIG),
+    ("grpc.service_config", _failing_fast(SERVICE_CONFIG)),
     ("grpc.enable_retries", 1),
     ("grpc.keepalive_time_ms", 20_000),
     ("grpc.keepalive_timeout_ms", 10_000),
@@ -329,6 +340,53 @@ def info(client: Client) -> info_service_pb2.GetServerInfoResponse:
 
 def preview_table(reply: data_pb2.PreviewResponse) -> pa.Table:
     return pa_ipc.open_stream(reply.arrow_ipc).read_all()
+
+
+def summary(job: job_pb2.Job) -> list[str]:
+    """What a finished job found, in a few lines people read: its result's headline, then its
+    frames (with the command that fetches each)."""
+    lines = []
+    which = job.WhichOneof("result")
+    if which == "discover":
+        found = job.discover
+        lines.append(f"{found.total_files} files, {found.total_size_bytes} bytes")
+    elif which == "infer_schema":
+        stats = job.infer_schema.stats
+        rows = f"~{stats.rows}" if stats.rows_estimated else str(stats.rows)
+        lines.append(f"{stats.columns} columns, {rows} rows, {len(job.infer_schema.issues)} issues")
+    elif which == "query":
+        metrics = job.query.metrics
+        cached = " (from the results cache)" if job.query.from_cache else ""
+        lines.append(f"{metrics.rows} rows, {metrics.bytes} bytes in {metrics.execution_time_ms} ms{cached}")
+    elif which == "analyze":
+        lines.append(_analysis_line(job.analyze))
+    elif which == "upload":
+        lines.append(f"{job.upload.rows} rows, {job.upload.bytes} bytes uploaded")
+    lines.extend(
+        f"frame {frame.name}: {frame.rows} rows, {frame.bytes} bytes "
+        f"(airpy fetch {job.token} out.parquet --frame {frame.name})"
+        for frame in job.frames
+    )
+    return lines
+
+
+def _analysis_line(result: analyze_pb2.AnalyzeResult) -> str:
+    which = result.WhichOneof("result")
+    if which == "eda":
+        return f"{result.eda.rows} rows, {len(result.eda.issues)} issues, {len(result.eda.correlations)} correlations"
+    if which == "validation":
+        v = result.validation
+        failing = sum(r.failing_rows for r in v.rules)
+        verdict = "passed" if v.passed else "failed"
+        return f"{verdict}: score {v.score:.3f}, {failing} failing rows over {len(v.rules)} rules"
+    if which == "anomaly":
+        return f"{result.anomaly.anomalies} anomalies in {result.anomaly.points} points"
+    if which == "forecast":
+        f = result.forecast
+        return f"{f.model} forecast of {f.horizon} {f.grain} steps (sMAPE {f.smape:.3f} on {f.holdout} held out)"
+    if which == "insights":
+        return f"{result.insights.title} ({len(result.insights.findings)} findings)"
+    return analyze_pb2.AnalysisKind.Name(result.kind)
 
 
 def to_json(message: Message) -> str:

@@ -4,10 +4,11 @@ Arrow Flight (DoGet, DoPut), and frames written to files (.arrows, .arrow, .parq
 from __future__ import annotations
 
 import io
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import grpc
 import pyarrow as pa
@@ -57,17 +58,25 @@ def fetch_chunks(client: Client, token: int, frame: str = "") -> Iterator[bytes]
 FORMATS = {".arrows": "arrows", ".arrow": "arrow", ".feather": "arrow", ".parquet": "parquet", ".csv": "csv"}
 
 
-def fetch_to_file(client: Client, token: int, out: Path, frame: str = "", *, via: str = "auto") -> int:
+def fetch_to_file(
+    client: Client, token: int, out: Path, frame: str = "", *, via: str = "auto", stdout_format: str = "arrows"
+) -> int:
     """Write a frame to `out` as its extension says (.arrows: the IPC stream; .arrow and .feather:
-    the IPC file format; .parquet; .csv), batch by batch; returns the rows written. `via`: "flight"
+    the IPC file format; .parquet; .csv), batch by batch; returns the rows written. `out` "-" is
+    standard output, in `stdout_format` (arrows or csv: formats that stream). `via`: "flight"
     (Arrow Flight), "grpc" (FetchResult), or "auto" (Flight when the server offers it)."""
+    if str(out) == "-":
+        if stdout_format not in ("arrows", "csv"):
+            raise ValueError(f"--format {stdout_format}: standard output takes arrows or csv")
+        return _write_frame(_frame_reader(client, token, frame, via), stdout_format, sys.stdout.buffer)
     kind = FORMATS.get(out.suffix.lower())
     if kind is None:
-        raise ValueError(f"{out}: write to one of {', '.join(FORMATS)}")
+        raise ValueError(f"{out}: write to one of {', '.join(FORMATS)}, or - for standard output")
     partial = out.with_name(out.name + ".partial")  # never leave half a file under the real name
     try:
         reader = _frame_reader(client, token, frame, via)
-        rows = _write_frame(reader, kind, partial)
+        with partial.open("wb") as sink:
+            rows = _write_frame(reader, kind, sink, partial.name.removesuffix(".partial"))
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -171,25 +180,24 @@ def flight_failure(exc: Exception) -> CallFailed:
     return CallFailed(code, message, reason)
 
 
-def _write_frame(reader: pa.RecordBatchReader, kind: str, path: Path) -> int:
+def _write_frame(reader: pa.RecordBatchReader, kind: str, sink: BinaryIO, name: str = "-") -> int:
     rows = 0
-    with path.open("wb") as sink:
-        writer: Any
-        if kind in ("arrows", "arrow"):
-            new = pa_ipc.new_stream if kind == "arrows" else pa_ipc.new_file
-            writer = new(sink, reader.schema)
-        elif kind == "parquet":
-            writer = pq.ParquetWriter(sink, reader.schema)
-        else:
-            nested = [f for f in reader.schema if pa.types.is_nested(f.type)]
-            if nested:
-                raise ValueError(
-                    f"{path.name.removesuffix('.partial')}: CSV cannot hold column {nested[0].name!r} "
-                    f"({nested[0].type}); write .parquet or .arrows"
-                )
-            writer = pa_csv.CSVWriter(sink, reader.schema)
-        with writer:
-            for batch in reader:
-                writer.write_batch(batch)
-                rows += batch.num_rows
+    writer: Any
+    if kind in ("arrows", "arrow"):
+        new = pa_ipc.new_stream if kind == "arrows" else pa_ipc.new_file
+        writer = new(sink, reader.schema)
+    elif kind == "parquet":
+        writer = pq.ParquetWriter(sink, reader.schema)
+    else:
+        nested = [f for f in reader.schema if pa.types.is_nested(f.type)]
+        if nested:
+            raise ValueError(
+                f"{name}: CSV cannot hold column {nested[0].name!r} ({nested[0].type}); write .parquet or .arrows"
+            )
+        writer = pa_csv.CSVWriter(sink, reader.schema)
+    with writer:
+        for batch in reader:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    sink.flush()
     return rows

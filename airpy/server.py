@@ -16,8 +16,10 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, cast
 
 import grpc
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
@@ -68,6 +70,28 @@ def grpc_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.so_reuseport", 0),
     ]
+
+
+class _MethodAwarePool:
+    """The descriptor pool reflection reads, finding the file of a method too
+    (`grpcurl describe airpy.v1.QueryService.Query`): protobuf's pool knows services, messages
+    and fields by name, not methods, so reflection answered "Symbol not found"."""
+
+    def __init__(self, pool: descriptor_pool.DescriptorPool) -> None:
+        self._pool = pool
+
+    def FindFileContainingSymbol(self, symbol: str) -> Any:
+        try:
+            return self._pool.FindFileContainingSymbol(symbol)
+        except KeyError:
+            service, _, method = symbol.rpartition(".")
+            found = self._pool.FindFileContainingSymbol(service)
+            if method not in self._pool.FindServiceByName(service).methods_by_name:
+                raise
+            return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
 
 
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
@@ -228,6 +252,7 @@ async def create_server(settings: Settings, *, token_mark: Path | None = None) -
         [desc.full_name for desc, _ in services]
         + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
         server,
+        pool=cast(descriptor_pool.DescriptorPool, _MethodAwarePool(descriptor_pool.Default())),
     )
     credentials = server_credentials(settings)
     address = settings.listen

@@ -254,6 +254,7 @@ async def _serve(settings: Settings, port_file: Path | None) -> None:
     pool = WorkerPool(settings)
     pool.start()
     _announce(settings, port, redis_server, port_file)
+    announced = asyncio.create_task(_announce_ready(server, time.monotonic()), name="airpy-announce-ready")
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -274,6 +275,7 @@ async def _serve(settings: Settings, port_file: Path | None) -> None:
             if flight is not None:
                 await asyncio.to_thread(flight.restart_dead)
     finally:
+        announced.cancel()
         log.info("shutting down")
         await _shutdown(settings, server, pool, flight, redis_server)
 
@@ -312,6 +314,14 @@ def _announce(settings: Settings, port: int, redis_server: EmbeddedRedis | None,
     flight = f"; Arrow Flight on {settings.flight_locations[0]}" if settings.flight_locations else ""
     print(
         f"airpy is serving on {address} ({redis_text}, {workers} workers, base path {settings.base_path}{flight})\n"
-        f"try:  grpcurl {plaintext}{auth}{address} list",
+        f"try:  grpcurl {plaintext}{auth}{address} list\n"
+        "calls are answered now; jobs run once the workers are up (a line says when)",
         flush=True,
     )
+
+
+async def _announce_ready(server: Server, since: float) -> None:
+    """Say when jobs can run: readiness (airpy.v1.JobService) is SERVING, every queue has a worker."""
+    while not await server.ready():
+        await asyncio.sleep(0.5)
+    print(f"airpy is ready: every queue has a worker, jobs run ({time.monotonic() - since:.0f} s)", flush=True)

@@ -145,3 +145,13 @@ def test_s3_locations(tmp_path: Path) -> None:
     assert (str(settings.base_path), str(settings.results_path)) == ("s3://b/data", "s3://b/database")
     assert settings.uses_object_store
     assert not Settings.from_env({"PY_DATA_DIR": str(tmp_path)}).uses_object_store
+
+
+def test_every_setting_the_contract_and_the_docs_name_exists() -> None:
+    # A proto comment once named PY_INLINE_FRAME_MAX_BYTES for PY_MAX_INLINE_FRAME_BYTES.
+    names = {spec.env for spec in SPECS}
+    texts = [*(REPO / "proto").rglob("*.proto"), *(REPO / "docs").glob("*.md"), REPO / "README.md"]
+    unknown = {(path.name, name) for path in texts for name in re.findall(r"\bPY_[A-Z0-9_]+\b", path.read_text())} - {
+        (path.name, name) for path in texts for name in names
+    }
+    assert unknown == set()

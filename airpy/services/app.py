@@ -68,8 +68,9 @@ class App:
         assert tokens is not None, "the server's core issues tokens"
         return tokens
 
-    async def unless_closing(self, work: Awaitable[T], resume: str) -> T:
-        """Await work, or raise UnavailableError (naming how to resume) once the server shuts down.
+    async def unless_closing(self, work: Awaitable[T], resume: str, **resume_at: object) -> T:
+        """Await work, or raise UnavailableError (naming how to resume, in words and in ErrorInfo
+        metadata `resume_at`: e.g. from_seq) once the server shuts down.
 
         Long waits (WatchJob's XREAD BLOCK) must not hold a stream open until the shutdown grace
         runs out and gRPC cuts it with a bare CANCELLED: the client gets a status that says retry.
@@ -86,7 +87,7 @@ class App:
                 # while stopping is not logged as "never retrieved".
                 task.add_done_callback(_retrieve)
         if task.cancelled() or not task.done():
-            raise UnavailableError(f"the server is shutting down; reconnect and {resume}")
+            raise UnavailableError(f"the server is shutting down; reconnect and {resume}", metadata=resume_at)
         return task.result()
 
     async def blocking(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

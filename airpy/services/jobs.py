@@ -61,7 +61,10 @@ class JobService:
             return  # nothing after the end
         while True:
             events = await app.unless_closing(
-                follow(app.aconn, record.token, after, _WATCH_BLOCK_MS), f"watch again with from_seq={after}"
+                follow(app.aconn, record.token, after, _WATCH_BLOCK_MS),
+                f"watch again with from_seq={after}",
+                from_seq=after,
+                token=record.token,
             )
             if not events:
                 current = await app.blocking(app.lifecycle.records.get, record.token, full=False)

@@ -74,6 +74,8 @@ def test_the_readme_grpcurl_session_runs_as_written(fresh: Stack) -> None:
     assert "grpc.health.v1.Health" in listed
     described = next(out for c, out in outputs.items() if " describe " in c)
     assert "rpc Discover ( .airpy.v1.DiscoverRequest ) returns ( .airpy.v1.DiscoverResponse );" in described
+    method = next(out for c, out in outputs.items() if c.endswith("describe airpy.v1.QueryService.Query"))
+    assert "airpy.v1.QueryService.Query is a method" in method
     discover = next(out for c, out in outputs.items() if c.endswith("DataService/Discover"))
     assert '"token": "1"' in discover
     watch = next(out for c, out in outputs.items() if c.endswith("JobService/WatchJob"))

@@ -37,7 +37,16 @@ def discover(serve: ServeProcess) -> int:
 
 
 def test_serve_runs_discover_end_to_end_and_stops_cleanly(serve: ServeProcess) -> None:
-    serve.start()
+    serve.start()  # returns once readiness (airpy.v1.JobService) is SERVING
+    # It says so too: first that it serves calls, then, once the workers are up, that jobs run.
+    deadline = time.monotonic() + 10
+    while "airpy is ready" not in (said := (serve.root / "stdout.log").read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (
+        said.index("airpy is serving on")
+        < said.index("jobs run once the workers are up")
+        < said.index("airpy is ready: every queue has a worker, jobs run")
+    ), said
     children = serve.children()
     assert any("redis-server" in c.name() for c in children)
     assert sum("worker" in " ".join(c.cmdline()) for c in children) >= 2

@@ -90,4 +90,6 @@ def test_sigterm_lets_calls_in_flight_finish_and_ends_streams_with_unavailable(e
         info, _ = rich_status(err)
         assert info.reason == "UNAVAILABLE"
         assert "from_seq=" in err.details()
+        # Where to resume is data too, not only words: ErrorInfo names the seq and the token.
+        assert info.metadata["from_seq"].isdigit() and info.metadata["token"].isdigit(), info.metadata
     assert streams_ended < 4  # at once, not when the 5 s grace ran out

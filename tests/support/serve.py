@@ -30,12 +30,13 @@ class ServeProcess:
     def start(self, timeout: float = 60, *, ready: bool = True) -> None:
         self.port_file.unlink(missing_ok=True)
         (self.root / "data").mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "airpy", "serve", "--port-file", str(self.port_file)],
-            env=self.env,
-            cwd=self.root,
-            stdout=subprocess.DEVNULL,
-        )
+        with (self.root / "stdout.log").open("ab") as stdout:  # what `airpy serve` tells its user
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "airpy", "serve", "--port-file", str(self.port_file)],
+                env=self.env,
+                cwd=self.root,
+                stdout=stdout,
+            )
         deadline = time.monotonic() + timeout
         while not self.port_file.exists():
             if self.process.poll() is not None:

@@ -1072,7 +1072,7 @@ type AnalyzeRequest_Plan struct {
 }
 
 type AnalyzeRequest_ArrowIpc struct {
-	// A small frame inline, as an Arrow IPC stream (capped by PY_INLINE_FRAME_MAX_BYTES).
+	// A small frame inline, as an Arrow IPC stream (capped by PY_MAX_INLINE_FRAME_BYTES).
 	ArrowIpc []byte `protobuf:"bytes,4,opt,name=arrow_ipc,json=arrowIpc,proto3,oneof"`
 }
 
