@@ -26,7 +26,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 .PHONY: help setup run test check lint fmt typecheck proto proto-lint proto-baseline go-test pytest fuzz faults reliability-report load bench clean tools
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 $(TOOLS)/uv/bin/uv:
 	python3 -m venv $(TOOLS)/uv

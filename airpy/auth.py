@@ -294,6 +294,19 @@ def mint(
     scopes: Sequence[str] | None = None,
 ) -> str:
     """An HS256 bearer token for debugging (`airpy token`) and tests."""
+    claims = token_claims(subject, ttl_s, audience, paths=paths, scopes=scopes)
+    return jwt.encode(claims, secret.encode(), algorithm=HS256)
+
+
+def token_claims(
+    subject: str,
+    ttl_s: int,
+    audience: str = "",
+    *,
+    paths: Sequence[str] | None = None,
+    scopes: Sequence[str] | None = None,
+) -> dict[str, object]:
+    """The claims of a token airpy mints: sub, iat, exp (+ aud, airpy/paths, airpy/scopes)."""
     now = int(time.time())
     claims: dict[str, object] = {"sub": subject, "iat": now, "exp": now + ttl_s}
     if audience:
@@ -302,4 +315,4 @@ def mint(
         claims[PATHS_CLAIM] = list(paths)
     if scopes is not None:
         claims[SCOPES_CLAIM] = list(scopes)
-    return jwt.encode(claims, secret.encode(), algorithm=HS256)
+    return claims

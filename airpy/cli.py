@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from airpy import __version__, client, logs, objectstore
-from airpy.auth import DEFAULT_SUBJECT, mint
+from airpy.auth import DEFAULT_SUBJECT, mint, token_claims
 from airpy.cli_client import add_client_commands, read_settings
 from airpy.errors import AirpyError
 from airpy.kinds import QUEUES
@@ -73,11 +73,20 @@ def cmd_flight(args: argparse.Namespace) -> int:
 def cmd_token(args: argparse.Namespace) -> int:
     # Never invent a secret here: a token signed with a key the server does not have is useless.
     settings = read_settings(create_secret=False)
+    paths = [p for p in args.paths.split(",") if p] if args.paths is not None else None
+    scopes = [s for s in args.scopes.split(",") if s] if args.scopes is not None else None
+    if args.key is not None:
+        from airpy.signing_keys import mint_signed
+
+        claims = token_claims(args.subject, args.ttl_s, settings.auth_audience, paths=paths, scopes=scopes)
+        print(mint_signed(args.key, claims))
+        return 0
     if settings.auth_disabled:
         print("airpy token: authentication is disabled (PY_AUTH_DISABLED)", file=sys.stderr)
     if settings.auth_jwks_file is not None:
         print(
-            "airpy token: with PY_AUTH_JWKS_FILE, airpy accepts tokens signed by your issuer's private keys only",
+            "airpy token: with PY_AUTH_JWKS_FILE, airpy accepts tokens signed by your issuer's private keys only: "
+            "sign with one of them (--key .airpy/keys/signing.pem, from `airpy keys`)",
             file=sys.stderr,
         )
         return 2
@@ -88,8 +97,6 @@ def cmd_token(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    paths = [p for p in args.paths.split(",") if p] if args.paths is not None else None
-    scopes = [s for s in args.scopes.split(",") if s] if args.scopes is not None else None
     print(mint(settings.auth_secret, args.subject, args.ttl_s, settings.auth_audience, paths=paths, scopes=scopes))
     return 0
 
@@ -142,6 +149,11 @@ def parser() -> argparse.ArgumentParser:
         "--paths", help="airpy/paths: comma-separated path prefixes the token may read (e.g. tenant-42/,shared/ref/)"
     )
     token.add_argument("--scopes", help="airpy/scopes: comma-separated, from read,query,analyze,insights,upload,admin")
+    token.add_argument(
+        "--key",
+        type=Path,
+        help="sign with this Ed25519 private key (from `airpy keys`) for a server with PY_AUTH_JWKS_FILE",
+    )
     token.set_defaults(func=cmd_token)
 
     keys = sub.add_parser(

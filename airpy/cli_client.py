@@ -211,7 +211,10 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         _client(args), args.token_id, args.output, args.frame, via=args.via, stdout_format=args.format
     )
     # Standard output carries the frame itself: the count goes to standard error then.
-    print(f"{rows} rows written to {args.output}", file=sys.stderr if str(args.output) == "-" else sys.stdout)
+    if str(args.output) == "-":
+        print(f"{rows} rows written to standard output", file=sys.stderr)
+    else:
+        print(f"{rows} rows written to {args.output}")
     return 0
 
 
@@ -290,7 +293,7 @@ def add_client_commands(sub: Any) -> None:
     preview.add_argument("--limit", type=int, default=10)
 
     query = add("query", cmd_query, "start a Query from a plan file (JSON or YAML) or flags")
-    query.add_argument("plan", nargs="?", type=Path, help="plan file: an airpy.v1.Plan in proto JSON form")
+    query.add_argument("plan", nargs="?", type=Path, help="plan file: an airpy.v1.Plan in proto JSON or YAML form")
     query.add_argument("--dataset", help="plan from flags: the dataset to read")
     query.add_argument("--filter", action="append", default=[], help="COLUMN OP VALUE, e.g. 'kwh>2' (repeatable)")
     query.add_argument("--group-by", action="append", default=[], help="group-by column (repeatable)")

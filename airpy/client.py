@@ -376,9 +376,10 @@ def _analysis_line(result: analyze_pb2.AnalyzeResult) -> str:
         return f"{result.eda.rows} rows, {len(result.eda.issues)} issues, {len(result.eda.correlations)} correlations"
     if which == "validation":
         v = result.validation
-        failing = sum(r.failing_rows for r in v.rules)
+        failed = [r for r in v.rules if not r.passed]
         verdict = "passed" if v.passed else "failed"
-        return f"{verdict}: score {v.score:.3f}, {failing} failing rows over {len(v.rules)} rules"
+        rows = sum(r.failing_rows for r in failed)
+        return f"{verdict}: score {v.score:.3f}, {len(failed)} of {len(v.rules)} rules failed ({rows} failing rows)"
     if which == "anomaly":
         return f"{result.anomaly.anomalies} anomalies in {result.anomaly.points} points"
     if which == "forecast":

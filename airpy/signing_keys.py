@@ -14,6 +14,7 @@ import json
 import os
 from pathlib import Path
 
+import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -52,3 +53,14 @@ def add_key(folder: Path) -> tuple[str, Path, Path]:
     tmp.write_text(json.dumps({"keys": keys}, indent=2) + "\n")
     os.replace(tmp, jwks_file)  # airpy re-reads it whole, never half-written
     return kid, key_file, jwks_file
+
+
+def mint_signed(key_file: Path, claims: dict[str, object]) -> str:
+    """A token signed with an Ed25519 private key from `airpy keys` (for grpcurl and the CLI of
+    a server that reads PY_AUTH_JWKS_FILE); its kid is the key's thumbprint. ValueError for
+    another kind of key."""
+    private = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    if not isinstance(private, Ed25519PrivateKey):
+        raise ValueError(f"{key_file}: not an Ed25519 private key (make one with `airpy keys`)")  # noqa: TRY004 - a bad file
+    x = _b64(private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+    return jwt.encode(claims, private, algorithm="EdDSA", headers={"kid": thumbprint(x)})

@@ -310,7 +310,8 @@ def _announce(settings: Settings, port: int, redis_server: EmbeddedRedis | None,
     redis_text = f"embedded Redis at {redis_server.url}" if redis_server else "external Redis"
     workers = len(worker_queues(settings.workers))
     plaintext = "" if settings.tls_cert else "-plaintext "
-    auth = "" if settings.auth_disabled else '-H "authorization: Bearer $(.venv/bin/airpy token)" '
+    minted = "token --key PRIVATE_KEY.pem" if settings.auth_jwks_file else "token"
+    auth = "" if settings.auth_disabled else f'-H "authorization: Bearer $(.venv/bin/airpy {minted})" '
     flight = f"; Arrow Flight on {settings.flight_locations[0]}" if settings.flight_locations else ""
     print(
         f"airpy is serving on {address} ({redis_text}, {workers} workers, base path {settings.base_path}{flight})\n"

@@ -64,6 +64,10 @@ def score(values: np.ndarray, spec: AnomalySpec) -> tuple[np.ndarray, ...]:
         else:
             stats = _stats(residual[np.newaxis, :], spec.method)
             centre, low, high, spread = (np.full(len(values), s[0]) for s in stats)
+        # A spread below a billionth of the series' size is float noise (an exactly periodic series
+        # leaves residuals of 1e-14): scored against it, noise would look like anomalies, and a
+        # series that never moved would give infinite scores to the one point that did.
+        spread = np.fmax(spread, _NOISE * np.nanmax(np.abs(values), initial=0.0))
         limit = spec.limit
         if spec.method is OutlierMethod.IQR:
             lower, upper = low - limit * spread, high + limit * spread
@@ -77,8 +81,11 @@ def score(values: np.ndarray, spec: AnomalySpec) -> tuple[np.ndarray, ...]:
     return centre + seasonal, lower + seasonal, upper + seasonal, scores, flagged
 
 
+_NOISE = 1e-9
+
+
 def _ratio(distance: np.ndarray, spread: np.ndarray) -> np.ndarray:
-    """distance / spread, where a zero spread makes any distance infinite (a constant series that moves)."""
+    """distance / spread (a zero spread is left only by a series of zeros: no distance there)."""
     out = np.where(distance == 0, 0.0, np.sign(distance) * np.inf)
     np.divide(distance, spread, out=out, where=spread > 0)
     out[np.isnan(distance) | np.isnan(spread)] = np.nan

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import cast
+from typing import Any, cast
 
 import redis
 import redis.asyncio as aioredis
+from redis.client import Pipeline
 
 from airpy.errors import ErrorDetail
 from airpy.jobs import keys
@@ -172,6 +173,31 @@ class EventLog:
 
     def append(self, token: int, change: Change, now_ms: int) -> AppendResult:
         """Append one event atomically with its status change. Raises UnavailableError."""
+        return self.append_all(token, [change], now_ms)[0]
+
+    def append_all(self, token: int, changes: Sequence[Change], now_ms: int) -> list[AppendResult]:
+        """Append several events, in order, in one round trip (each atomic with its status
+        change, as `append`). Raises UnavailableError."""
+        return self.append_then(token, changes, now_ms, None)[0]
+
+    def append_then(
+        self, token: int, changes: Sequence[Change], now_ms: int, then: Callable[[Pipeline], None] | None
+    ) -> tuple[list[AppendResult], list[Any]]:
+        """`append_all`, with the commands `then` queues behind the events in the same round
+        trip; returns their replies too. Raises UnavailableError."""
+        script_keys = [keys.job(token), keys.events(token), keys.ops(token), keys.lease(token)]
+        with redis_errors(), self._conn.pipeline(transaction=False) as pipe:
+            for change in changes:
+                self._transition(keys=script_keys, args=self._args(token, change, now_ms), client=pipe)
+            if then is not None:
+                then(pipe)
+            replies = pipe.execute()
+        results: list[AppendResult] = [
+            Appended(int(r)) if int(r) > 0 else Refused(int(r)) for r in replies[: len(changes)]
+        ]
+        return results, replies[len(changes) :]
+
+    def _args(self, token: int, change: Change, now_ms: int) -> list[str | bytes | int]:
         args: list[str | bytes | int] = [
             now_ms,
             change.status.value if change.status else "",
@@ -191,10 +217,7 @@ class EventLog:
         ]
         for name, value in (change.fields or {}).items():
             args.extend((name, value))
-        script_keys = [keys.job(token), keys.events(token), keys.ops(token), keys.lease(token)]
-        with redis_errors():
-            outcome = int(self._transition(keys=script_keys, args=args))
-        return Appended(outcome) if outcome > 0 else Refused(outcome)
+        return args
 
     def renew_lease(self, token: int, attempt: int, lease_ms: int) -> bool:
         """Renew the lease of the job's running attempt; False when it is no longer that."""

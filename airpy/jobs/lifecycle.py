@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -30,6 +30,9 @@ from airpy.jobs.tokens import TokenIssuer
 from airpy.results.frames import FrameMeta, frames_to_json
 
 log = logging.getLogger(__name__)
+
+#: A progress step: (step, message, progress).
+Step = tuple[str, str, float | None]
 
 
 def now_ms() -> int:
@@ -240,27 +243,35 @@ class Lifecycle:
             lease_ms=int(self.timing.lease_s * 1000),
             fields={"worker": worker},
         )
-        outcome = self.events.append(token, change, now_ms())
+        # The claim and the read of the record it changed, in one round trip.
+        (outcome,), (reply,) = self.events.append_then(
+            token, [change], now_ms(), lambda pipe: JobRecords.queue_get(pipe, token)
+        )
         if not isinstance(outcome, Appended):
             log.info("job %s attempt %s not run: %s", token, attempt, outcome.name.lower())
             return None
-        record = self.records.get(token)
+        record = JobRecords.parse_get(token, reply)
         if record is not None:
             log_transition(token, record.kind.value, JobStatus.RUNNING, attempt=attempt, worker=worker)
         return record
 
-    def report(self, token: int, attempt: int, step: str, message: str, progress: float | None) -> bool:
-        """A progress step; False when the attempt should stop (job ended or moved on)."""
-        change = Change(step=step, message=message, progress=progress, guard_attempt=attempt)
-        outcome = self.events.append(token, change, now_ms())
-        return isinstance(outcome, Appended) or outcome is Refused.CAPPED
+    def report(self, token: int, attempt: int, steps: Sequence[Step]) -> bool:
+        """Progress steps `(step, message, progress)`, in one round trip; False when the attempt
+        should stop (the job ended or moved on)."""
+        changes = [Change(step=s, message=m, progress=p, guard_attempt=attempt) for s, m, p in steps]
+        outcomes = self.events.append_all(token, changes, now_ms())
+        return all(isinstance(o, Appended) or o is Refused.CAPPED for o in outcomes)
 
     def renew_lease(self, token: int, attempt: int) -> bool:
         """Renew the attempt's lease; False when the attempt should stop. Raises UnavailableError."""
         return self.events.renew_lease(token, attempt, int(self.timing.lease_s * 1000))
 
-    def complete(self, token: int, attempt: int, result: bytes, frames: dict[str, FrameMeta]) -> bool:
-        """Mark the attempt completed with its result; False when it was no longer current."""
+    def complete(
+        self, token: int, attempt: int, result: bytes, frames: dict[str, FrameMeta], steps: Sequence[Step] = ()
+    ) -> bool:
+        """Mark the attempt completed with its result, after its last progress `steps` (one round
+        trip); False when it was no longer current."""
+        before = [Change(step=s, message=m, progress=p, guard_attempt=attempt) for s, m, p in steps]
         change = Change(
             step=StepName.COMPLETED,
             message="job completed",
@@ -269,7 +280,7 @@ class Lifecycle:
             guard_attempt=attempt,
             fields={"result": result, "frames": frames_to_json(frames)},
         )
-        return isinstance(self.events.append(token, change, now_ms()), Appended)
+        return isinstance(self.events.append_all(token, [*before, change], now_ms())[-1], Appended)
 
     def fail(self, token: int, attempt: int, error: AirpyError, *, expect_status: JobStatus | None = None) -> bool:
         """Mark the job failed with error; False when it had already ended or moved on."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import redis
+from redis.client import Pipeline
 
 from airpy.jobs import keys
 from airpy.jobs.connection import redis_errors
@@ -134,6 +135,15 @@ class JobRecords:
         with redis_errors():
             values = self._conn.hmget(keys.job(token), names)
         return _parse(token, dict(zip(names, values, strict=True)))
+
+    @staticmethod
+    def queue_get(pipe: Pipeline, token: int) -> None:
+        """Queue the read of a full record on a pipeline (its reply: `parse_get`)."""
+        pipe.hmget(keys.job(token), _ALL_FIELDS)
+
+    @staticmethod
+    def parse_get(token: int, reply: Sequence[object]) -> JobRecord | None:
+        return _parse(token, dict(zip(_ALL_FIELDS, reply, strict=True)))
 
     def get_many(self, tokens: Sequence[int]) -> list[JobRecord | None]:
         """Summary records (no request/result) of several jobs in one round trip."""

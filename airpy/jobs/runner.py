@@ -1,7 +1,7 @@
 """Running one attempt of a job inside an RQ work-horse.
 
-The runner claims the attempt, starts a watchdog thread, calls the kind's handler
-and records the outcome. The watchdog is airpy's own time limit and cancel
+The runner claims the attempt, has the process's watchdog thread watch it, calls the
+kind's handler and records the outcome. The watchdog is airpy's own time limit and cancel
 switch: RQ's SIGALRM cannot stop native code such as DuckDB, so on a timeout,
 a cancel or a lost claim the watchdog calls the handler's interrupt hooks
 (DuckDB `interrupt()`), raises JobInterrupted in the job's thread, and kills the
@@ -17,12 +17,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from airpy import tracing
 from airpy.errors import AirpyError, TimeoutFailure, from_detail
-from airpy.jobs.lifecycle import Lifecycle, RetryOutcome, log_transition
+from airpy.jobs.lifecycle import Lifecycle, RetryOutcome, Step, log_transition
 from airpy.jobs.model import JobRecord, JobStatus
 from airpy.kinds import JobKind
 from airpy.progress import JobInterrupted
@@ -35,9 +35,12 @@ log = logging.getLogger(__name__)
 EXIT_WATCHDOG = 75
 # Progress-only updates of the same step closer together than this are not recorded.
 _STEP_THROTTLE_S = 0.25
+#: How long a progress step may wait for the steps after it, to share their round trip.
+HOLD_S = 0.02
 
 
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,14 @@ class Interrupter:
 
 
 class JobProgress:
-    """Progress that appends job events and raises JobInterrupted once the job must stop."""
+    """Progress that appends job events and raises JobInterrupted once the job must stop.
+
+    A step is held up to HOLD_S, so that steps following within it ride on one round trip to
+    Redis, and the last ones on the job's completion (a trivial job's steps and its end are one
+    append). Nothing waits longer: the watchdog flushes a held step when it is due. What a
+    SIGKILL can lose is the steps of the last HOLD_S, never a status change (the claim and the
+    end are written at once).
+    """
 
     def __init__(self, lifecycle: Lifecycle, token: int, attempt: int, interrupter: Interrupter) -> None:
         self._lifecycle = lifecycle
@@ -121,6 +131,14 @@ class JobProgress:
         self._interrupter = interrupter
         self._last_step = ""
         self._last_at = 0.0
+        self._lock = threading.Lock()
+        # Held while steps are taken and sent: a flush by the watchdog and the job's own end
+        # never overtake each other, so events keep the order they were reported in.
+        self._sending = threading.Lock()
+        self._held: list[Step] = []
+        self._held_since = 0.0
+        #: Wakes the watchdog when a step starts being held (it flushes it in time).
+        self.wake: Callable[[], None] = lambda: None
 
     def step(self, step: str, message: str = "", progress: float | None = None) -> None:
         self.check()
@@ -129,9 +147,39 @@ class JobProgress:
         if throttled and now - self._last_at < _STEP_THROTTLE_S:
             return
         self._last_step, self._last_at = step, now
-        if not self._lifecycle.report(self._token, self._attempt, step, message, progress):
-            self._interrupter.fire("the job ended elsewhere")
+        with self._lock:
+            self._held.append((step, message, progress))
+            first = len(self._held) == 1
+            if first:
+                self._held_since = now
+            due = now - self._held_since >= HOLD_S
+        if due:
+            self.flush()
+        elif first:
+            self.wake()
         self.check()
+
+    def flush_in(self) -> float | None:
+        """Seconds until the held steps are due (None: none held)."""
+        with self._lock:
+            return max(self._held_since + HOLD_S - time.monotonic(), 0.0) if self._held else None
+
+    def flush(self) -> None:
+        """Append the held steps now. Raises UnavailableError (Redis down)."""
+        with self._sending:
+            steps = self._take()
+            if steps and not self._lifecycle.report(self._token, self._attempt, steps):
+                self._interrupter.fire("the job ended elsewhere")
+
+    def finish(self, end: Callable[[list[Step]], T]) -> T:
+        """`end(held steps)`: the job's end, appended right after its last steps, in order."""
+        with self._sending:
+            return end(self._take())
+
+    def _take(self) -> list[Step]:
+        with self._lock:
+            steps, self._held = self._held, []
+        return steps
 
     def check(self) -> None:
         if self._interrupter.fired.is_set():
@@ -141,64 +189,111 @@ class JobProgress:
         return self._interrupter.hooked(hook)
 
 
-class Watchdog(threading.Thread):
-    """Renews the attempt's lease, enforces its deadline and notices cancellation."""
+@dataclass
+class _Watched:
+    """The attempt a watchdog watches."""
 
-    def __init__(
-        self,
-        lifecycle: Lifecycle,
-        record: JobRecord,
-        attempt: int,
-        interrupter: Interrupter,
-        grace_s: float,
-    ) -> None:
-        super().__init__(name=f"airpy-watchdog-{record.token}", daemon=True)
+    record: JobRecord
+    attempt: int
+    interrupter: Interrupter
+    progress: JobProgress
+    deadline: float
+    next_tick: float
+    released: threading.Event = field(default_factory=threading.Event)
+
+
+class Watchdog:
+    """Renews the running attempt's lease, enforces its deadline, notices cancellation and
+    flushes its held progress steps: one thread per process, watching one attempt at a time
+    (a warm worker keeps it across jobs; a forked work-horse starts its own)."""
+
+    def __init__(self, lifecycle: Lifecycle, grace_s: float) -> None:
         self._lifecycle = lifecycle
-        self._record = record
-        self._attempt = attempt
-        self._interrupter = interrupter
         self._grace_s = grace_s
-        self._deadline = time.monotonic() + record.timeout_s
         self._tick = min(0.25, lifecycle.timing.lease_s / 4)
-        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._job: _Watched | None = None
+        self._thread: threading.Thread | None = None
+        self._pid = 0
 
-    def run(self) -> None:
-        token = self._record.token
-        while not self._stopped.wait(self._tick):
-            if time.monotonic() >= self._deadline:
-                error = TimeoutFailure(
-                    f"the job ran past its time limit of {self._record.timeout_s} s",
-                    metadata={"timeout_s": self._record.timeout_s, "limit": "timeout_s"},
-                )
-                try:
-                    self._lifecycle.fail(token, self._attempt, error)
-                except AirpyError:
-                    log.warning("job %s: cannot record its timeout now; the runner tries again", token)
-                self._interrupt("timeout", error)
-                return
-            try:
-                current = self._lifecycle.renew_lease(token, self._attempt)
-            except AirpyError:
-                # Redis is unreachable: keep watching the deadline; the lease is renewed when it is back.
-                log.warning("job %s: cannot renew its lease (Redis unavailable)", token)
+    def watch(self, record: JobRecord, attempt: int, interrupter: Interrupter, progress: JobProgress) -> None:
+        now = time.monotonic()
+        job = _Watched(record, attempt, interrupter, progress, now + record.timeout_s, now + self._tick)
+        progress.wake = self._wake.set
+        with self._lock:
+            self._job = job
+            # A thread does not survive fork(): a work-horse (or a process forked since) starts one.
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="airpy-watchdog", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def release(self) -> None:
+        """The attempt has returned (or raised): stop watching it."""
+        with self._lock:
+            job, self._job = self._job, None
+        if job is not None:
+            job.released.set()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                job = self._job
+            if job is None:
+                self._wake.wait()
+                self._wake.clear()
                 continue
-            if not current:
-                self._interrupt("the job was cancelled or ended elsewhere")
-                return
+            timeout = max(job.next_tick - time.monotonic(), 0.0)
+            flush_in = job.progress.flush_in()
+            if self._wake.wait(timeout if flush_in is None else min(timeout, flush_in)):
+                self._wake.clear()
+            if job.released.is_set():
+                continue
+            try:
+                if job.progress.flush_in() == 0.0:
+                    job.progress.flush()
+            except AirpyError:
+                log.warning("job %s: cannot append its progress now (Redis unavailable)", job.record.token)
+            if time.monotonic() >= job.next_tick:
+                job.next_tick = time.monotonic() + self._tick
+                self._check(job)
 
-    def _interrupt(self, reason: str, failure: AirpyError | None = None) -> None:
-        log.info("job %s attempt %s: stopping (%s)", self._record.token, self._attempt, reason)
-        self._interrupter.fire(reason, failure)
-        if not self._stopped.wait(self._grace_s):
+    def _check(self, job: _Watched) -> None:
+        token = job.record.token
+        if time.monotonic() >= job.deadline:
+            error = TimeoutFailure(
+                f"the job ran past its time limit of {job.record.timeout_s} s",
+                metadata={"timeout_s": job.record.timeout_s, "limit": "timeout_s"},
+            )
+            try:
+                self._lifecycle.fail(token, job.attempt, error)
+            except AirpyError:
+                log.warning("job %s: cannot record its timeout now; the runner tries again", token)
+            self._interrupt(job, "timeout", error)
+            return
+        try:
+            current = self._lifecycle.renew_lease(token, job.attempt)
+        except AirpyError:
+            # Redis is unreachable: keep watching the deadline; the lease is renewed when it is back.
+            log.warning("job %s: cannot renew its lease (Redis unavailable)", token)
+            return
+        if not current:
+            self._interrupt(job, "the job was cancelled or ended elsewhere")
+
+    def _interrupt(self, job: _Watched, reason: str, failure: AirpyError | None = None) -> None:
+        log.info("job %s attempt %s: stopping (%s)", job.record.token, job.attempt, reason)
+        job.interrupter.fire(reason, failure)
+        if not job.released.wait(self._grace_s):
             log.error(
                 "job %s did not stop within %.1f s of being interrupted; killing its process",
-                self._record.token,
+                job.record.token,
                 self._grace_s,
             )
             os._exit(EXIT_WATCHDOG)
-
-    def stop(self) -> None:
-        self._stopped.set()
+        job.next_tick = float("inf")  # released: nothing more to check for it
 
 
 class JobRunner(Generic[R]):
@@ -220,6 +315,7 @@ class JobRunner(Generic[R]):
         self._runtime = runtime
         self._grace_s = grace_s
         self._worker_name = worker_name
+        self._watchdog = Watchdog(lifecycle, grace_s)
 
     def run(self, token: int, attempt: int) -> None:
         """Run one attempt. Raises JobFailedError after recording a failure (for RQ's registry)."""
@@ -236,15 +332,14 @@ class JobRunner(Generic[R]):
         frames = self._results.attempt(token, attempt)
         interrupter = Interrupter(threading.get_ident())
         progress = JobProgress(self._lifecycle, token, attempt, interrupter)
-        watchdog = Watchdog(self._lifecycle, record, attempt, interrupter, self._grace_s)
-        watchdog.start()
+        self._watchdog.watch(record, attempt, interrupter, progress)
         failure: AirpyError | None = None
         try:
             try:
                 result = self._handler(record)(JobContext(record, attempt, progress, frames, self._runtime))
             finally:
                 interrupter.disarm()
-            if self._lifecycle.complete(token, attempt, result, frames.committed):
+            if progress.finish(lambda steps: self._lifecycle.complete(token, attempt, result, frames.committed, steps)):
                 self._discard_earlier(token, attempt)  # a straggler of an earlier attempt wrote meanwhile
                 log_transition(
                     token, record.kind.value, JobStatus.COMPLETED, attempt=attempt, since_ms=record.started_ms
@@ -261,9 +356,13 @@ class JobRunner(Generic[R]):
             failure = AirpyError("the job failed with an internal error")
             failure.__cause__ = exc
         finally:
-            watchdog.stop()
+            self._watchdog.release()
         if failure is not None:
             self._results.discard_attempt(token, attempt)
+            try:
+                progress.flush()  # the steps that led to the failure come before it
+            except AirpyError:
+                log.warning("job %s: its last progress steps could not be appended", token)
             self._record_failure(record, attempt, failure)
 
     def _discard_earlier(self, token: int, attempt: int) -> None:

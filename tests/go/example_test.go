@@ -233,6 +233,18 @@ func TestGoExampleMintsANarrowedTokenPerCall(t *testing.T) {
 	if err == nil || !strings.Contains(stderr, "PermissionDenied") || !strings.Contains(stderr, "[reason SCOPE_DENIED]") {
 		t.Fatalf("a token of another tenant was not refused: %v\n%s", err, stderr)
 	}
+	// `airpy token --key` signs with the same private key: grpcurl's and the CLI's way in.
+	mint := exec.Command(airpyBin, "token", "--key", filepath.Join(keys, "signing.pem"), "--scopes", "read,query")
+	mint.Env = env
+	keyed, err := mint.Output()
+	if err != nil {
+		t.Fatalf("airpy token --key: %v", err)
+	}
+	info := exec.Command(airpyBin, "info", "--address", "127.0.0.1:"+string(port), "--token", string(bytes.TrimSpace(keyed)))
+	info.Env = env
+	if out, err := info.CombinedOutput(); err != nil || !strings.Contains(string(out), "workers alive") {
+		t.Fatalf("airpy info with a key-signed token: %v\n%s", err, out)
+	}
 	// An HS256 token is refused by a server that holds public keys only.
 	_, stderr, err = runExample(t, bin, "AIRPY_ADDRESS=127.0.0.1:"+string(port))
 	if err == nil || !strings.Contains(stderr, "Unauthenticated") {

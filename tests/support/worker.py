@@ -70,9 +70,11 @@ def _frame_crash_first(ctx: JobContext[Runtime], phase: str, seconds: float) -> 
             writer.write(batch)
             if crash and phase == "writing" and n == len(batches) // 2:
                 ctx.progress.step("crashing", "while writing the result")
+                ctx.progress.flush()
                 os.kill(os.getpid(), signal.SIGKILL)
     if crash and phase == "written":
         ctx.progress.step("crashing", "after the result was committed")
+        ctx.progress.flush()
         os.kill(os.getpid(), signal.SIGKILL)
     _sleep(ctx, seconds)
 
@@ -82,6 +84,9 @@ def workload(ctx: JobContext[Runtime]) -> bytes:
     if not source.startswith("test:"):
         return discover(ctx)
     ctx.progress.step("pid", str(os.getpid()))
+    # Written now, not held for the next step (airpy.jobs.runner.HOLD_S): the workloads below
+    # SIGKILL their own process, which loses held steps by design.
+    ctx.progress.flush()
     _, mode, *rest = source.split(":")
     seconds = float(rest[0]) if rest and mode != "frame-crash-first" else 0.0
     if mode == "sleep":
