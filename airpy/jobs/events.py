@@ -186,12 +186,25 @@ class EventLog:
         """`append_all`, with the commands `then` queues behind the events in the same round
         trip; returns their replies too. Raises UnavailableError."""
         script_keys = [keys.job(token), keys.events(token), keys.ops(token), keys.lease(token)]
-        with redis_errors(), self._conn.pipeline(transaction=False) as pipe:
-            for change in changes:
-                self._transition(keys=script_keys, args=self._args(token, change, now_ms), client=pipe)
-            if then is not None:
-                then(pipe)
-            replies = pipe.execute()
+        calls = [self._args(token, change, now_ms) for change in changes]
+
+        def run() -> list[Any]:
+            # EVALSHA by hand: a Script object in a pipeline costs a SCRIPT EXISTS round trip first.
+            with self._conn.pipeline(transaction=False) as pipe:
+                for args in calls:
+                    pipe.evalsha(self._transition.sha, len(script_keys), *script_keys, *args)
+                if then is not None:
+                    then(pipe)
+                return list(pipe.execute())
+
+        with redis_errors():
+            try:
+                replies = run()
+            except redis.exceptions.NoScriptError:
+                # A Redis that restarted or failed over has no scripts: none of the calls ran
+                # (each event also carries an op id, so a replay is answered, not applied twice).
+                self._conn.script_load(_TRANSITION)
+                replies = run()
         results: list[AppendResult] = [
             Appended(int(r)) if int(r) > 0 else Refused(int(r)) for r in replies[: len(changes)]
         ]
