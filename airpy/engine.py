@@ -21,6 +21,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,8 +85,7 @@ def connect(limits: EngineLimits) -> duckdb.DuckDBPyConnection:
             database = _databases[key] = _open(limits)
         cursor = database.cursor()
     # Progress is per connection (query_progress() reads -1 without it); DuckDB's own bar stays off.
-    cursor.execute("SET enable_progress_bar = true")
-    cursor.execute("SET enable_progress_bar_print = false")
+    cursor.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
     return cursor
 
 
@@ -97,11 +97,21 @@ _GUARD_SQL = (
     "current_setting('allow_community_extensions'), current_setting('TimeZone')"
 )
 _guarded: dict[int, list[tuple[object, ...]]] = {}
+_guard_checked: dict[tuple[int, EngineLimits, bool], float] = {}
+_GUARD_PERIOD_S = 1.0
 
 
 def _guard(con: duckdb.DuckDBPyConnection, limits: EngineLimits) -> None:
-    """Replace this process's database of `limits` when its bounds changed since it was opened."""
+    """Replace this process's database of `limits` when its bounds changed since it was opened.
+
+    Read at most once a second per database: reading the settings costs more than half a
+    millisecond, a tenth of a short query, and a change could only come from a bug (no
+    caller SQL is ever run), which a second's delay does not make worse."""
     key = (os.getpid(), limits, objectstore.configured())
+    now_s = time.monotonic()
+    if now_s - _guard_checked.get(key, 0.0) < _GUARD_PERIOD_S:
+        return
+    _guard_checked[key] = now_s
     try:
         now = sorted(con.sql(_GUARD_SQL).fetchall())
     except duckdb.Error:

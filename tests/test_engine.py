@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+
 from airpy import engine
 from airpy.progress import NullProgress
 
@@ -51,7 +53,8 @@ def test_progress_is_reported_as_steps_while_the_query_runs(tmp_path: Path) -> N
     assert values == sorted(values) and all(p is not None and 0.2 <= p <= 0.9 for p in values)
 
 
-def test_a_database_whose_limits_changed_is_replaced(tmp_path: Path) -> None:
+def test_a_database_whose_limits_changed_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "_GUARD_PERIOD_S", 0.0)  # checked after every session (once a second otherwise)
     limits = engine.EngineLimits(128, 1, tmp_path / "spill")
     with engine.session(limits, NullProgress()) as con:
         first = con.sql("SELECT current_setting('memory_limit')").fetchall()
