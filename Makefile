@@ -12,8 +12,9 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 GRPCURL_VERSION := v1.9.4
 GRPC_HEALTH_PROBE_VERSION := v0.4.62
 
-# Test processes: most tests wait on real servers and workers, so three share two cores well.
-PYTEST_WORKERS ?= 3
+# Test processes: most tests wait on real servers and workers, so four share two cores well
+# (measured: pytest 8 min 5 s with four, 8 min 44 s with three, on 2 cores).
+PYTEST_WORKERS ?= 4
 
 TOOLS := $(CURDIR)/.tools
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/uv/bin/uv)
