@@ -156,6 +156,8 @@ class Change:
     # Only write when the attempt's lease has lapsed (a lost worker).
     require_no_lease: bool = False
     fields: Mapping[str, str | bytes | int] | None = None
+    #: When it happened (epoch ms), if before it is appended (a held progress step); else now.
+    at_ms: int = 0
 
     @property
     def terminal(self) -> bool:
@@ -212,7 +214,7 @@ class EventLog:
 
     def _args(self, token: int, change: Change, now_ms: int) -> list[str | bytes | int]:
         args: list[str | bytes | int] = [
-            now_ms,
+            change.at_ms or now_ms,
             change.status.value if change.status else "",
             change.step,
             change.message,

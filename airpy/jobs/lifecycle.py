@@ -31,8 +31,8 @@ from airpy.results.frames import FrameMeta, frames_to_json
 
 log = logging.getLogger(__name__)
 
-#: A progress step: (step, message, progress).
-Step = tuple[str, str, float | None]
+#: A progress step: (step, message, progress, when it was reported in epoch ms).
+Step = tuple[str, str, float | None, int]
 
 
 def now_ms() -> int:
@@ -256,9 +256,9 @@ class Lifecycle:
         return record
 
     def report(self, token: int, attempt: int, steps: Sequence[Step]) -> bool:
-        """Progress steps `(step, message, progress)`, in one round trip; False when the attempt
+        """Progress steps `(step, message, progress, at_ms)`, in one round trip; False when the attempt
         should stop (the job ended or moved on)."""
-        changes = [Change(step=s, message=m, progress=p, guard_attempt=attempt) for s, m, p in steps]
+        changes = [Change(step=s, message=m, progress=p, guard_attempt=attempt, at_ms=at) for s, m, p, at in steps]
         outcomes = self.events.append_all(token, changes, now_ms())
         return all(isinstance(o, Appended) or o is Refused.CAPPED for o in outcomes)
 
@@ -271,7 +271,7 @@ class Lifecycle:
     ) -> bool:
         """Mark the attempt completed with its result, after its last progress `steps` (one round
         trip); False when it was no longer current."""
-        before = [Change(step=s, message=m, progress=p, guard_attempt=attempt) for s, m, p in steps]
+        before = [Change(step=s, message=m, progress=p, guard_attempt=attempt, at_ms=at) for s, m, p, at in steps]
         change = Change(
             step=StepName.COMPLETED,
             message="job completed",

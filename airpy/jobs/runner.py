@@ -22,7 +22,7 @@ from typing import Generic, TypeVar
 
 from airpy import tracing
 from airpy.errors import AirpyError, TimeoutFailure, from_detail
-from airpy.jobs.lifecycle import Lifecycle, RetryOutcome, Step, log_transition
+from airpy.jobs.lifecycle import Lifecycle, RetryOutcome, Step, log_transition, now_ms
 from airpy.jobs.model import JobRecord, JobStatus
 from airpy.kinds import JobKind
 from airpy.progress import JobInterrupted
@@ -148,7 +148,7 @@ class JobProgress:
             return
         self._last_step, self._last_at = step, now
         with self._lock:
-            self._held.append((step, message, progress))
+            self._held.append((step, message, progress, now_ms()))  # its own time, not the flush's
             first = len(self._held) == 1
             if first:
                 self._held_since = now

@@ -234,3 +234,30 @@ def test_an_idempotency_key_names_one_job_and_is_released_when_its_job_was_not_s
         strict.submit(fresh, max_queued=100)
     retried = jobs.submit(fresh, max_queued=100)
     assert retried.status is JobStatus.QUEUED
+
+
+def test_held_progress_steps_ride_with_the_end_and_keep_their_own_time(conn: redis.Redis) -> None:
+    import threading
+    import time
+
+    from airpy.jobs.runner import HOLD_S, Interrupter, JobProgress
+
+    jobs = Lifecycle(
+        conn,
+        Dispatcher(conn, "airpy.tasks.run", failure_ttl_s=3600, grace_s=1),
+        Timing(lease_s=1, ttl_s=3600),
+        TokenIssuer(conn),
+    )
+    token = jobs.submit(new_job(), max_queued=100).token
+    assert jobs.claim(token, 1, "w") is not None
+    progress = JobProgress(jobs, token, 1, Interrupter(threading.get_ident()))
+    progress.step("reading_file", "a.csv")
+    progress.step("reading_file", "b.csv")
+    assert [e.step for e in jobs.events.read(token)][-1] == "started"  # held, not yet appended
+    time.sleep(HOLD_S * 3)
+    assert progress.finish(lambda steps: jobs.complete(token, 1, b"", {}, steps))
+    events = jobs.events.read(token)
+    assert [e.step for e in events][-3:] == ["reading_file", "reading_file", "completed"]
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    held, done = events[-3], events[-1]
+    assert done.ts_ms - held.ts_ms >= HOLD_S * 3 * 1000 * 0.9  # when reported, not when sent
