@@ -17,9 +17,10 @@ from airpy.jobs import keys
 from airpy.jobs.dedupe import Dedupe
 from airpy.jobs.lifecycle import Lifecycle, Timing, now_ms
 from airpy.jobs.model import JobStatus
+from airpy.jobs.progress import Interrupter, JobProgress
 from airpy.jobs.queueing import Dispatcher
 from airpy.jobs.records import NewJob
-from airpy.jobs.runner import Interrupter, JobContext, JobProgress
+from airpy.jobs.runner import JobContext
 from airpy.jobs.tokens import TokenIssuer
 from airpy.kinds import JobKind
 from airpy.progress import JobInterrupted, NullProgress

@@ -240,7 +240,7 @@ def test_held_progress_steps_ride_with_the_end_and_keep_their_own_time(conn: red
     import threading
     import time
 
-    from airpy.jobs.runner import HOLD_S, Interrupter, JobProgress
+    from airpy.jobs.progress import HOLD_S, Interrupter, JobProgress
 
     jobs = Lifecycle(
         conn,

@@ -84,7 +84,7 @@ def workload(ctx: JobContext[Runtime]) -> bytes:
     if not source.startswith("test:"):
         return discover(ctx)
     ctx.progress.step("pid", str(os.getpid()))
-    # Written now, not held for the next step (airpy.jobs.runner.HOLD_S): the workloads below
+    # Written now, not held for the next step (airpy.jobs.progress.HOLD_S): the workloads below
     # SIGKILL their own process, which loses held steps by design.
     ctx.progress.flush()
     _, mode, *rest = source.split(":")
