@@ -7,8 +7,10 @@ interrupts and progress are its own) that costs microseconds where a new databas
 10 ms. Every cursor reports its query's progress (`enable_progress_bar`, without DuckDB's own
 bar on stdout), which DuckDB allows per connection only and not once `lock_configuration` is
 set: so the configuration is guarded instead of locked. airpy never runs caller SQL (plans are
-compiled, every value bound), and after each session the database's limits are compared with
-what they were opened with; a database whose limits changed is logged and replaced.
+compiled, every value bound), and after a session the database's limits are compared with what
+they were opened with (at most once a second: reading them costs half a millisecond); a
+database whose limits changed is logged and replaced, so a change (only a bug could make one)
+lasts at most that session and a second.
 A database is never shared across fork(): a forked process opens its own. DuckDB's errors become
 AirpyErrors here in airpy's words, with the file relative to the base path, the line and the
 cause as metadata; the engine's own text (raw lines, paths, SQL) goes to the log only.
@@ -357,6 +359,8 @@ def reporting(
                 progress.step(step, f"{done:.0f}% scanned", low + (high - low) * min(done, 100) / 100)
             except JobInterrupted:
                 return  # the job is stopping; the interrupt hook stops the query
+            except AirpyError:
+                continue  # Redis is unavailable: the next reading tries again
 
     poller = threading.Thread(target=poll, name="airpy-query-progress", daemon=True)
     poller.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -16,6 +17,9 @@ from airpy.progress import Progress
 
 # Per-file `file_found` steps are reported for the first files only; the rest are counted.
 _FILE_STEPS = 20
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -144,7 +148,9 @@ def _describe(item: Listed, estimate: bool) -> tuple[FoundFile | None, FileProbl
             count = count_rows(item.path, kind, stat.size)
             rows, exact = count.rows, count.exact
         except RowCountError as exc:
-            problem = FileProblem(rel, f"unreadable {kind.format.value} file: {exc}")
+            # The library's text (which names absolute paths, errno strings) goes to the log only.
+            log.info("row count of %s failed: %s", rel, exc)
+            problem = FileProblem(rel, f"{rel} could not be read as a {kind.format.value} file for its row count")
     partitions = dict(p.split("=", 1) for p in rel.split("/")[:-1] if "=" in p and not p.startswith("="))
     info = FoundFile(rel, kind.format, kind.compression, stat.size, stat.mtime_ns / 1e9, rows, exact, partitions)
     return info, problem

@@ -95,14 +95,24 @@ def _mixed_date_columns(lines: list[str], delimiter: str, has_header: bool) -> t
     if len(rows) < 3:
         return ()
     header, body = rows[0], rows[1:]
+    names = [n.strip() for n in header]
     mixed = []
     for j, name in enumerate(header):
-        first = name.strip()
+        first = names[j]
         if not has_header and any(parses(first, f) for f in DATE_FORMATS):
             return ()  # the first row is data: DuckDB names the columns itself
+        if not first or names.count(first) > 1 or first != name:
+            continue  # DuckDB names such a column itself (column3, date_1): it cannot be named here
         values = list(dict.fromkeys(r[j].strip() for r in body if j < len(r) and r[j].strip()))[:_DATE_VALUES]
         if not values or not any(parses(values[0], f) for f in DATE_FORMATS):
             continue
-        if len(detect_date_formats(values)) > 1:
+        if _families(detect_date_formats(values)) > 1:
             mixed.append(name)
     return tuple(mixed)
+
+
+def _families(formats: list[str]) -> int:
+    """Date formats the engine cannot read as one: ISO 8601 layouts (a date, with a time, with
+    `T` or a space, fractions, an offset) are one family, which DuckDB reads as TIMESTAMP."""
+    iso = [f for f in formats if f.startswith("%Y-%m-%d")]
+    return len(formats) - len(iso) + (1 if iso else 0)

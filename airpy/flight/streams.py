@@ -60,16 +60,39 @@ class _Mappings:
 
     MAX = 16
     IDLE_S = 60.0
+    # How often a sweeper lets go of idle mappings and of files deleted meanwhile (the sweeper
+    # of expired jobs): a mapping holds its file's disk space, with no call needed to free it.
+    SWEEP_S = 10.0
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._maps: OrderedDict[str, tuple[tuple[int, int, int], pa.Buffer, float]] = OrderedDict()
+        self._sweeper: threading.Thread | None = None
 
-    def buffer(self, path: str) -> pa.Buffer:
-        st = os.stat(path)
-        identity = (st.st_ino, st.st_size, st.st_mtime_ns)
+    def sweep(self) -> None:
+        """Drop the mappings idle for IDLE_S and those whose file is gone or was replaced."""
         now = time.monotonic()
         with self._lock:
+            held = list(self._maps.items())
+        stale = [p for p, (identity, _, used) in held if now - used > self.IDLE_S or _identity(p) != identity]
+        with self._lock:
+            for path in stale:
+                self._maps.pop(path, None)
+
+    def _sweep_forever(self) -> None:
+        while True:
+            time.sleep(self.SWEEP_S)
+            self.sweep()
+
+    def buffer(self, path: str) -> pa.Buffer:
+        identity = _identity(path)
+        if identity is None:
+            raise FileNotFoundError(path)
+        now = time.monotonic()
+        with self._lock:
+            if self._sweeper is None or not self._sweeper.is_alive():
+                self._sweeper = threading.Thread(target=self._sweep_forever, name="airpy-flight-maps", daemon=True)
+                self._sweeper.start()
             for old in [p for p, (_, _, used) in self._maps.items() if now - used > self.IDLE_S]:
                 del self._maps[old]
             held = self._maps.get(path)
@@ -85,6 +108,15 @@ class _Mappings:
             while len(self._maps) > self.MAX:
                 self._maps.popitem(last=False)
         return buffer
+
+
+def _identity(path: str) -> tuple[int, int, int] | None:
+    """What tells a file from its replacement: inode, size, modification time (None: gone)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 _MAPPINGS = _Mappings()

@@ -190,14 +190,21 @@ class EventLog:
         script_keys = [keys.job(token), keys.events(token), keys.ops(token), keys.lease(token)]
         calls = [self._args(token, change, now_ms) for change in changes]
 
+        # Several events: the script is loaded first in the same pipeline, so a Redis that lost
+        # its scripts (a restart, a failover) cannot run a later event of the batch and refuse
+        # an earlier one (another process loading the script in between would reorder them).
+        load = len(calls) > 1
+
         def run() -> list[Any]:
             # EVALSHA by hand: a Script object in a pipeline costs a SCRIPT EXISTS round trip first.
             with self._conn.pipeline(transaction=False) as pipe:
+                if load:
+                    pipe.script_load(_TRANSITION)
                 for args in calls:
                     pipe.evalsha(self._transition.sha, len(script_keys), *script_keys, *args)
                 if then is not None:
                     then(pipe)
-                return list(pipe.execute())
+                return list(pipe.execute())[1 if load else 0 :]
 
         with redis_errors():
             try:

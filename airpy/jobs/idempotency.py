@@ -29,6 +29,8 @@ MAX_KEY_CHARS = 128
 _KEY = re.compile(r"^[A-Za-z0-9._:~+/=-]+$")
 #: How long a duplicate waits for the record of the call that claimed its key.
 WAIT_S = 10.0
+# The life of a claim whose job is not confirmed yet.
+_PENDING_TTL_S = int(2 * WAIT_S)
 
 # GET the claim, or SET it when absent: {value, claimed}.
 _CLAIM = """
@@ -40,6 +42,11 @@ return {ARGV[1], 1}
 # DEL the claim only when it is still this call's.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# Give the claim its full life once its job is confirmed (still this call's).
+_KEEP = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
 
@@ -81,19 +88,27 @@ class Claims:
         self._ttl_s = ttl_s
         self._claim = conn.register_script(_CLAIM)
         self._release = conn.register_script(_RELEASE)
+        self._keep = conn.register_script(_KEEP)
 
     def claim(self, idem: Idempotency, token: int) -> int:
         """The token the key names: `token` when this call claimed it, else the first call's.
         ValidationError when the key was used for another request."""
         value = f"{token}:{idem.fingerprint}"
+        # A short life until the job is confirmed (`keep`): a call that dies between its claim
+        # and its record, or whose record a failover lost, frees the key within seconds.
         with redis_errors():
-            held, _ = self._claim(keys=[keys.idempotency(idem.key)], args=[value, self._ttl_s])
+            held, _ = self._claim(keys=[keys.idempotency(idem.key)], args=[value, _PENDING_TTL_S])
         held_token, _, fingerprint = (held.decode() if isinstance(held, bytes) else str(held)).partition(":")
         if fingerprint != idem.fingerprint:
             raise ValidationError.for_field(
                 "idempotency_key", "was used for another request by this caller; choose a new key for a new request"
             )
         return int(held_token)
+
+    def keep(self, idem: Idempotency, token: int) -> None:
+        """The job of this claim is confirmed: the key names it for PY_JOB_TTL_S."""
+        with redis_errors():
+            self._keep(keys=[keys.idempotency(idem.key)], args=[f"{token}:{idem.fingerprint}", self._ttl_s])
 
     def release(self, idem: Idempotency, token: int) -> None:
         """Forget a claim whose job was not acknowledged (best effort: it expires anyway)."""

@@ -123,13 +123,15 @@ class Lifecycle:
             # The reply is the job as submitted: read before a warm worker can pick it up, so a
             # caller never sees it sometimes queued and sometimes already running.
             record = self.records.get(token)
-            assert record is not None
+            if record is None:  # a failover between the write and its confirmation
+                raise UnavailableError("the new job was lost with a Redis failover; retry the call")
             if new.status is JobStatus.QUEUED:
                 try:
                     self.dispatcher.enqueue(new.queue, token, 1, new.timeout_s)
                 except AirpyError as exc:
                     self.fail(token, 1, exc)
                     raise
+            self._keep(new, token)
         except AirpyError:
             self._release(new, token)
             raise
@@ -138,7 +140,8 @@ class Lifecycle:
 
     def record_finished(self, new: NewJob, store: Callable[[int], dict[str, FrameMeta]], result: bytes) -> JobRecord:
         """A job the server completes itself (an upload, a cached query): token, stored frames,
-        record, completion; with an idempotency key the job that key already names, if any."""
+        record (confirmed on the replicas, else failed), completion; with an idempotency key the
+        job that key already names, if any."""
         token = self.issue_token()
         existing = self._claim(new, token)
         if existing is not None:
@@ -146,13 +149,15 @@ class Lifecycle:
         try:
             frames = store(token)
             self.records.create(token, new, now_ms())
+            self._confirm(token, expect=new.status)  # a job a failover could lose is never answered
             self.complete(token, 1, result, frames)
-            replicated(self.conn, self.timing.replicas, self.timing.replica_wait_ms)
+            record = self.records.get(token)
+            if record is None:
+                raise UnavailableError("the new job was lost with a Redis failover; retry the call")
+            self._keep(new, token)
         except AirpyError:
             self._release(new, token)
             raise
-        record = self.records.get(token)
-        assert record is not None
         log_transition(token, new.kind.value, record.status)
         return record
 
@@ -177,6 +182,8 @@ class Lifecycle:
                 return None
             record = self.records.get(holder)
             if record is not None:
+                # Answered only once it is on the replicas too (the first call may still wait).
+                replicated(self.conn, self.timing.replicas, self.timing.replica_wait_ms)
                 return record
             if time.monotonic() > deadline:
                 raise UnavailableError("an identical call with this idempotency_key is still starting its job; retry")
@@ -187,7 +194,11 @@ class Lifecycle:
         if new.idempotency is not None:
             self.claims.release(new.idempotency, token)
 
-    def _confirm(self, token: int) -> None:
+    def _keep(self, new: NewJob, token: int) -> None:
+        if new.idempotency is not None:
+            self.claims.keep(new.idempotency, token)
+
+    def _confirm(self, token: int, expect: JobStatus = JobStatus.QUEUED) -> None:
         """Wait until the new job (and its token) is on the replicas a failover could promote,
         before it is queued: no worker runs, and no caller learns, a job a failover could lose.
         An unconfirmed job is failed (best effort) and never queued; the call answers UNAVAILABLE."""
@@ -195,7 +206,7 @@ class Lifecycle:
             replicated(self.conn, self.timing.replicas, self.timing.replica_wait_ms)
         except AirpyError as exc:
             try:
-                self.fail(token, 1, exc, expect_status=JobStatus.QUEUED)
+                self.fail(token, 1, exc, expect_status=expect)
             except AirpyError:
                 log.warning("job %s: could not record that it was not confirmed", token)
             raise

@@ -128,10 +128,19 @@ class JobProgress:
             return max(self._held_since + HOLD_S - time.monotonic(), 0.0) if self._held else None
 
     def flush(self) -> None:
-        """Append the held steps now. Raises UnavailableError (Redis down)."""
+        """Append the held steps now. Raises UnavailableError (Redis down: the steps stay held,
+        to go with the next flush)."""
         with self._sending:
             steps = self._take()
-            if steps and not self._lifecycle.report(self._token, self._attempt, steps):
+            if not steps:
+                return
+            try:
+                current = self._lifecycle.report(self._token, self._attempt, steps)
+            except AirpyError:
+                with self._lock:
+                    self._held[:0] = steps
+                raise
+            if not current:
                 self._interrupter.fire("the job ended elsewhere")
 
     def finish(self, end: Callable[[list[Step]], T]) -> T:

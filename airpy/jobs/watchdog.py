@@ -93,9 +93,16 @@ class Watchdog:
                     job.progress.flush()
             except AirpyError:
                 log.warning("job %s: cannot append its progress now (Redis unavailable)", job.record.token)
+            except Exception:
+                # The thread watches every job of this process: whatever one job's step did, it
+                # must live on to enforce the time limits and cancels.
+                log.exception("job %s: its progress steps could not be appended", job.record.token)
             if time.monotonic() >= job.next_tick:
                 job.next_tick = time.monotonic() + self._tick
-                self._check(job)
+                try:
+                    self._check(job)
+                except Exception:
+                    log.exception("job %s: the watchdog's check failed; it goes on", job.record.token)
 
     def _check(self, job: _Watched) -> None:
         token = job.record.token
@@ -104,6 +111,10 @@ class Watchdog:
                 f"the job ran past its time limit of {job.record.timeout_s} s",
                 metadata={"timeout_s": job.record.timeout_s, "limit": "timeout_s"},
             )
+            try:
+                job.progress.flush()  # the steps that led to the timeout come before it
+            except AirpyError:
+                log.warning("job %s: its last progress steps could not be appended", token)
             try:
                 self._lifecycle.fail(token, job.attempt, error)
             except AirpyError:

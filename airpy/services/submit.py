@@ -42,4 +42,5 @@ def _fingerprint(request: Message) -> str:
     bare = type(request)()
     bare.CopyFrom(request)
     bare.ClearField("idempotency_key")
-    return fingerprint(bare.SerializeToString(deterministic=True))
+    # The message's name too: a Discover and an InferSchema of one uri serialize alike.
+    return fingerprint(request.DESCRIPTOR.full_name.encode(), bare.SerializeToString(deterministic=True))

@@ -66,6 +66,8 @@ def test_recursive_discovery(base: Base, tree: Path) -> None:
     assert found.skipped_files == 1  # notes.txt
     assert not found.max_files_reached
     assert [(p.path, p.code) for p in found.problems] == [("sales/broken.parquet", "UNREADABLE_FILE")]
+    # airpy's words with the relative path; the library's text (absolute paths) stays in the log.
+    assert found.problems[0].detail == "sales/broken.parquet could not be read as a parquet file for its row count"
 
 
 def test_without_recursion_only_the_folder_itself(base: Base, tree: Path) -> None:

@@ -215,3 +215,26 @@ def test_skipped_rows_of_several_csv_files_cannot_be_told(
     (data_dir / "d" / "b.csv").write_text("a\n2\n")
     found = dataset(base, "d", ReadOptions(on_error=OnError.SKIP))
     assert skipped_rows(con, found, source_sql(con, found), within=None) is None
+
+
+@pytest.mark.parametrize(
+    ("values", "mixed"),
+    [
+        (["2024-03-01 10:00:00", "2024-03-01 10:00:00.5", "2024-03-02T11:00:00", "2024-03-03"], False),  # ISO
+        (["2024-03-01", "2024-03-02", "03/04/2024", "15/04/2024"], True),  # ISO and day-first
+        (["01/03/2024", "02/03/2024", "2024.03.05", "13/03/2024"], False),  # one format (the odd one is text)
+    ],
+)
+def test_a_column_is_read_as_text_only_when_its_dates_need_two_families(
+    base: Base, data_dir: Path, values: list[str], mixed: bool
+) -> None:
+    (data_dir / "d.csv").write_text("id,day\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values * 3)))
+    assert dataset(base, "d.csv").text_columns == (("day",) if mixed else ())
+
+
+def test_columns_the_engine_names_itself_are_left_alone(base: Base, data_dir: Path) -> None:
+    rows = "".join(f"{i},2024-03-0{i % 9 + 1},0{i % 9 + 1}/03/2024\n" for i in range(20))
+    (data_dir / "d.csv").write_text("id,day,day\n" + rows)  # a duplicated name: DuckDB renames it
+    (data_dir / "e.csv").write_text("id,,x\n" + rows)  # an empty name
+    assert dataset(base, "d.csv").text_columns == ()
+    assert dataset(base, "e.csv").text_columns == ()

@@ -502,3 +502,18 @@ def test_readiness_needs_the_configured_flight_server(stack_factory: StackFactor
     while health.Check(request).status != health_pb2.HealthCheckResponse.SERVING:
         assert time.monotonic() < deadline, "readiness did not follow the Flight server"
         time.sleep(0.2)
+
+
+def test_the_mapping_of_a_deleted_frame_is_let_go(tmp_path: Path) -> None:
+    from airpy.flight.streams import _Mappings
+
+    frame = tmp_path / "f.arrows"
+    with pa.OSFile(str(frame), "wb") as sink, pa.ipc.new_stream(sink, pa.schema([("a", pa.int64())])) as writer:
+        writer.write_table(pa.table({"a": [1, 2, 3]}))
+    maps = _Mappings()
+    assert maps.buffer(str(frame)) is maps.buffer(str(frame))  # one mapping for repeated reads
+    frame.unlink()  # the sweeper of expired jobs deleted it
+    maps.sweep()
+    assert maps._maps == {}  # its disk space goes with the mapping
+    with pytest.raises(FileNotFoundError):
+        maps.buffer(str(frame))

@@ -112,6 +112,14 @@ def test_the_same_key_with_another_request_is_refused(files: Stack) -> None:
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         _, bad = rich_status(caught.value)
         assert bad[0].field_violations[0].field == "idempotency_key"
+    # Another RPC whose request serializes alike (field 1 datasource_id, field 2 uri) is another request.
+    key = str(uuid.uuid4())
+    files.data.Discover(data_pb2.DiscoverRequest(uri="idem/a.csv", idempotency_key=key), metadata=files.metadata())
+    with pytest.raises(grpc.RpcError) as caught:
+        files.data.InferSchema(
+            data_pb2.InferSchemaRequest(uri="idem/a.csv", idempotency_key=key), metadata=files.metadata()
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     # An upload with the key of another upload's bytes likewise.
     key = str(uuid.uuid4())
     files.analyze.UploadFrame(_upload(ipc(pa.table({"a": [1]})), key), metadata=files.metadata())

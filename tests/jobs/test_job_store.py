@@ -219,6 +219,8 @@ def test_an_idempotency_key_names_one_job_and_is_released_when_its_job_was_not_s
     keyed = dataclasses.replace(new_job(), idempotency=idempotency_of(owner, "k-1", fingerprint(b"request")))
     first = jobs.submit(keyed, max_queued=100)
     assert jobs.submit(keyed, max_queued=100).token == first.token
+    # Claimed for seconds until its job is confirmed, then for the job's life.
+    assert 3000 <= conn.ttl(keys.idempotency(keyed.idempotency.key)) <= 3600  # type: ignore[union-attr]
     # The same key with another request, and a key of another caller, are their own.
     other_body = dataclasses.replace(keyed, idempotency=idempotency_of(owner, "k-1", fingerprint(b"other")))
     with pytest.raises(ValidationError):
