@@ -149,7 +149,9 @@ def test_readiness_is_not_serving_while_a_queue_has_no_worker_but_liveness_is(st
     readiness = health.Check(health_pb2.HealthCheckRequest(service="airpy.v1.JobService")).status
     assert readiness == health_pb2.HealthCheckResponse.NOT_SERVING
     partial.start_worker("interactive")
-    deadline = time.monotonic() + 15
+    # A generous liveness bound: a worker's start-up (imports, registration) is slow on a busy machine.
+    partial.wait_workers("interactive", 1, timeout=60)
+    deadline = time.monotonic() + 30
     while readiness != health_pb2.HealthCheckResponse.SERVING and time.monotonic() < deadline:
         time.sleep(0.2)
         readiness = health.Check(health_pb2.HealthCheckRequest(service="airpy.v1.JobService")).status
