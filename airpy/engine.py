@@ -340,23 +340,65 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+class Scans:
+    """Which of a piece of work's scans runs now (`index` of `count`), for `reporting` to place
+    DuckDB's per-query progress in the whole: a full profile reads its file two or more times."""
+
+    def __init__(self) -> None:
+        self.index, self.count = 0, 1
+        self.since_s = time.monotonic()
+        self.first_s = 0.0  # how long the first scan took, once a later one started
+
+    def __call__(self, index: int, count: int) -> None:
+        self.count = max(count, 1)
+        index = min(max(index, 0), self.count - 1)
+        if index != self.index:
+            now = time.monotonic()
+            if self.index == 0:
+                self.first_s = now - self.since_s
+            self.index, self.since_s = index, now
+
+    def percent(self, done: float) -> tuple[float, bool]:
+        """The current scan's percent done, and whether it is estimated from the first scan's time.
+
+        DuckDB's figure of a query of many exact distinct counts covers its later stages too and
+        stays near a fifth until the end; a later scan reads the same files as the first one, so
+        its time so far against the first's says more (capped short of done)."""
+        done = min(done, 100.0)
+        if self.index == 0 or self.first_s <= 0:
+            return done, False
+        guess = min(95.0, 100 * (time.monotonic() - self.since_s) / self.first_s)
+        return (guess, True) if guess > done else (done, False)
+
+
 @contextmanager
 def reporting(
     con: duckdb.DuckDBPyConnection, progress: Progress, step: str, low: float, high: float, *, every_s: float = 0.5
-) -> Iterator[None]:
+) -> Iterator[Scans]:
     """While inside, DuckDB's progress on the running query is reported as `step` every `every_s`
-    seconds (when it moved by a percent or more), scaled into [low, high]."""
+    seconds (when it moved by a percent or more), scaled into [low, high]. Work of several scans
+    says which one runs through the `Scans` it is given (each takes its share of the range);
+    the reported progress never goes back."""
     stop = threading.Event()
+    scans = Scans()
 
     def poll() -> None:
-        last = -1.0
+        last, last_scan, reported = -1.0, 0, low
         while not stop.wait(every_s):
-            done = con.query_progress()
-            if done < 0 or done - last < 1:
+            done = con.query_progress()  # -1 between queries
+            if done < 0:
                 continue
-            last = done
+            index, count = scans.index, scans.count
+            percent, estimated = scans.percent(done)
+            if index == last_scan and percent - last < 1:
+                continue
+            last, last_scan = percent, index
+            reported = max(reported, low + (high - low) * (index + percent / 100) / count)
+            message = f"{'about ' if estimated else ''}{percent:.0f}% scanned"
+            if count > 1:
+                message = f"scan {index + 1} of {count}: {message}"
             try:
-                progress.step(step, f"{done:.0f}% scanned", low + (high - low) * min(done, 100) / 100)
+                progress.step(step, message, reported)
             except JobInterrupted:
                 return  # the job is stopping; the interrupt hook stops the query
             except AirpyError:
@@ -365,7 +407,7 @@ def reporting(
     poller = threading.Thread(target=poll, name="airpy-query-progress", daemon=True)
     poller.start()
     try:
-        yield
+        yield scans
     finally:
         stop.set()
         poller.join(5)

@@ -55,9 +55,11 @@ def infer_schema(ctx: Context) -> bytes:
     dataset = open_dataset(base, asked.uri, "uri", asked.reader, settings.discover_max_files)
     with (
         engine.session(runtime.limits, ctx.progress) as con,
-        engine.reporting(con, ctx.progress, "computing_statistics", 0.2, 0.8, every_s=runtime.limits.progress_period_s),
+        engine.reporting(
+            con, ctx.progress, "computing_statistics", 0.2, 0.8, every_s=runtime.limits.progress_period_s
+        ) as scans,
     ):
-        result = profile(con, dataset, asked.spec, runtime.limits, ctx.progress)
+        result = profile(con, dataset, asked.spec, runtime.limits, ctx.progress, scans)
     dataset.verify_unchanged(base)
     ctx.frames.write("sample", result.sample, result.sample.schema)
     return data_codec.profile_pb(result, settings.getjob_max_bytes).SerializeToString()

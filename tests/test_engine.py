@@ -4,6 +4,7 @@ changed during a piece of work is replaced."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,40 @@ def test_progress_is_reported_as_steps_while_the_query_runs(tmp_path: Path) -> N
     values = [p for s, p in steps if s == "running_query"]
     assert len(values) >= 2, steps
     assert values == sorted(values) and all(p is not None and 0.2 <= p <= 0.9 for p in values)
+
+
+def test_progress_of_several_scans_takes_each_its_share_and_never_goes_back(tmp_path: Path) -> None:
+    limits = engine.EngineLimits(256, 2, tmp_path / "spill")
+    steps: list[tuple[str, float | None]] = []
+
+    class Recorder(NullProgress):
+        def step(self, step: str, message: str = "", progress: float | None = None) -> None:
+            steps.append((message, progress))
+
+    recorder = Recorder()
+    with engine.session(limits, recorder) as con, engine.reporting(con, recorder, "s", 0.2, 0.8, every_s=0.05) as scans:
+        for index in range(2):
+            scans(index, 2)
+            con.sql("SELECT count(*) FROM range(600000000) t(i) WHERE i % 7 = 3").fetchall()
+    first = [p for m, p in steps if m.startswith("scan 1 of 2: ")]
+    second = [p for m, p in steps if m.startswith("scan 2 of 2: ")]
+    assert first and second, steps
+    assert all(p is not None and 0.2 <= p <= 0.5 for p in first), first
+    assert all(p is not None and 0.5 <= p <= 0.8 for p in second), second
+    values = [p for _, p in steps]
+    assert values == sorted(values), values
+
+
+def test_a_later_scan_whose_engine_figure_lags_is_estimated_from_the_first_scans_time() -> None:
+    scans = engine.Scans()
+    scans(0, 2)
+    assert scans.percent(40.0) == (40.0, False)  # the first scan: DuckDB's own figure
+    time.sleep(0.4)
+    scans(1, 2)
+    time.sleep(0.2)
+    guess, estimated = scans.percent(3.0)  # DuckDB says 3 % of a query of many distinct counts
+    assert estimated and 20 <= guess <= 95, guess
+    assert scans.percent(99.0) == (99.0, False)  # the engine's figure wins when it is ahead
 
 
 def test_a_database_whose_limits_changed_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -89,6 +89,7 @@ def measure(
     sample: bool,
     duplicates: bool,
     limits: EngineLimits,
+    on_scan: Callable[[int, int], None] | None = None,
 ) -> tuple[list[ColumnStats], int | None]:
     """Every metric of every column, in passes of as many columns as fit the memory limit (and a
     cardinality pass on a full scan). Raises duckdb.Error (the caller's reading context names the file).
@@ -98,15 +99,22 @@ def measure(
     and histogram of every column at once (megabytes each: a pass of fifty columns took 0.6 s on
     100 rows), while grouped by column the states hold only the values there are. A tall, narrow
     file keeps one ungrouped pass per `columns_per_pass` columns, which streams fastest.
+
+    `on_scan(index, count)` is told before each pass of a tall file which of the passes it is
+    (`engine.reporting` places DuckDB's per-query progress with it); `count` becomes exact once
+    the cardinality pass is planned.
     """
     per_pass = columns_per_pass(limits)
+    announce = on_scan or _no_scan_heard
     columns = [ColumnStats(f.name, str(f.type), logical_type(f.type), f.nullable) for f in schema]
     grouped = sample or len(schema) > WIDE_COLUMNS
     total = int(_one_row(con, source, ["count(*)"])[0]) if grouped else 0
     found: dict[int, dict[str, Any]] = {}
     if grouped:
         found = _grouped(con, source, schema, range(len(schema)), lambda f: _metrics(0, f, sample=sample))
+    stat_passes = 0 if grouped else -(-max(len(schema), 1) // per_pass)
     for start in range(0, 0 if grouped else max(len(schema), 1), per_pass):
+        announce(start // per_pass, stat_passes + (0 if sample else 1))
         end = min(start + per_pass, len(schema))
         metrics = [m for i in range(start, end) for m in _metrics(i, schema.field(i), sample=sample)]
         row = _one_row(con, source, ["count(*)", *[m.expr for m in metrics]])
@@ -128,11 +136,24 @@ def measure(
         run = _grouped_run(con, source, schema) if grouped else _wide_run(con, source)
         # Grouped, a pass's states hold only the values there are: its width is bounded by memory alone.
         width = len(columns) + 1 if grouped else per_pass
-        duplicate_rows = _cardinality_pass(columns, estimates, total, duplicates, limits.memory_mb, width, run)
+        duplicate_rows = _cardinality_pass(
+            columns,
+            estimates,
+            total,
+            duplicates,
+            limits.memory_mb,
+            width,
+            run,
+            lambda index, count: announce(stat_passes + index, stat_passes + count),
+        )
     for column in columns:
         column.null_count = total - column.count
         column.count = total
     return columns, duplicate_rows
+
+
+def _no_scan_heard(index: int, count: int) -> None:
+    """`measure`'s `on_scan` when nobody listens."""
 
 
 #: Files with more columns than this are measured with the columns as rows (see `measure`).
@@ -214,6 +235,7 @@ def _cardinality_pass(
     memory_mb: int,
     per_pass: int,
     run: _Run,
+    announce: Callable[[int, int], None],
 ) -> int | None:
     """Distinct counts and top values on a full scan, by each column's estimated cardinality.
 
@@ -243,7 +265,8 @@ def _cardinality_pass(
             chunks[0].append((-1, "duplicates", _DUPLICATES))
         else:
             chunks.append([(-1, "duplicates", _DUPLICATES)])
-    for chunk in chunks:
+    for number, chunk in enumerate(chunks):
+        announce(number, len(chunks))
         for (index, what, _), value in zip(chunk, run(chunk), strict=True):
             if what == "duplicates":
                 duplicate_rows = int(value)

@@ -14,7 +14,7 @@ Semantic hints and the formats of dates stored as text are read off a sample of 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -79,17 +79,28 @@ class Profile:
 
 
 def profile(
-    con: duckdb.DuckDBPyConnection, dataset: Dataset, spec: ProfileSpec, limits: EngineLimits, progress: Progress
+    con: duckdb.DuckDBPyConnection,
+    dataset: Dataset,
+    spec: ProfileSpec,
+    limits: EngineLimits,
+    progress: Progress,
+    on_scan: Callable[[int, int], None] | None = None,
 ) -> Profile:
-    """Profile a dataset within the engine's limits. Raises AirpyError (a read failure names its file)."""
+    """Profile a dataset within the engine's limits. Raises AirpyError (a read failure names its file).
+    `on_scan` hears which pass of a full scan runs (see `measure`)."""
     with reading(con, dataset):
-        result = _profile(con, dataset, spec, limits, progress)
+        result = _profile(con, dataset, spec, limits, progress, on_scan)
     progress.step("profile_complete", f"{len(result.columns)} columns, {result.rows} rows", 1.0)
     return result
 
 
 def _profile(
-    con: duckdb.DuckDBPyConnection, dataset: Dataset, spec: ProfileSpec, limits: EngineLimits, progress: Progress
+    con: duckdb.DuckDBPyConnection,
+    dataset: Dataset,
+    spec: ProfileSpec,
+    limits: EngineLimits,
+    progress: Progress,
+    on_scan: Callable[[int, int], None] | None,
 ) -> Profile:
     files = list(dataset.files)
     if spec.mode is ProfileMode.SAMPLE and spec.sample_files:
@@ -98,7 +109,7 @@ def _profile(
     if spec.mode is ProfileMode.SAMPLE:
         result = _sampled(con, dataset, files, spec, limits, progress)
     else:
-        result = _full(con, dataset, spec, limits, progress)
+        result = _full(con, dataset, spec, limits, progress, on_scan)
     result.drift = drift
     result.files_read = [f.rel for f in files]
     result.issues.extend(_issues(result))
@@ -217,13 +228,18 @@ def _sampled(
 
 
 def _full(
-    con: duckdb.DuckDBPyConnection, dataset: Dataset, spec: ProfileSpec, limits: EngineLimits, progress: Progress
+    con: duckdb.DuckDBPyConnection,
+    dataset: Dataset,
+    spec: ProfileSpec,
+    limits: EngineLimits,
+    progress: Progress,
+    on_scan: Callable[[int, int], None] | None,
 ) -> Profile:
     scan = source_sql(con, dataset)
     select, schema = _selected(con, scan, spec.columns)
     source = Scan(f"(SELECT {select} FROM {scan.sql})", scan.params)
     progress.step("computing_statistics", f"scanning {len(dataset.files)} files", 0.2)
-    columns, duplicates = measure(con, source, schema, sample=False, duplicates=True, limits=limits)
+    columns, duplicates = measure(con, source, schema, sample=False, duplicates=True, limits=limits, on_scan=on_scan)
     progress.step("sampling", f"reading up to {spec.infer_rows} sample rows", 0.85)
     sample = con.sql(
         f"SELECT * FROM {source.sql} LIMIT ${len(source.params) + 1}",

@@ -12,7 +12,8 @@ import pyarrow as pa
 import pytest
 
 from airpy import engine
-from airpy.data.metrics import QUANTILES, TOP_VALUES, WIDE_COLUMNS, columns_per_pass, measure_frame
+from airpy.data.metrics import QUANTILES, TOP_VALUES, WIDE_COLUMNS, columns_per_pass, measure, measure_frame
+from airpy.data.readers import Scan
 from airpy.engine import EngineLimits
 from airpy.schema import Logical
 
@@ -109,6 +110,26 @@ def test_many_columns_measured_in_several_passes_give_the_same_figures(
     assert narrow == wide
     assert narrow_dups == wide_dups
     assert [c.distinct for c in narrow] == [len(set(table.column(c.name).to_pylist())) for c in narrow]
+
+
+def test_each_pass_of_a_full_scan_is_announced_in_order(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    table = pa.table({f"c{i}": rng.integers(0, 5 + i, 300) for i in range(30)})
+    small = EngineLimits(64, 1, tmp_path / "small")  # 8 columns a pass: four statistics passes
+    heard: list[tuple[int, int]] = []
+    con = engine.connect(small)
+    try:
+        con.register("t", table)
+        measure(con, Scan("t", []), table.schema, sample=False, duplicates=True, limits=small, on_scan=_hear(heard))
+    finally:
+        con.close()
+    assert [index for index, _ in heard] == list(range(len(heard)))
+    assert heard[:4] == [(0, 5), (1, 5), (2, 5), (3, 5)]  # one cardinality pass expected until planned
+    assert len(heard) > 4 and all(count == len(heard) for _, count in heard[4:])
+
+
+def _hear(heard: list[tuple[int, int]]):  # type: ignore[no-untyped-def]
+    return lambda index, count: heard.append((index, count))
 
 
 def test_cardinality_classes_of_a_full_scan(con: duckdb.DuckDBPyConnection, limits: EngineLimits) -> None:

@@ -29,7 +29,10 @@ AREAS: dict[str, list[str]] = {
     "`airpy serve`: Redis restarts, shutdown": ["tests/e2e/test_serve.py"],
     "Jobs: resume, watchers, caps": ["tests/e2e/test_jobs.py"],
     "Transport: credentials, TLS, malformed input": ["tests/e2e/test_server.py", "tests/e2e/test_tls.py"],
-    "Paths": ["tests/test_paths.py", "tests/e2e/test_path_escapes.py"],
+    "Paths": ["tests/data/test_paths.py", "tests/e2e/test_path_escapes.py"],
+    "Trust: scoped tokens, hostile input": ["tests/e2e/test_scopes.py", "tests/e2e/test_hostile.py"],
+    "Retries: idempotency keys": ["tests/e2e/test_idempotency.py"],
+    "Arrow Flight": ["tests/e2e/test_flight.py"],
 }
 OUTPUT = REPO / "docs" / "reliability.md"
 LOAD = REPO / "load" / "results" / "latest.json"

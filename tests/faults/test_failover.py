@@ -174,6 +174,11 @@ def test_a_failover_reuses_no_token_and_loses_no_acknowledged_job(tmp_path: Path
         old = pair.kill_master()
         new = pair.wait_promoted(old)
         promoted_s = time.monotonic() - killed_at
+        # The new master has no replica yet, so readiness must drop: keep the old master away until
+        # a probe sees it (readiness is re-checked every 2 s; a quick return could fall between).
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not any(at > killed_at and not s for at, s in list(load.readiness)):
+            time.sleep(0.1)
         # The old master returns as a replica of the new one, so new jobs can be confirmed again.
         pair.restart_as_replica(next(n for n, p in pair.ports.items() if p == old), new)
         pair.wait_replicas(new, 1)
