@@ -166,3 +166,59 @@ def run(scale: float, repeat: int, *, with_ydata: bool = True, repeat_slow: int 
             ),
         )
     return result
+
+
+TALL_ROWS = 50_000_000
+
+
+def run_tall(scale: float, repeat: int) -> list[Row]:
+    """A full InferSchema of a 50 M-row CSV (7.8 GB; `--only tall`, not in the default run): it
+    finishes within PY_MEMORY_MB (exact counts are split into passes that fit a quarter of it,
+    and DuckDB spills the rest), at what time against SUMMARIZE."""
+    rows = max(int(TALL_ROWS * scale), 10_000)
+    csv_rel, _ = mixed_csv(rows)
+    csv_path = str(DATA / csv_rel)
+    size_gb = Path(csv_path).stat().st_size / 1e9
+    label = f"{size_gb:.2f} GB CSV, {rows / 1e6:g} M rows x 19 cols"
+    with (
+        tempfile.TemporaryDirectory(prefix="airpy-bench-") as state,
+        AirpyServer(DATA, Path(state)) as server,
+    ):
+        memory_mb = float(server.env.get("PY_MEMORY_MB", "2048"))
+
+        def infer() -> dict[str, float]:
+            idle_mb = batch_worker_rss_mb(server.pid)
+            with PeakRss(server.pid) as rss:
+                seconds, job = infer_full(server, csv_rel)
+            worker_mb = rss.peak_mb(lambda pid: "worker" in rss.names.get(pid, ""))
+            approximate = sum(1 for c in job.infer_schema.columns if c.distinct_approximate)
+            return {"seconds": seconds, "peak_mb": worker_mb, "added_mb": worker_mb - idle_mb, "approx": approximate}
+
+        def summarize() -> dict[str, float]:
+            figures = run_anchor("summarize", csv_path, timeout=3600)
+            return {**figures, "added_mb": figures["peak_rss_mb"] - figures["base_rss_mb"]}
+
+        f = rounds("tall", repeat, {"infer": infer, "summarize": summarize})
+    return [
+        Row(
+            f"InferSchema full scan ({label}) vs DuckDB SUMMARIZE",
+            f["infer.seconds"],
+            f["summarize.seconds"],
+            "s",
+            note=f"{f['infer.approx'].median:.0f} columns' distinct counts approximate (over 1 M values)",
+        ),
+        Row(
+            "  same, memory the work added vs SUMMARIZE's",
+            f["infer.added_mb"],
+            f["summarize.added_mb"],
+            "MB",
+        ),
+        Row(
+            "  same, worker peak RSS vs PY_MEMORY_MB",
+            f["infer.peak_mb"],
+            Figure.constant(memory_mb),
+            "MB",
+            "<= 1.0x",
+            at_most(1.0),
+        ),
+    ]
