@@ -27,7 +27,17 @@ from airpy.v1 import (
     query_service_pb2_grpc,
 )
 from benchmarks.datagen import wide_parquet
-from benchmarks.harness import DATA, AirpyServer, PeakRss, Row, Value, rounds, run_anchor, speedup_at_least
+from benchmarks.harness import (
+    DATA,
+    AirpyServer,
+    HorsePeak,
+    Row,
+    Value,
+    rounds,
+    run_anchor,
+    speedup_at_least,
+    worker_pid,
+)
 
 
 def _wait(jobs: job_service_pb2_grpc.JobServiceStub, token: int, metadata: list[tuple[str, str]]) -> job_pb2.Job:
@@ -80,10 +90,10 @@ def run(
         token = frame_token(server, dataset)
 
         def eda() -> dict[str, float]:
-            with PeakRss(server.pid) as rss:
+            with HorsePeak(worker_pid(server.pid, "batch")) as rss:
                 seconds, job = eda_seconds(server, token)
             jobs.append(job)
-            return {"seconds": seconds, "peak_mb": rss.peak_mb(server.is_work_horse)}
+            return {"seconds": seconds, "peak_mb": rss.peak_mb}
 
         measures: dict[str, Callable[[], Value]] = {"eda": eda}
         if with_ydata:

@@ -16,13 +16,14 @@ from benchmarks.harness import (
     DATA,
     AirpyServer,
     Figure,
-    PeakRss,
+    HorsePeak,
     Row,
     Value,
     at_most,
     rounds,
     run_anchor,
     speedup_at_least,
+    worker_pid,
 )
 
 ROWS_PER_GB = 7_000_000
@@ -81,9 +82,9 @@ def run(scale: float, repeat: int, *, with_ydata: bool = True, repeat_slow: int 
 
         def infer() -> dict[str, float]:
             idle_mb = batch_worker_rss_mb(server.pid)
-            with PeakRss(server.pid) as rss:
+            with HorsePeak(worker_pid(server.pid, "batch")) as rss:
                 seconds, _job = infer_full(server, csv_rel)
-            worker_mb = rss.peak_mb(lambda pid: "worker" in rss.names.get(pid, ""))
+            worker_mb = rss.peak_mb
             return {"seconds": seconds, "peak_mb": worker_mb, "added_mb": worker_mb - idle_mb, "idle_mb": idle_mb}
 
         def summarize() -> dict[str, float]:
@@ -188,9 +189,9 @@ def run_tall(scale: float, repeat: int) -> list[Row]:
 
         def infer() -> dict[str, float]:
             idle_mb = batch_worker_rss_mb(server.pid)
-            with PeakRss(server.pid) as rss:
+            with HorsePeak(worker_pid(server.pid, "batch")) as rss:
                 seconds, job = infer_full(server, csv_rel)
-            worker_mb = rss.peak_mb(lambda pid: "worker" in rss.names.get(pid, ""))
+            worker_mb = rss.peak_mb
             approximate = sum(1 for c in job.infer_schema.columns if c.distinct_approximate)
             return {"seconds": seconds, "peak_mb": worker_mb, "added_mb": worker_mb - idle_mb, "approx": approximate}
 
