@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
@@ -340,34 +340,50 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+@dataclass(frozen=True)
+class _ScanState:
+    index: int = 0
+    count: int = 1
+    since_s: float | None = None  # when the current scan started (None: nothing announced yet)
+    first_s: float = 0.0  # how long the first scan took, once a later one started
+    finished: bool = False
+
+
 class Scans:
     """Which of a piece of work's scans runs now (`index` of `count`), for `reporting` to place
-    DuckDB's per-query progress in the whole: a full profile reads its file two or more times."""
+    DuckDB's per-query progress in the whole: a full profile reads its file two or more times.
+    `scans(n, n)` (an index at its count) says the scans are over: what follows is not one.
+    The state is one immutable snapshot, replaced whole: the poller never reads half an update."""
 
     def __init__(self) -> None:
-        self.index, self.count = 0, 1
-        self.since_s = time.monotonic()
-        self.first_s = 0.0  # how long the first scan took, once a later one started
+        self.state = _ScanState()
 
     def __call__(self, index: int, count: int) -> None:
-        self.count = max(count, 1)
-        index = min(max(index, 0), self.count - 1)
-        if index != self.index:
-            now = time.monotonic()
-            if self.index == 0:
-                self.first_s = now - self.since_s
-            self.index, self.since_s = index, now
+        old, now = self.state, time.monotonic()
+        count = max(count, 1)
+        if index >= count:
+            self.state = replace(old, finished=True)
+            return
+        index = max(index, 0)
+        since = now if old.since_s is None else old.since_s
+        first = old.first_s
+        if index != old.index:
+            if old.index == 0:
+                first = now - since
+            since = now
+        self.state = _ScanState(index, count, since, first)
 
-    def percent(self, done: float) -> tuple[float, bool]:
-        """The current scan's percent done, and whether it is estimated from the first scan's time.
+    @staticmethod
+    def percent(state: _ScanState, done: float) -> tuple[float, bool]:
+        """The scan's percent done, and whether it is estimated from the first scan's time.
 
         DuckDB's figure of a query of many exact distinct counts covers its later stages too and
         stays near a fifth until the end; a later scan reads the same files as the first one, so
         its time so far against the first's says more (capped short of done)."""
         done = min(done, 100.0)
-        if self.index == 0 or self.first_s <= 0:
+        if state.index == 0 or state.first_s <= 0 or state.since_s is None:
             return done, False
-        guess = min(95.0, 100 * (time.monotonic() - self.since_s) / self.first_s)
+        guess = min(95.0, 100 * (time.monotonic() - state.since_s) / state.first_s)
         return (guess, True) if guess > done else (done, False)
 
 
@@ -377,26 +393,31 @@ def reporting(
 ) -> Iterator[Scans]:
     """While inside, DuckDB's progress on the running query is reported as `step` every `every_s`
     seconds (when it moved by a percent or more), scaled into [low, high]. Work of several scans
-    says which one runs through the `Scans` it is given (each takes its share of the range);
+    says which one runs through the `Scans` it is given: each takes its share of what is left of
+    the range when the count of scans became known (a count that grows rebases the rest), and
     the reported progress never goes back."""
     stop = threading.Event()
     scans = Scans()
 
     def poll() -> None:
         last, last_scan, reported = -1.0, 0, low
+        base, first_index, seen_count = low, 0, 1
         while not stop.wait(every_s):
             done = con.query_progress()  # -1 between queries
-            if done < 0:
+            state = scans.state
+            if done < 0 or state.finished:
                 continue
-            index, count = scans.index, scans.count
-            percent, estimated = scans.percent(done)
-            if index == last_scan and percent - last < 1:
+            if state.count != seen_count:
+                base, first_index, seen_count = reported, state.index, state.count
+            percent, estimated = Scans.percent(state, done)
+            if state.index == last_scan and percent - last < 1:
                 continue
-            last, last_scan = percent, index
-            reported = max(reported, low + (high - low) * (index + percent / 100) / count)
+            last, last_scan = percent, state.index
+            share = (state.index - first_index + percent / 100) / (state.count - first_index)
+            reported = max(reported, base + (high - base) * share)
             message = f"{'about ' if estimated else ''}{percent:.0f}% scanned"
-            if count > 1:
-                message = f"scan {index + 1} of {count}: {message}"
+            if state.count > 1:
+                message = f"scan {state.index + 1} of {state.count}: {message}"
             try:
                 progress.step(step, message, reported)
             except JobInterrupted:

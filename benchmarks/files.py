@@ -62,10 +62,7 @@ def preview_ms(server: AirpyServer, uri: str, rows: int, runs: int = 5) -> float
 
 def batch_worker_rss_mb(server_pid: int) -> float:
     """RSS of the idle `batch` worker that InferSchema's work-horse will be forked from."""
-    for child in psutil.Process(server_pid).children(recursive=True):
-        if "batch" in " ".join(child.cmdline()):
-            return float(child.memory_info().rss) / 1_048_576
-    raise RuntimeError("no batch worker found")
+    return float(psutil.Process(worker_pid(server_pid, "batch")).memory_info().rss) / 1_048_576
 
 
 def run(scale: float, repeat: int, *, with_ydata: bool = True, repeat_slow: int = 1) -> list[Row]:

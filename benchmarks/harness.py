@@ -272,15 +272,20 @@ class HorsePeak:
         self._period = period_s
         self._stop = threading.Event()
         self.peak_kb = 0
+        self._before: set[str] = set()  # children older than the job (RQ's scheduler process)
+        self._read = 0
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> HorsePeak:
+        self._before = set(self._children())
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        if exc[0] is None and not self._read:
+            raise RuntimeError("no work-horse of the worker was seen (a job shorter than the reading period?)")
 
     def _children(self) -> list[str]:
         pids: list[str] = []
@@ -294,6 +299,8 @@ class HorsePeak:
     def _run(self) -> None:
         while not self._stop.wait(self._period):
             for pid in self._children():
+                if pid in self._before:
+                    continue
                 try:
                     status = Path(f"/proc/{pid}/status").read_text()
                 except OSError:
@@ -301,6 +308,7 @@ class HorsePeak:
                 for line in status.splitlines():
                     if line.startswith("VmHWM:"):
                         self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+                        self._read += 1
 
     @property
     def peak_mb(self) -> float:
@@ -308,10 +316,9 @@ class HorsePeak:
 
 
 def worker_pid(server_pid: int, queue: str) -> int:
-    """The pid of the server's worker process for `queue`."""
+    """The pid of the server's worker process for `queue` (`… -m airpy worker --queue QUEUE`)."""
     for child in psutil.Process(server_pid).children(recursive=True):
-        command = " ".join(child.cmdline())
-        if "worker" in command and queue in command:
+        if child.cmdline()[-3:] == ["worker", "--queue", queue]:
             return child.pid
     raise RuntimeError(f"no {queue} worker found")
 

@@ -94,6 +94,36 @@ def test_top_values_are_the_most_common_ten(con: duckdb.DuckDBPyConnection, limi
     assert top == [(v, v + 1) for v in range(19, 19 - TOP_VALUES, -1)]
 
 
+def test_top_values_are_the_most_common_in_count_then_value_order_for_every_type(
+    con: duckdb.DuckDBPyConnection, limits: EngineLimits
+) -> None:
+    # Chosen in SQL (not from the whole map in Python): the same values, counts and tie order.
+    rng = np.random.default_rng(11)
+    n = 5000
+    ints = rng.integers(0, 700, n)
+    floats = np.where(rng.random(n) < 0.05, np.nan, np.round(rng.normal(size=n), 1))
+    table = pa.table(
+        {
+            "i": ints,
+            "f": floats,
+            "s": [f"v{x % 300}" for x in ints],
+            "d": pa.array([dt.date(2024, 1, 1) + dt.timedelta(days=int(x % 90)) for x in ints]),
+            "b": ints % 3 == 0,
+        }
+    )
+    columns, _ = measure_frame(con, table, limits)
+    for column in columns:
+        values = [v for v in table.column(column.name).to_pylist() if v is not None]
+        nan = sum(1 for v in values if v != v)  # one value to the engine, many to a dict
+        counts: dict[object, int] = {}
+        for v in values:
+            if v == v:
+                counts[v] = counts.get(v, 0) + 1
+        assert column.distinct == len(counts) + (1 if nan else 0), column.name
+        ranked = sorted(counts.items(), key=lambda vc: (-vc[1], vc[0]))  # type: ignore[operator]
+        assert column.top_values == ranked[:TOP_VALUES], column.name
+
+
 def test_many_columns_measured_in_several_passes_give_the_same_figures(
     con: duckdb.DuckDBPyConnection, limits: EngineLimits, tmp_path: Path
 ) -> None:
@@ -123,9 +153,27 @@ def test_each_pass_of_a_full_scan_is_announced_in_order(tmp_path: Path) -> None:
         measure(con, Scan("t", []), table.schema, sample=False, duplicates=True, limits=small, on_scan=_hear(heard))
     finally:
         con.close()
-    assert [index for index, _ in heard] == list(range(len(heard)))
-    assert heard[:4] == [(0, 5), (1, 5), (2, 5), (3, 5)]  # one cardinality pass expected until planned
-    assert len(heard) > 4 and all(count == len(heard) for _, count in heard[4:])
+    *passes, end = heard
+    assert end == (1, 1)  # the scans are over
+    assert [index for index, _ in passes] == list(range(len(passes)))
+    assert passes[:4] == [(0, 5), (1, 5), (2, 5), (3, 5)]  # one cardinality pass expected until planned
+    assert len(passes) > 5 and all(count == len(passes) for _, count in passes[4:])
+
+
+def test_a_wide_or_sampled_measure_announces_no_scans(tmp_path: Path) -> None:
+    # Columns as rows run many small queries: nothing to place a bar on.
+    limits = EngineLimits(256, 1, tmp_path / "spill")
+    wide = pa.table({f"c{i}": list(range(50)) for i in range(WIDE_COLUMNS + 1)})
+    heard: list[tuple[int, int]] = []
+    con = engine.connect(limits)
+    try:
+        con.register("wide", wide)
+        con.register("small", TABLE)
+        measure(con, Scan("wide", []), wide.schema, sample=False, duplicates=True, limits=limits, on_scan=_hear(heard))
+        measure(con, Scan("small", []), TABLE.schema, sample=True, duplicates=True, limits=limits, on_scan=_hear(heard))
+    finally:
+        con.close()
+    assert heard == []
 
 
 def _hear(heard: list[tuple[int, int]]):  # type: ignore[no-untyped-def]
