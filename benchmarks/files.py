@@ -65,32 +65,47 @@ def batch_worker_rss_mb(server_pid: int) -> float:
     return float(psutil.Process(worker_pid(server_pid, "batch")).memory_info().rss) / 1_048_576
 
 
-def run(scale: float, repeat: int, *, with_ydata: bool = True, repeat_slow: int = 1) -> list[Row]:
-    rows = max(int(ROWS_PER_GB * scale), 10_000)
+def mixed_dataset(rows: int) -> tuple[str, str, float, str]:
+    """The bench's mixed CSV of `rows` rows: its path under the base, its absolute path, its size
+    in GB and a label for the table."""
     csv_rel, _ = mixed_csv(rows)
     csv_path = str(DATA / csv_rel)
     size_gb = Path(csv_path).stat().st_size / 1e9
-    label = f"{size_gb:.2f} GB CSV, {rows / 1e6:g} M rows x 19 cols"
+    return csv_rel, csv_path, size_gb, f"{size_gb:.2f} GB CSV, {rows / 1e6:g} M rows x 19 cols"
+
+
+def infer_measure(server: AirpyServer, csv_rel: str) -> dict[str, float]:
+    """A full InferSchema: seconds, the work-horse's peak RSS, what it added over the idle batch
+    worker it was forked from, and how many columns' distinct counts are approximate."""
+    idle_mb = batch_worker_rss_mb(server.pid)
+    with HorsePeak(worker_pid(server.pid, "batch")) as rss:
+        seconds, job = infer_full(server, csv_rel)
+    approximate = sum(1 for c in job.infer_schema.columns if c.distinct_approximate)
+    return {
+        "seconds": seconds,
+        "peak_mb": rss.peak_mb,
+        "added_mb": rss.peak_mb - idle_mb,
+        "idle_mb": idle_mb,
+        "approx": approximate,
+    }
+
+
+def summarize_measure(csv_path: str) -> dict[str, float]:
+    """DuckDB's SUMMARIZE of the CSV in its own process, with the memory its work added."""
+    figures = run_anchor("summarize", csv_path, timeout=3600)
+    return {**figures, "added_mb": figures["peak_rss_mb"] - figures["base_rss_mb"]}
+
+
+def run(scale: float, repeat: int, *, with_ydata: bool = True, repeat_slow: int = 1) -> list[Row]:
+    csv_rel, csv_path, size_gb, label = mixed_dataset(max(int(ROWS_PER_GB * scale), 10_000))
     with (
         tempfile.TemporaryDirectory(prefix="airpy-bench-") as state,
         AirpyServer(DATA, Path(state)) as server,
     ):
         memory_mb = float(server.env.get("PY_MEMORY_MB", "2048"))
-
-        def infer() -> dict[str, float]:
-            idle_mb = batch_worker_rss_mb(server.pid)
-            with HorsePeak(worker_pid(server.pid, "batch")) as rss:
-                seconds, _job = infer_full(server, csv_rel)
-            worker_mb = rss.peak_mb
-            return {"seconds": seconds, "peak_mb": worker_mb, "added_mb": worker_mb - idle_mb, "idle_mb": idle_mb}
-
-        def summarize() -> dict[str, float]:
-            figures = run_anchor("summarize", csv_path)
-            return {**figures, "added_mb": figures["peak_rss_mb"] - figures["base_rss_mb"]}
-
         measures: dict[str, Callable[[], Value]] = {
-            "infer": infer,
-            "summarize": summarize,
+            "infer": lambda: infer_measure(server, csv_rel),
+            "summarize": lambda: summarize_measure(csv_path),
             "polars": lambda: run_anchor("polars_profile", csv_path),
             "preview": lambda: preview_ms(server, csv_rel, 100),
             "head": lambda: min(run_anchor("duckdb_head", csv_path, "100")["seconds"] for _ in range(5)) * 1000,
@@ -173,30 +188,17 @@ def run_tall(scale: float, repeat: int) -> list[Row]:
     """A full InferSchema of a 50 M-row CSV (7.8 GB; `--only tall`, not in the default run): it
     finishes within PY_MEMORY_MB (exact counts are split into passes that fit a quarter of it,
     and DuckDB spills the rest), at what time against SUMMARIZE."""
-    rows = max(int(TALL_ROWS * scale), 10_000)
-    csv_rel, _ = mixed_csv(rows)
-    csv_path = str(DATA / csv_rel)
-    size_gb = Path(csv_path).stat().st_size / 1e9
-    label = f"{size_gb:.2f} GB CSV, {rows / 1e6:g} M rows x 19 cols"
+    csv_rel, csv_path, _, label = mixed_dataset(max(int(TALL_ROWS * scale), 10_000))
     with (
         tempfile.TemporaryDirectory(prefix="airpy-bench-") as state,
         AirpyServer(DATA, Path(state)) as server,
     ):
         memory_mb = float(server.env.get("PY_MEMORY_MB", "2048"))
-
-        def infer() -> dict[str, float]:
-            idle_mb = batch_worker_rss_mb(server.pid)
-            with HorsePeak(worker_pid(server.pid, "batch")) as rss:
-                seconds, job = infer_full(server, csv_rel)
-            worker_mb = rss.peak_mb
-            approximate = sum(1 for c in job.infer_schema.columns if c.distinct_approximate)
-            return {"seconds": seconds, "peak_mb": worker_mb, "added_mb": worker_mb - idle_mb, "approx": approximate}
-
-        def summarize() -> dict[str, float]:
-            figures = run_anchor("summarize", csv_path, timeout=3600)
-            return {**figures, "added_mb": figures["peak_rss_mb"] - figures["base_rss_mb"]}
-
-        f = rounds("tall", repeat, {"infer": infer, "summarize": summarize})
+        measures: dict[str, Callable[[], Value]] = {
+            "infer": lambda: infer_measure(server, csv_rel),
+            "summarize": lambda: summarize_measure(csv_path),
+        }
+        f = rounds("tall", repeat, measures)
     return [
         Row(
             f"InferSchema full scan ({label}) vs DuckDB SUMMARIZE",

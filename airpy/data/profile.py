@@ -88,31 +88,19 @@ def profile(
 ) -> Profile:
     """Profile a dataset within the engine's limits. Raises AirpyError (a read failure names its file).
     `on_scan` hears which pass of a full scan runs (see `measure`)."""
-    with reading(con, dataset):
-        result = _profile(con, dataset, spec, limits, progress, on_scan)
-    progress.step("profile_complete", f"{len(result.columns)} columns, {result.rows} rows", 1.0)
-    return result
-
-
-def _profile(
-    con: duckdb.DuckDBPyConnection,
-    dataset: Dataset,
-    spec: ProfileSpec,
-    limits: EngineLimits,
-    progress: Progress,
-    on_scan: Callable[[int, int], None] | None,
-) -> Profile:
     files = list(dataset.files)
     if spec.mode is ProfileMode.SAMPLE and spec.sample_files:
         files = _spread(files, spec.sample_files)
-    drift = _drift(con, dataset, files[:_DRIFT_FILES], progress)
-    if spec.mode is ProfileMode.SAMPLE:
-        result = _sampled(con, dataset, files, spec, limits, progress)
-    else:
-        result = _full(con, dataset, spec, limits, progress, on_scan)
+    with reading(con, dataset):
+        drift = _drift(con, dataset, files[:_DRIFT_FILES], progress)
+        if spec.mode is ProfileMode.SAMPLE:
+            result = _sampled(con, dataset, files, spec, limits, progress)
+        else:
+            result = _full(con, dataset, spec, limits, progress, on_scan)
     result.drift = drift
     result.files_read = [f.rel for f in files]
     result.issues.extend(_issues(result))
+    progress.step("profile_complete", f"{len(result.columns)} columns, {result.rows} rows", 1.0)
     return result
 
 
