@@ -190,21 +190,21 @@ class EventLog:
         script_keys = [keys.job(token), keys.events(token), keys.ops(token), keys.lease(token)]
         calls = [self._args(token, change, now_ms) for change in changes]
 
-        # Several events: the script is loaded first in the same pipeline, so a Redis that lost
-        # its scripts (a restart, a failover) cannot run a later event of the batch and refuse
-        # an earlier one (another process loading the script in between would reorder them).
-        load = len(calls) > 1
+        # Several events go as one transaction (MULTI/EXEC). Redis answers a blocked XREAD
+        # (WatchJob) after each command, so a plain pipeline would wake a watcher with the first
+        # event only and make it read again for the rest. And a Redis that lost its scripts (a
+        # restart, a failover) refuses every EVALSHA of the transaction alike: none runs, the
+        # batch is replayed whole below, never reordered.
+        batch = len(calls) > 1
 
         def run() -> list[Any]:
             # EVALSHA by hand: a Script object in a pipeline costs a SCRIPT EXISTS round trip first.
-            with self._conn.pipeline(transaction=False) as pipe:
-                if load:
-                    pipe.script_load(_TRANSITION)
+            with self._conn.pipeline(transaction=batch) as pipe:
                 for args in calls:
                     pipe.evalsha(self._transition.sha, len(script_keys), *script_keys, *args)
                 if then is not None:
                     then(pipe)
-                return list(pipe.execute())[1 if load else 0 :]
+                return list(pipe.execute())
 
         with redis_errors():
             try:

@@ -13,7 +13,11 @@ from airpy.results.store import ResultsStore
 def owned_record(records: JobRecords, token: int, owner: Owner) -> JobRecord:
     """The caller's job; NOT_FOUND alike for unknown and expired tokens, other subjects' jobs and
     jobs made under path prefixes the caller's token does not cover."""
-    record = records.get(token, full=False)
+    return owned(records.get(token, full=False), token, owner)
+
+
+def owned(record: JobRecord | None, token: int, owner: Owner) -> JobRecord:
+    """The record read for `token` if the caller may see it; else NOT_FOUND (see `owned_record`)."""
     if record is None or not owner.sees(record.subject, record.paths):
         raise NotFoundError(f"no job with token {token}", metadata={"token": token})
     return record

@@ -118,11 +118,14 @@ class Lifecycle:
         try:
             if new.idempotency is not None:
                 self._check_cap(new, max_queued)
-            self.records.create(token, new, now_ms())
-            self._confirm(token)
             # The reply is the job as submitted: read before a warm worker can pick it up, so a
-            # caller never sees it sometimes queued and sometimes already running.
-            record = self.records.get(token)
+            # caller never sees it sometimes queued and sometimes already running. Without
+            # replicas to confirm it, read in the write's round trip; with them, once they have.
+            replicas = self.timing.replicas > 0
+            record = self.records.create(token, new, now_ms(), read_back=not replicas)
+            self._confirm(token)
+            if replicas:
+                record = self.records.get(token)
             if record is None:  # a failover between the write and its confirmation
                 raise UnavailableError("the new job was lost with a Redis failover; retry the call")
             if new.status is JobStatus.QUEUED:

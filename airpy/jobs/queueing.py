@@ -70,11 +70,16 @@ class Dispatcher:
             "failure_ttl": self._failure_ttl_s,
             "description": f"airpy job {token} attempt {attempt}",
         }
-        with redis_errors():
+        # On our own pipeline: RQ's enqueue without one registers the queue in a round trip of
+        # its own before the job's.
+        with redis_errors(), self._conn.pipeline() as pipe:
             if delay_s > 0:
-                self._queues[queue].enqueue_in(timedelta(seconds=delay_s), self._task, token, attempt, **options)
+                self._queues[queue].enqueue_in(
+                    timedelta(seconds=delay_s), self._task, token, attempt, pipeline=pipe, **options
+                )
             else:
-                self._queues[queue].enqueue(self._task, token, attempt, **options)
+                self._queues[queue].enqueue(self._task, token, attempt, pipeline=pipe, **options)
+            pipe.execute()
 
     def withdraw(self, token: int, attempt: int) -> None:
         """Take a waiting attempt off its queue (cancellation).

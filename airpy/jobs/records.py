@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import redis
+import redis.asyncio as aioredis
 from redis.client import Pipeline
 
 from airpy.jobs import keys
@@ -90,8 +91,9 @@ class JobRecords:
         self._conn = conn
         self._create = conn.register_script(_CREATE)
 
-    def create(self, token: int, new: NewJob, now_ms: int) -> None:
-        """Write the record, its first event and its index entries atomically (idempotent)."""
+    def create(self, token: int, new: NewJob, now_ms: int, *, read_back: bool = False) -> JobRecord | None:
+        """Write the record, its first event and its index entries atomically (idempotent); with
+        `read_back`, the record as it now stands, read in the same round trip."""
         fields: dict[str, str | bytes | int] = {
             "kind": new.kind.value,
             "status": new.status.value,
@@ -126,8 +128,25 @@ class JobRecords:
         args: list[str | bytes | int] = [new.ttl_s, token, now_ms, new.status.value, new.step, new.message]
         for name, value in fields.items():
             args.extend((name, value))
+        if not read_back:
+            with redis_errors():
+                self._create(keys=script_keys, args=args)
+            return None
+
+        def run() -> list[object]:
+            # EVALSHA by hand: a Script object in a pipeline costs a SCRIPT EXISTS round trip first.
+            with self._conn.pipeline(transaction=False) as pipe:
+                pipe.evalsha(self._create.sha, len(script_keys), *script_keys, *args)
+                self.queue_get(pipe, token)
+                return list(pipe.execute())
+
         with redis_errors():
-            self._create(keys=script_keys, args=args)
+            try:
+                replies = run()
+            except redis.exceptions.NoScriptError:  # a restarted Redis: nothing was written
+                self._conn.script_load(_CREATE)
+                replies = run()
+        return self.parse_get(token, cast(Sequence[object], replies[1]))
 
     def get(self, token: int, *, full: bool = True) -> JobRecord | None:
         """The record, or None when there is no such (or an expired) job."""
@@ -135,6 +154,14 @@ class JobRecords:
         with redis_errors():
             values = self._conn.hmget(keys.job(token), names)
         return _parse(token, dict(zip(names, values, strict=True)))
+
+    @staticmethod
+    async def summary(conn: aioredis.Redis, token: int) -> JobRecord | None:
+        """`get(token, full=False)` on the server's event loop: the first read of WatchJob and
+        FetchResult, without a hop to a thread and back."""
+        with redis_errors():
+            values = await conn.hmget(keys.job(token), list(_SUMMARY_FIELDS))
+        return _parse(token, dict(zip(_SUMMARY_FIELDS, values, strict=True)))
 
     @staticmethod
     def queue_get(pipe: Pipeline, token: int) -> None:

@@ -16,11 +16,12 @@ import redis.asyncio as aioredis
 from airpy import engine
 from airpy.config import Settings
 from airpy.data.objects import Base
-from airpy.errors import NotFoundError, UnavailableError, ValidationError
+from airpy.errors import UnavailableError, ValidationError
 from airpy.jobs.core import Core
-from airpy.jobs.frames import owned_record
+from airpy.jobs.frames import owned
 from airpy.jobs.lifecycle import Lifecycle
 from airpy.jobs.model import JobRecord
+from airpy.jobs.records import JobRecords
 from airpy.jobs.tokens import TokenIssuer
 from airpy.owners import Owner
 from airpy.progress import CallProgress
@@ -109,9 +110,23 @@ class App:
             progress.cancel()  # the caller went away or its deadline passed: stop the work
             raise
 
-    async def open_frame(self, token: int, meta: FrameMeta) -> FrameReader:
-        """Open a frame file off the event loop; closed again if the call is cancelled meanwhile."""
-        future = asyncio.get_running_loop().run_in_executor(self.executor, self.results.open, token, meta)
+    async def open_frame(
+        self, token: int, meta: FrameMeta, offset: int, size: int
+    ) -> tuple[FrameReader, bytes | memoryview]:
+        """Open a frame file and read its first `size` bytes from `offset`, off the event loop in
+        one hop (a small result is one read); closed again if the read fails or the call is
+        cancelled meanwhile."""
+        results = self.results
+
+        def open_and_read() -> tuple[FrameReader, bytes | memoryview]:
+            handle = results.open(token, meta)
+            try:
+                return handle, handle.read_at(offset, size) if size > 0 else b""
+            except BaseException:
+                handle.close()
+                raise
+
+        future = asyncio.get_running_loop().run_in_executor(self.executor, open_and_read)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -122,13 +137,10 @@ class App:
         """The caller's job; NOT_FOUND for unknown, expired and other owners' tokens alike."""
         if token == 0:
             raise ValidationError.for_field("token", "is required")
-        record = await self.blocking(owned_record, self.lifecycle.records, token, owner)
         if full:
-            complete = await self.blocking(self.lifecycle.records.get, token, full=True)
-            if complete is None:
-                raise NotFoundError(f"no job with token {token}", metadata={"token": token})
-            return complete
-        return record
+            # A result can be megabytes: read and parsed on a thread, not the event loop.
+            return owned(await self.blocking(self.lifecycle.records.get, token, full=True), token, owner)
+        return owned(await JobRecords.summary(self.aconn, token), token, owner)
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:
@@ -136,6 +148,6 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
-def _close_if_opened(future: asyncio.Future[FrameReader]) -> None:
+def _close_if_opened(future: asyncio.Future[tuple[FrameReader, bytes | memoryview]]) -> None:
     if not future.cancelled() and future.exception() is None:
-        future.result().close()
+        future.result()[0].close()

@@ -88,23 +88,26 @@ class JobService:
         meta = frame_of(record, frame)
         if request.offset > meta.bytes:
             raise ValidationError.for_field("offset", f"is beyond the end of the frame ({meta.bytes} bytes)")
-        handle = await app.open_frame(record.token, meta)
+        chunk = app.settings.fetch_chunk_bytes
+        # One read off the event loop serves several messages: the hops cost, not the bytes.
+        read_bytes = chunk * max(1, _READ_BYTES // chunk)
+        offset = request.offset
+        handle, first = await app.open_frame(record.token, meta, offset, min(read_bytes, meta.bytes - offset))
         try:
             await call.context.send_initial_metadata(
                 (("x-arrow-rows", str(meta.rows)), ("x-arrow-bytes", str(meta.bytes)))
             )
-            offset = request.offset
-            chunk = app.settings.fetch_chunk_bytes
+            data: bytes | memoryview | None = first
             while offset < meta.bytes:
-                # One read off the event loop serves several messages: the hops cost, not the bytes.
-                want = min(chunk * max(1, _READ_BYTES // chunk), meta.bytes - offset)
-                data = await app.blocking(handle.read_at, offset, want)
+                if data is None:
+                    data = await app.blocking(handle.read_at, offset, min(read_bytes, meta.bytes - offset))
                 if not data:
                     raise NotFoundError(f"frame {frame!r} of job {record.token} was truncated on disk")
                 view = memoryview(data)
                 for start in range(0, len(data), chunk):
                     yield codec.fetch_message(view[start : start + chunk], offset + start, meta.bytes, meta.rows)
                 offset += len(data)
+                data = None
         finally:
             handle.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import redis
 
 from airpy.errors import WorkerLostError
 from airpy.jobs import keys
-from airpy.jobs.events import _TRANSITION, Appended, Change, EventLog, Refused
+from airpy.jobs.events import _TRANSITION, Appended, Change, EventLog, Refused, _entries
 from airpy.jobs.lifecycle import Lifecycle, Timing, now_ms
 from airpy.jobs.model import JobStatus
 from airpy.jobs.queueing import Dispatcher
@@ -263,3 +264,50 @@ def test_held_progress_steps_ride_with_the_end_and_keep_their_own_time(conn: red
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     held, done = events[-3], events[-1]
     assert done.ts_ms - held.ts_ms >= HOLD_S * 3 * 1000 * 0.9  # when reported, not when sent
+
+
+def test_a_batch_of_events_lands_whole_after_redis_lost_its_scripts(conn: redis.Redis) -> None:
+    """A restarted or failed-over Redis has no scripts: the batch (one transaction) is refused
+    whole, and replayed whole, in order, once the script is loaded again."""
+    JobRecords(conn).create(1, new_job(), now_ms())
+    log = EventLog(conn)
+    log.append(1, Change("started", status=JobStatus.RUNNING, guard_attempt=1), now_ms())
+    conn.script_flush()
+    steps = [Change(f"step_{n}", guard_attempt=1) for n in range(3)]
+    done = Change("completed", status=JobStatus.COMPLETED, guard_attempt=1)
+    assert log.append_all(1, [*steps, done], now_ms()) == [Appended(3), Appended(4), Appended(5), Appended(6)]
+    assert [e.step for e in log.read(1)] == ["queued", "started", "step_0", "step_1", "step_2", "completed"]
+
+
+def test_a_watcher_reads_a_batch_of_events_in_one_read(conn: redis.Redis) -> None:
+    """A blocked XREAD (WatchJob) is answered after the whole batch, not after its first event."""
+    import threading
+
+    JobRecords(conn).create(1, new_job(), now_ms())
+    log = EventLog(conn)
+    log.append(1, Change("started", status=JobStatus.RUNNING, guard_attempt=1), now_ms())
+    reader = redis.Redis(connection_pool=conn.connection_pool)
+    got: list[object] = []
+    watcher = threading.Thread(
+        target=lambda: got.append(reader.xread({keys.events(1): "2-0"}, count=512, block=10_000))
+    )
+    watcher.start()
+    deadline = time.monotonic() + 10
+    while not any(c.get("cmd") == "xread" for c in conn.client_list()) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the watcher is blocked in its read before the batch is appended
+    steps = [Change(f"step_{n}", guard_attempt=1) for n in range(3)]
+    log.append_all(1, [*steps, Change("completed", status=JobStatus.COMPLETED, guard_attempt=1)], now_ms())
+    watcher.join(10)
+    (reply,) = got
+    assert [int(entry_id.split(b"-")[0]) for entry_id, _ in _entries(reply)] == [3, 4, 5, 6]
+
+
+def test_a_record_created_with_read_back_is_the_stored_one(conn: redis.Redis) -> None:
+    records = JobRecords(conn)
+    conn.script_flush()  # a restarted Redis: the write's script is loaded again, nothing written twice
+    created = records.create(5, new_job(datasource_id="first"), now_ms(), read_back=True)
+    assert created is not None
+    assert created == records.get(5)
+    assert created.status is JobStatus.QUEUED
+    assert records.create(5, new_job(datasource_id="second"), now_ms(), read_back=True) == created
+    assert [e.seq for e in EventLog(conn).read(5)] == [1]
