@@ -193,8 +193,8 @@ class EventLog:
         # Several events go as one transaction (MULTI/EXEC). Redis answers a blocked XREAD
         # (WatchJob) after each command, so a plain pipeline would wake a watcher with the first
         # event only and make it read again for the rest. And a Redis that lost its scripts (a
-        # restart, a failover) refuses every EVALSHA of the transaction alike: none runs, the
-        # batch is replayed whole below, never reordered.
+        # restart, a failover) refuses every EVALSHA of the transaction alike: no event is
+        # appended, and the batch is replayed whole below, never reordered.
         batch = len(calls) > 1
 
         def run() -> list[Any]:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import cast
 
 import redis
-import redis.asyncio as aioredis
 from redis.client import Pipeline
 
 from airpy.jobs import keys
@@ -154,14 +153,6 @@ class JobRecords:
         with redis_errors():
             values = self._conn.hmget(keys.job(token), names)
         return _parse(token, dict(zip(names, values, strict=True)))
-
-    @staticmethod
-    async def summary(conn: aioredis.Redis, token: int) -> JobRecord | None:
-        """`get(token, full=False)` on the server's event loop: the first read of WatchJob and
-        FetchResult, without a hop to a thread and back."""
-        with redis_errors():
-            values = await conn.hmget(keys.job(token), list(_SUMMARY_FIELDS))
-        return _parse(token, dict(zip(_SUMMARY_FIELDS, values, strict=True)))
 
     @staticmethod
     def queue_get(pipe: Pipeline, token: int) -> None:

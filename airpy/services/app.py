@@ -18,10 +18,9 @@ from airpy.config import Settings
 from airpy.data.objects import Base
 from airpy.errors import UnavailableError, ValidationError
 from airpy.jobs.core import Core
-from airpy.jobs.frames import owned
+from airpy.jobs.frames import owned, owned_record
 from airpy.jobs.lifecycle import Lifecycle
 from airpy.jobs.model import JobRecord
-from airpy.jobs.records import JobRecords
 from airpy.jobs.tokens import TokenIssuer
 from airpy.owners import Owner
 from airpy.progress import CallProgress
@@ -140,7 +139,7 @@ class App:
         if full:
             # A result can be megabytes: read and parsed on a thread, not the event loop.
             return owned(await self.blocking(self.lifecycle.records.get, token, full=True), token, owner)
-        return owned(await JobRecords.summary(self.aconn, token), token, owner)
+        return await self.blocking(owned_record, self.lifecycle.records, token, owner)
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:

@@ -139,6 +139,12 @@ def test_fetch_result_reports_rows_and_bytes_and_resumes_at_an_offset(stack: Sta
         job_service_pb2.FetchResultRequest(token=token, frame="files", offset=100), metadata=stack.metadata()
     )
     assert b"".join(m.arrow_ipc for m in tail) == whole[100:]
+    # Resumed at the very end: nothing is left to send, and the call still says how big the frame is.
+    at_end = stack.jobs.FetchResult(
+        job_service_pb2.FetchResultRequest(token=token, frame="files", offset=len(whole)), metadata=stack.metadata()
+    )
+    assert list(at_end) == []
+    assert dict(at_end.initial_metadata())["x-arrow-bytes"] == str(len(whole))
 
 
 def test_discover_root_glob_patterns_and_max_files(stack: Stack) -> None:

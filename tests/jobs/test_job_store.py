@@ -311,3 +311,34 @@ def test_a_record_created_with_read_back_is_the_stored_one(conn: redis.Redis) ->
     assert created.status is JobStatus.QUEUED
     assert records.create(5, new_job(datasource_id="second"), now_ms(), read_back=True) == created
     assert [e.seq for e in EventLog(conn).read(5)] == [1]
+
+
+def test_an_attempt_is_queued_at_once_or_scheduled_for_later(conn: redis.Redis) -> None:
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry
+
+    dispatcher = Dispatcher(conn, "airpy.tasks.run", failure_ttl_s=3600, grace_s=1)
+    dispatcher.enqueue("interactive", 1, 1, 90)
+    dispatcher.enqueue("interactive", 2, 2, 90, delay_s=30)
+    queue = Queue("interactive", connection=conn)
+    assert queue.job_ids == [keys.rq_job_id(1, 1)]
+    assert ScheduledJobRegistry(queue=queue).get_job_ids() == [keys.rq_job_id(2, 2)]
+    assert dispatcher.rq_statuses([(1, 1), (2, 2)]) == ["queued", "scheduled"]
+    assert Queue.all(connection=conn) == [queue]  # the queue is registered for RQ's tools
+
+
+def test_a_worker_heartbeat_sets_its_keys_lifetime_and_joins_a_pipeline_it_is_given(conn: redis.Redis) -> None:
+    from rq import Queue
+
+    from airpy.jobs.worker import AirpyWarmWorker
+
+    worker = AirpyWarmWorker([Queue("interactive", connection=conn)], connection=conn)
+    worker.register_birth()
+    worker.heartbeat(77)
+    assert 70 <= conn.ttl(worker.key) <= 77
+    with conn.pipeline() as pipe:
+        worker.heartbeat(500, pipeline=pipe)
+        assert conn.ttl(worker.key) <= 77  # nothing sent before the caller's pipeline runs
+        pipe.execute()
+    assert conn.ttl(worker.key) > 77
+    worker.register_death()
