@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 import redis.asyncio as aioredis
@@ -17,6 +17,8 @@ from redis.sentinel import Sentinel
 from airpy.config import RedisTarget
 from airpy.errors import UnavailableError
 from airpy.jobs.keys import FENCE
+
+T = TypeVar("T")
 
 # Ride out a Redis restart (embedded Redis is restarted by `airpy serve`) instead of
 # failing every call made in the few hundred milliseconds it takes.
@@ -125,3 +127,16 @@ def redis_errors() -> Iterator[None]:
         yield
     except redis.RedisError as exc:
         raise UnavailableError("Redis is unavailable") from exc
+
+
+def scripted(conn: redis.Redis, script: str, run: Callable[[], T]) -> T:
+    """`run()`, a pipeline that calls `script` by EVALSHA (a redis-py Script in a pipeline costs a
+    SCRIPT EXISTS round trip first). A Redis that restarted or failed over has lost its scripts
+    and refuses every such call: none of them ran, so the script is loaded and `run` replayed.
+    Raises UnavailableError."""
+    with redis_errors():
+        try:
+            return run()
+        except redis.exceptions.NoScriptError:
+            conn.script_load(script)
+            return run()

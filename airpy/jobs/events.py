@@ -23,7 +23,7 @@ from redis.client import Pipeline
 
 from airpy.errors import ErrorDetail
 from airpy.jobs import keys
-from airpy.jobs.connection import BLOCK_MS_MAX, redis_errors
+from airpy.jobs.connection import BLOCK_MS_MAX, redis_errors, scripted
 from airpy.jobs.model import JobEvent, JobStatus, error_from_json, error_to_json
 
 # Upper bounds (seconds) of the job-duration histogram the transitions keep for metrics.
@@ -198,7 +198,6 @@ class EventLog:
         batch = len(calls) > 1
 
         def run() -> list[Any]:
-            # EVALSHA by hand: a Script object in a pipeline costs a SCRIPT EXISTS round trip first.
             with self._conn.pipeline(transaction=batch) as pipe:
                 for args in calls:
                     pipe.evalsha(self._transition.sha, len(script_keys), *script_keys, *args)
@@ -206,14 +205,8 @@ class EventLog:
                     then(pipe)
                 return list(pipe.execute())
 
-        with redis_errors():
-            try:
-                replies = run()
-            except redis.exceptions.NoScriptError:
-                # A Redis that restarted or failed over has no scripts: none of the calls ran
-                # (each event also carries an op id, so a replay is answered, not applied twice).
-                self._conn.script_load(_TRANSITION)
-                replies = run()
+        # Each event carries an op id too, so a replay of one that did run is answered, not applied.
+        replies = scripted(self._conn, _TRANSITION, run)
         results: list[AppendResult] = [
             Appended(int(r)) if int(r) > 0 else Refused(int(r)) for r in replies[: len(changes)]
         ]

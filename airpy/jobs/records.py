@@ -11,7 +11,7 @@ import redis
 from redis.client import Pipeline
 
 from airpy.jobs import keys
-from airpy.jobs.connection import redis_errors
+from airpy.jobs.connection import redis_errors, scripted
 from airpy.jobs.idempotency import Idempotency
 from airpy.jobs.model import JobRecord, JobStatus, StepName, error_from_json
 from airpy.kinds import JobKind
@@ -133,18 +133,12 @@ class JobRecords:
             return None
 
         def run() -> list[object]:
-            # EVALSHA by hand: a Script object in a pipeline costs a SCRIPT EXISTS round trip first.
             with self._conn.pipeline(transaction=False) as pipe:
                 pipe.evalsha(self._create.sha, len(script_keys), *script_keys, *args)
                 self.queue_get(pipe, token)
                 return list(pipe.execute())
 
-        with redis_errors():
-            try:
-                replies = run()
-            except redis.exceptions.NoScriptError:  # a restarted Redis: nothing was written
-                self._conn.script_load(_CREATE)
-                replies = run()
+        replies = scripted(self._conn, _CREATE, run)
         return self.parse_get(token, cast(Sequence[object], replies[1]))
 
     def get(self, token: int, *, full: bool = True) -> JobRecord | None:
