@@ -221,18 +221,21 @@ def fetch_rows(server: AirpyServer, token: int, frame: Path, binary: Path, repea
 
 
 def upload_rows(server: AirpyServer, frame: Path, repeat: int) -> list[Row]:
-    """The same frame uploaded with UploadFrame (1 MiB messages of its IPC bytes) and with Flight DoPut."""
+    """The same frame uploaded with UploadFrame (1 MiB messages of its IPC bytes), with Flight
+    DoPut, and with DoPut to a bare pyarrow.flight server that writes it to a file and fsyncs."""
     token_arg = bearer(server)
     flight_address = server.flight_address
     size = frame.stat().st_size
-    f = rounds(
-        "upload",
-        repeat,
-        {
-            "upload": lambda: client("airpy-upload", server.address, token_arg, str(frame), "1"),
-            "put": lambda: client("airpy-flight-put", flight_address, token_arg, str(frame), "1"),
-        },
-    )
+    with background("flight-put-server") as bare_port:
+        f = rounds(
+            "upload",
+            repeat,
+            {
+                "upload": lambda: client("airpy-upload", server.address, token_arg, str(frame), "1"),
+                "put": lambda: client("airpy-flight-put", flight_address, token_arg, str(frame), "1"),
+                "put_bare": lambda: client("airpy-flight-put", f"127.0.0.1:{bare_port}", "-", str(frame), "1"),
+            },
+        )
 
     def gbps(name: str) -> Figure:
         seconds = f[f"{name}.seconds"]
@@ -248,6 +251,12 @@ def upload_rows(server: AirpyServer, frame: Path, repeat: int) -> list[Row]:
             "GB/s",
             ">= 3.0x",
             at_least(3.0),
+        ),
+        Row(
+            "  same, vs DoPut to a bare pyarrow.flight server writing the file (fsynced): this disk's line",
+            gbps("put"),
+            gbps("put_bare"),
+            "GB/s",
         ),
     ]
 

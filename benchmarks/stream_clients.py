@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 FETCH_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
 
@@ -169,6 +170,37 @@ def airpy_flight_put(address: str, bearer: str, path: str, runs: str) -> None:
         writer.close()
         best = min(best, time.perf_counter() - started)
     _print({"seconds": best, "bytes": float(Path(path).stat().st_size)})
+
+
+def flight_put_server(port_file: str) -> None:
+    """pyarrow.flight keeping every DoPut as a file beside the port file, written as it arrives
+    and fsynced: what a Flight upload costs on this disk without anything of airpy's."""
+    import itertools
+    import os
+
+    import pyarrow as pa
+    import pyarrow.flight as flight
+
+    folder = Path(port_file).parent
+    names = itertools.count()
+
+    class Server(flight.FlightServerBase):  # type: ignore[misc]
+        def do_put(self, context: object, descriptor: object, reader: Any, writer: Any) -> None:
+            path = folder / f"{next(names)}.arrows"
+            with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, reader.schema) as stream:
+                while True:
+                    try:
+                        chunk = reader.read_chunk()
+                    except StopIteration:
+                        break
+                    stream.write_batch(chunk.data)
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+            writer.write(pa.py_buffer(b"stored"))
+
+    server = Server("grpc://127.0.0.1:0")
+    Path(port_file).write_text(str(server.port))
+    server.serve()
 
 
 def grpc_ceiling_server(path: str, port_file: str) -> None:
@@ -374,6 +406,7 @@ COMMANDS = {
     "airpy-flight-put": airpy_flight_put,
     "flight-server": flight_server,
     "flight-fetch": flight_fetch,
+    "flight-put-server": flight_put_server,
     "grpc-ceiling-server": grpc_ceiling_server,
     "tcp-server": tcp_server,
     "tcp-fetch": tcp_fetch,

@@ -136,6 +136,10 @@ class FolderResults:
     def adopt_upload(self, tmp: Path, token: int, meta_name: str = DEFAULT_FRAME) -> str:
         file = f"{meta_name}.1.arrows"
         try:
+            # As a job's frames: on disk before a record can name it (a crash after the record
+            # was written would otherwise leave a completed upload with a truncated frame).
+            with tmp.open("rb") as handle:
+                os.fsync(handle.fileno())
             self.folder(token).mkdir(parents=True, exist_ok=True)
             os.replace(tmp, self.folder(token) / file)
         except OSError as exc:

@@ -141,6 +141,25 @@ def test_flight_info_has_one_endpoint_per_part_and_the_parts_make_the_frame(fsta
     assert again[::-1] == parts
 
 
+def test_an_uploadframe_of_many_batches_is_served_in_parts_as_sent(fstack: Stack) -> None:
+    table = pa.table({"id": pa.array(range(100_000), pa.int64()), "x": pa.array([i * 0.5 for i in range(100_000)])})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=2_000)
+    data = sink.getvalue().to_pybytes()
+    chunks = [data[i : i + 50_000] for i in range(0, len(data), 50_000)]
+    reply = fstack.analyze.UploadFrame(
+        iter(analyze_service_pb2.UploadFrameRequest(arrow_ipc=c) for c in chunks), metadata=fstack.metadata()
+    )
+    assert reply.job.frames[0].bytes == len(data)  # kept as sent: its batches were within the cap
+    api = client(fstack)
+    info = api.get_flight_info(descriptor(reply.token))
+    assert len(info.endpoints) > 1 and info.total_records == 100_000
+    parts = [api.do_get(e.ticket).read_all() for e in info.endpoints]
+    assert pa.concat_tables(parts).equals(table)
+    assert 0 < parts[0].num_rows < 100_000  # each endpoint reads its own part
+
+
 def test_every_flight_message_stays_under_4_mib(fstack: Stack) -> None:
     job = query(fstack, query_pb2.Plan(dataset="big.parquet"))
     reader = client(fstack).do_get(flight.Ticket(job.frames[0].flight_ticket))
