@@ -122,6 +122,9 @@ class Runtime:
         """The completed `upload` job whose `result` frame is the finished upload file `tmp` (moved
         into the results store); `result` is its encoded UploadResult. With an idempotency key, the
         upload job an identical earlier upload of the caller made, if any (`tmp` is then left)."""
+        results = self.core.results
+        # Before the idempotency claim: a concurrent identical upload waits on the claim, not the disk.
+        results.persist_upload(tmp)
         idempotency = (
             idempotency_of(owner, idempotency_key, _file_fingerprint(source, tmp)) if idempotency_key else None
         )
@@ -131,7 +134,6 @@ class Runtime:
             step="upload_received",
             message=f"{rows} rows, {size} bytes",
         )
-        results = self.core.results
 
         def store(token: int) -> dict[str, FrameMeta]:
             file = results.adopt_upload(tmp, token)

@@ -119,6 +119,9 @@ class ObjectResults:
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{uuid.uuid4().hex}.arrows.tmp"
 
+    def persist_upload(self, tmp: Path) -> None:
+        """Nothing to do here: the upload is durable once the bucket has it (`adopt_upload`)."""
+
     def adopt_upload(self, tmp: Path, token: int, meta_name: str = DEFAULT_FRAME) -> str:
         file = f"{meta_name}.1.arrows"
         self._upload(tmp, self._key(token, file))

@@ -133,13 +133,17 @@ class FolderResults:
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{uuid.uuid4().hex}.arrows.tmp"
 
+    def persist_upload(self, tmp: Path) -> None:
+        # As a job's frames are fsynced before they are renamed into place.
+        try:
+            with tmp.open("rb") as handle:
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise io_failure("storing an upload", exc) from exc
+
     def adopt_upload(self, tmp: Path, token: int, meta_name: str = DEFAULT_FRAME) -> str:
         file = f"{meta_name}.1.arrows"
         try:
-            # As a job's frames: on disk before a record can name it (a crash after the record
-            # was written would otherwise leave a completed upload with a truncated frame).
-            with tmp.open("rb") as handle:
-                os.fsync(handle.fileno())
             self.folder(token).mkdir(parents=True, exist_ok=True)
             os.replace(tmp, self.folder(token) / file)
         except OSError as exc:

@@ -308,21 +308,23 @@ def cap_batches(path: Path, part_bytes: int = PART_BYTES) -> tuple[int, tuple[Pa
 
 
 def _mark_parts(path: Path, part_bytes: int) -> tuple[int, tuple[Part, ...]] | None:
-    """Batches and parts of a stream file read where they lie, or None when a batch must be re-cut.
+    """Batches and parts of a stream file read where they lie, or None when it must be rewritten.
 
-    Reading the batches' offsets costs a scan of the mapped file; rewriting it cost a second
-    write of every byte (an upload of 454 MB was written twice before).
+    Marking the offsets costs a scan of the mapped file; rewriting it cost a second write of
+    every byte. A file is kept as sent only when it is what FrameWriter would have written but
+    for where its batches are cut: batches within the cap, read without a copy (no compression,
+    this machine's byte order) and the modern end-of-stream marker last, which a part read
+    from an object store stops before.
     """
     with pa.memory_map(str(path)) as source:
         reader = pa.ipc.open_stream(source)
         if _has_dictionary(reader.schema):
-            # Dictionary messages come between batches: such a frame is one part (FrameWriter).
-            batches = 0
-            for batch in reader:
-                if _over_cap(batch):
-                    return None
-                batches += 1
-            return batches, ()
+            # Dictionary messages come between batches, so such a frame is one part; it is kept
+            # as sent only when it is small (as before: a large one is rewritten, uncompressed).
+            sizes = [batch.nbytes for batch in reader]
+            if all(size <= MAX_BATCH_BYTES for size in sizes) and sum(sizes) <= part_bytes:
+                return len(sizes), ()
+            return None
         schema = reader.schema
     with pa.memory_map(str(path)) as source:
         messages = pa.ipc.MessageReader.open_stream(source)
@@ -336,13 +338,32 @@ def _mark_parts(path: Path, part_bytes: int) -> tuple[int, tuple[Part, ...]] | N
             except StopIteration:
                 break
             batch = pa.ipc.read_record_batch(message, schema)
-            if _over_cap(batch):
+            if _over_cap(batch) or not _as_stored(batch, message.body):
                 return None
             if part_bytes and batches and offset - parts[-1].offset >= part_bytes:
                 parts.append(Part(batches, offset, rows))
             batches += 1
             rows += batch.num_rows
+        source.seek(offset)
+        if source.size() - offset != len(_END) or source.read() != _END:
+            return None
     return batches, tuple(parts) if len(parts) > 1 else ()
+
+
+#: The end-of-stream marker a stream writer of this Arrow version ends with.
+_END = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+
+
+def _as_stored(batch: pa.RecordBatch, body: pa.Buffer | None) -> bool:
+    """Whether every buffer of `batch` is the message body's own bytes (read without a copy)."""
+    if body is None:
+        return batch.num_rows == 0 or all(b is None or b.size == 0 for c in batch.columns for b in c.buffers())
+    low, high = body.address, body.address + body.size
+    return all(
+        b is None or b.size == 0 or (low <= b.address and b.address + b.size <= high)
+        for column in batch.columns
+        for b in column.buffers()
+    )
 
 
 def _over_cap(batch: pa.RecordBatch) -> bool:

@@ -52,6 +52,10 @@ class ResultsStore(Protocol):
     def upload_path(self) -> Path:
         """A fresh local temporary path for an upload in progress."""
 
+    def persist_upload(self, tmp: Path) -> None:
+        """Make a finished upload durable where it lies, before a job record can name it (a
+        crash after the record was written must not leave a completed upload truncated)."""
+
     def adopt_upload(self, tmp: Path, token: int, meta_name: str = DEFAULT_FRAME) -> str:
         """Store a finished upload as attempt 1 of the job's frame; returns its file name."""
 

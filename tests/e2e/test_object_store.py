@@ -20,7 +20,7 @@ import pyarrow.feather as feather
 import pytest
 
 from airpy.embedded_redis import EmbeddedRedis
-from airpy.v1 import analyze_pb2, common_pb2, data_pb2, job_pb2, query_pb2
+from airpy.v1 import analyze_pb2, analyze_service_pb2, common_pb2, data_pb2, job_pb2, query_pb2
 from tests.conftest import next_database
 from tests.e2e.test_discover import fetch_frame, rich_status
 from tests.support.s3 import client, moto_server
@@ -434,5 +434,26 @@ def test_flight_serves_frames_from_the_bucket_whole_and_by_parts(
         assert len(info.endpoints) > 1
         parts = [api.do_get(e.ticket, options=options).read_all() for e in info.endpoints]
         assert pa.concat_tables(parts).equals(expected)
+        # Uploads too: one kept as sent (its parts where its batches lie), two rewritten as frames
+        # (compressed; the legacy format's 4-byte end marker, which a last part stops before).
+        for write_options in (
+            None,
+            pa.ipc.IpcWriteOptions(compression="zstd"),
+            pa.ipc.IpcWriteOptions(use_legacy_format=True),
+        ):
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, expected.schema, options=write_options) as writer:
+                writer.write_table(expected, max_chunksize=4_000)
+            data = sink.getvalue().to_pybytes()
+            messages = (
+                analyze_service_pb2.UploadFrameRequest(arrow_ipc=data[i : i + 65_536])
+                for i in range(0, len(data), 65_536)
+            )
+            upload = stack.analyze.UploadFrame(messages, metadata=stack.metadata())
+            descriptor = flight.FlightDescriptor.for_path("jobs", str(upload.token), "result")
+            info = api.get_flight_info(descriptor, options=options)
+            assert len(info.endpoints) > 1
+            parts = [api.do_get(e.ticket, options=options).read_all() for e in info.endpoints]
+            assert pa.concat_tables(parts).equals(expected)
     finally:
         stack.stop()
