@@ -26,10 +26,7 @@ from pyarrow import flight
 
 from airpy import objectstore
 from airpy.flight.tickets import batch_range, parts_of
-from airpy.results.frames import FrameMeta
-
-# The end-of-stream marker of an Arrow IPC stream: continuation token, zero length.
-_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+from airpy.results.frames import END_OF_STREAM, FrameMeta
 
 
 def frame_schema(location: str) -> pa.Schema:
@@ -129,13 +126,13 @@ def _object_reader(location: str, meta: FrameMeta, part: int | None) -> pa.Recor
     first, _ = batch_range(meta, part)
     parts = parts_of(meta)
     start = parts[part].offset
-    end = parts[part + 1].offset if part + 1 < len(parts) else meta.bytes - len(_EOS)
+    end = parts[part + 1].offset if part + 1 < len(parts) else meta.bytes - len(END_OF_STREAM)
     messages = pa.ipc.MessageReader.open_stream(source)
     messages.read_next_message()  # the schema
     schema_end = source.tell()
     if first == 0:
         start = schema_end  # part 0 starts right after the schema
-    view = _Segments(source, [(0, schema_end), (start, end)], _EOS)
+    view = _Segments(source, [(0, schema_end), (start, end)], END_OF_STREAM)
     return pa.ipc.open_stream(pa.PythonFile(view, mode="r"))
 
 

@@ -39,6 +39,8 @@ DEFAULT_FRAME = "result"
 MAX_BATCH_BYTES = 2 << 20
 #: A frame is read in parts of about this many bytes (Flight endpoints: resume, parallel reads).
 PART_BYTES = 64 << 20
+#: The end-of-stream marker every stored frame ends with (a part read from a bucket stops before it).
+END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 
 
 @dataclass(frozen=True)
@@ -313,22 +315,13 @@ def _mark_parts(path: Path, part_bytes: int) -> tuple[int, tuple[Part, ...]] | N
     Marking the offsets costs a scan of the mapped file; rewriting it cost a second write of
     every byte. A file is kept as sent only when it is what FrameWriter would have written but
     for where its batches are cut: batches within the cap, read without a copy (no compression,
-    this machine's byte order) and the modern end-of-stream marker last, which a part read
-    from an object store stops before.
+    this machine's byte order) and END_OF_STREAM last.
     """
     with pa.memory_map(str(path)) as source:
-        reader = pa.ipc.open_stream(source)
-        if _has_dictionary(reader.schema):
-            # Dictionary messages come between batches, so such a frame is one part; it is kept
-            # as sent only when it is small (as before: a large one is rewritten, uncompressed).
-            sizes = [batch.nbytes for batch in reader]
-            if all(size <= MAX_BATCH_BYTES for size in sizes) and sum(sizes) <= part_bytes:
-                return len(sizes), ()
-            return None
-        schema = reader.schema
-    with pa.memory_map(str(path)) as source:
         messages = pa.ipc.MessageReader.open_stream(source)
-        messages.read_next_message()  # the schema
+        schema = pa.ipc.read_schema(messages.read_next_message())
+        if _has_dictionary(schema):
+            return _one_part(path, part_bytes)
         parts = [Part(0, 0, 0)]
         batches = rows = 0
         while True:
@@ -345,20 +338,24 @@ def _mark_parts(path: Path, part_bytes: int) -> tuple[int, tuple[Part, ...]] | N
             batches += 1
             rows += batch.num_rows
         source.seek(offset)
-        if source.size() - offset != len(_END) or source.read() != _END:
+        if source.size() - offset != len(END_OF_STREAM) or source.read() != END_OF_STREAM:
             return None
     return batches, tuple(parts) if len(parts) > 1 else ()
 
 
-#: The end-of-stream marker a stream writer of this Arrow version ends with.
-_END = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+def _one_part(path: Path, part_bytes: int) -> tuple[int, tuple[Part, ...]] | None:
+    """A stream with dictionaries: their messages come between batches, so it is one part, kept
+    as sent only when it is small and no batch is over the cap (a large one is rewritten)."""
+    with pa.memory_map(str(path)) as source:
+        sizes = [batch.nbytes for batch in pa.ipc.open_stream(source)]
+    if all(size <= MAX_BATCH_BYTES for size in sizes) and sum(sizes) <= part_bytes:
+        return len(sizes), ()
+    return None
 
 
 def _as_stored(batch: pa.RecordBatch, body: pa.Buffer | None) -> bool:
     """Whether every buffer of `batch` is the message body's own bytes (read without a copy)."""
-    if body is None:
-        return batch.num_rows == 0 or all(b is None or b.size == 0 for c in batch.columns for b in c.buffers())
-    low, high = body.address, body.address + body.size
+    low, high = (body.address, body.address + body.size) if body is not None else (0, 0)
     return all(
         b is None or b.size == 0 or (low <= b.address and b.address + b.size <= high)
         for column in batch.columns
