@@ -16,10 +16,13 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from airpy.config import Settings
 from airpy.errors import UnavailableError
@@ -60,11 +63,22 @@ def _config(folder: Path, socket_path: Path, databases: int) -> str:
     )
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    import ctypes
+# Runs in a fresh interpreter that then becomes redis-server: it asks to die with the process
+# that started it (PR_SET_PDEATHSIG, kept across exec). A `preexec_fn` did this in a forked copy
+# of the server, which is unsafe once gRPC's threads run: a restart of Redis by the running
+# server died before its exec (gRPC's poller restarted in the child on a closed descriptor).
+_DIE_WITH_PARENT_THEN_EXEC = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None).prctl(1, int(signal.SIGTERM), 0, 0, 0)\n"
+    "if os.getppid() != int(sys.argv[1]):\n"  # the parent died before the prctl
+    "    sys.exit(1)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
 
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(1, int(signal.SIGTERM), 0, 0, 0)
+
+def _launch_args(binary: str, conf: Path) -> list[str]:
+    """redis-server's command line, behind the die-with-parent wrapper."""
+    return [sys.executable, "-I", "-S", "-c", _DIE_WITH_PARENT_THEN_EXEC, str(os.getpid()), binary, str(conf)]
 
 
 class EmbeddedRedis:
@@ -100,12 +114,11 @@ class EmbeddedRedis:
         logfile = (self.folder / "redis.log").open("ab")
         try:
             self._process = subprocess.Popen(
-                [redis_server_binary(), str(conf)],
+                _launch_args(redis_server_binary(), conf),
                 stdout=logfile,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # a Ctrl-C on the terminal reaches the server, which stops Redis last
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only a prctl call, before exec
             )
         finally:
             logfile.close()
@@ -137,7 +150,11 @@ class EmbeddedRedis:
             self._process.wait()
 
     def _ping(self) -> bool:
-        client = redis.Redis(unix_socket_path=str(self.socket_path), socket_connect_timeout=0.5)
+        # No retries: redis-py's default backs off for seconds on a refused connection, and a
+        # ping that fails is an answer here (a restart waited ~4 s for nothing on a stale socket).
+        client = redis.Redis(
+            unix_socket_path=str(self.socket_path), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+        )
         try:
             return bool(client.ping())
         except (redis.RedisError, OSError):

@@ -6,9 +6,7 @@ container of its own):
   keepalive settings), so a misbehaving upload's memory is contained in this process, apart
   from the server every other call shares;
 - its `shutdown()` waits for running calls with no grace limit: a process can be killed once
-  PY_SHUTDOWN_GRACE_S has passed;
-- the supervisor forks (it restarts the embedded Redis with a `preexec_fn`), which is unsafe
-  while Flight's C++ threads run in the same process.
+  PY_SHUTDOWN_GRACE_S has passed.
 
 The process writes its bound port to `--port-file` once it serves (port 0 picks one), and stops
 on SIGTERM: running calls get PY_SHUTDOWN_GRACE_S, then the process exits anyway.

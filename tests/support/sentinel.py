@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from airpy.embedded_redis import redis_server_binary
 from tests.faults.conftest import free_port
@@ -125,7 +127,8 @@ class SentinelPair:
 
 
 def _wait_ping(port: int, timeout: float = 20) -> None:
-    client = redis.Redis(port=port, socket_timeout=1)
+    # No client retries: redis-py backs off for seconds on a refused connection; this loop polls.
+    client = redis.Redis(port=port, socket_timeout=1, retry=Retry(NoBackoff(), 0))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(redis.RedisError):
