@@ -13,14 +13,12 @@ import dataclasses
 import pyarrow as pa
 
 from airpy import engine
-from airpy.analyze import anomaly, eda, forecast, insights, rules
 from airpy.analyze.frames import check_columns, check_rows, inline_table
 from airpy.analyze.specs import Analysis, Kind
 from airpy.codec import analyze as analyze_codec
 from airpy.codec import data as data_codec
 from airpy.codec import query as query_codec
 from airpy.data import discovery
-from airpy.data.profile import profile
 from airpy.data.readers import open_dataset
 from airpy.errors import ResourceCapError
 from airpy.jobs import worker
@@ -48,6 +46,8 @@ def discover(ctx: Context) -> bytes:
 
 
 def infer_schema(ctx: Context) -> bytes:
+    from airpy.data.profile import profile  # see MODULES
+
     runtime = ctx.runtime
     settings = runtime.settings
     asked = data_codec.infer_job(ctx.record.request, settings.infer_rows, settings.discover_max_files)
@@ -140,6 +140,8 @@ def _analysis_input(ctx: Context, con: engine.Connection, job: analyze_codec.Ana
 
 def _analysis(ctx: Context, con: engine.Connection, table: pa.Table, analysis: Analysis) -> object:
     """What the analysis finds (its frames written), for `analyze_codec.analyze_result`."""
+    from airpy.analyze import anomaly, eda, forecast, insights, rules  # see MODULES
+
     runtime, progress = ctx.runtime, ctx.progress
     settings, limits = runtime.settings, runtime.limits
     found: object
@@ -185,8 +187,22 @@ HANDLERS: dict[JobKind, Handler[Runtime]] = {
     JobKind.ANALYZE: analyze,
 }
 
+_ARROW_FILES = "pyarrow.dataset"  # reads Arrow files (`data.readers.arrow_dataset`); brings pandas
+
+#: The modules the handlers import when they run, not with this module: a worker loads those
+#: of its queue's kinds before it serves, so the interactive worker never loads statsmodels,
+#: SciPy, Polars or openai (about 4 s of CPU at its start, and their memory, for nothing).
+MODULES: dict[JobKind, tuple[str, ...]] = {
+    JobKind.QUERY: (_ARROW_FILES,),
+    JobKind.INFER_SCHEMA: ("airpy.data.profile", _ARROW_FILES),
+    JobKind.ANALYZE: (
+        *(f"airpy.analyze.{name}" for name in ("anomaly", "eda", "forecast", "insights", "rules")),
+        _ARROW_FILES,
+    ),
+}
+
 #: What `airpy worker` serves its queue with.
-SETUP = worker.WorkerSetup(HANDLERS, runtime_of)
+SETUP = worker.WorkerSetup(HANDLERS, runtime_of, MODULES)
 
 
 def run(token: int, attempt: int) -> None:

@@ -26,12 +26,13 @@ Either way, a whole lost worker is found by the server's reaper when the job's l
 from __future__ import annotations
 
 import ctypes
+import importlib
 import logging
 import os
 import signal
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import psutil
@@ -45,6 +46,7 @@ from airpy.config import Settings
 from airpy.errors import WorkerLostError
 from airpy.jobs.core import Core, build_core
 from airpy.jobs.lifecycle import Lifecycle, RetryOutcome
+from airpy.jobs.queueing import QUEUE_FOR_KIND
 from airpy.jobs.runner import Handler, JobFailedError, JobRunner
 from airpy.kinds import JobKind
 from airpy.results.bucket import ObjectResults
@@ -77,6 +79,15 @@ class WorkerSetup(Generic[R]):
 
     handlers: Mapping[JobKind, Handler[R]]
     runtime: Callable[[Core], R]
+    #: Modules a kind's handler imports when it runs, loaded before serving by the workers of
+    #: the queue that kind goes to (a forked horse inherits them; other workers never load them).
+    modules: Mapping[JobKind, tuple[str, ...]] = field(default_factory=dict)
+
+    def load_modules(self, queue: str) -> None:
+        for kind, name in QUEUE_FOR_KIND.items():
+            if name == queue:
+                for module in self.modules.get(kind, ()):
+                    importlib.import_module(module)
 
 
 @dataclass(frozen=True)
@@ -178,6 +189,7 @@ def run_worker(
     global _process  # noqa: PLW0603 - one per worker process, inherited by forked horses
     name = name or f"{socket.gethostname()}.{os.getpid()}.{queue}"
     tracing.setup(f"airpy-worker-{queue}")
+    setup.load_modules(queue)
     core = build_core(settings)
     if isinstance(core.results, ObjectResults):
         # Frames a dead process of this machine never uploaded: no job runs that long.

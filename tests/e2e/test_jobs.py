@@ -269,7 +269,8 @@ def test_a_job_nobody_serves_times_out_in_the_queue(stack_factory) -> None:
 
 
 def test_expired_jobs_are_not_found_and_their_frames_are_swept(stack_factory) -> None:
-    short = stack_factory(PY_JOB_TTL_S=3, workers=("interactive",))
+    # Long enough for a Discover on a busy machine to be seen completed before its record expires.
+    short = stack_factory(PY_JOB_TTL_S=8, workers=("interactive",))
     write_dataset(short.base)
     token = discover(short, uri="energy")
     assert short.wait(token).status == job_pb2.JOB_STATUS_COMPLETED

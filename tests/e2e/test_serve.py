@@ -1,30 +1,15 @@
-"""`airpy serve` in embedded mode: one command, tokens never reused, Redis restarts, clean shutdown."""
+"""`airpy serve` in embedded mode: one command, clean shutdown, restarts (tokens: test_serve_tokens.py)."""
 
 from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
-import pytest
-import redis
-
-from airpy.embedded_redis import EmbeddedRedis
 from airpy.sample import write_sample
 from airpy.v1 import data_pb2, data_service_pb2_grpc, job_pb2, job_service_pb2, job_service_pb2_grpc
 from tests.e2e.test_crash import gone
 from tests.support.serve import ServeProcess
-
-
-@pytest.fixture
-def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    root = Path(tmp_path_factory.mktemp("serve", numbered=True))
-    process = ServeProcess(root)
-    write_sample(root / "data")
-    yield process
-    process.kill_tree()
 
 
 def discover(serve: ServeProcess) -> int:
@@ -61,47 +46,6 @@ def test_serve_runs_discover_end_to_end_and_stops_cleanly(serve: ServeProcess) -
     assert '"clean": true' in (serve.root / "state" / "tokens.hwm").read_text()
     serve.start()  # a clean restart continues without a gap
     assert discover(serve) == 2
-
-
-def test_tokens_survive_a_killed_embedded_redis_and_records_persist(serve: ServeProcess) -> None:
-    serve.start()
-    first = [discover(serve) for _ in range(3)]
-    serve.wait_done(first[-1])
-    time.sleep(1.5)  # appendfsync everysec: what is older than a second is on disk
-    old_redis = serve.redis_pid()
-    psutil.Process(old_redis).kill()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if serve.redis_pid() != old_redis:
-                break
-        except StopIteration:
-            pass
-        time.sleep(0.1)
-    serve.wait_ready()
-    later = discover(serve)
-    assert later > max(first)
-    assert serve.wait_done(later).status == job_pb2.JOB_STATUS_COMPLETED
-    assert serve.wait_done(first[0]).discover.total_files == 4  # written before the crash, still there
-
-
-def test_a_redis_counter_rolled_back_below_the_high_water_mark_never_reissues(serve: ServeProcess) -> None:
-    serve.start()
-    issued = [discover(serve) for _ in range(3)]
-    # While serving: the counter goes back (as a Redis that lost its last second would).
-    socket = serve.root / "state" / "redis" / "redis.sock"
-    redis.Redis(unix_socket_path=str(socket)).set("airpy:token", 1)
-    assert discover(serve) > max(issued)
-    issued.append(max(issued) + 1)
-    # After a crash of everything and a counter rolled back on disk.
-    serve.kill_tree()
-    time.sleep(0.5)
-    standalone = EmbeddedRedis(serve.root / "state" / "redis", socket)
-    standalone.start()
-    redis.Redis(unix_socket_path=str(socket)).set("airpy:token", 2)
-    standalone.stop()
-    serve.start()
-    assert discover(serve) > max(issued)
 
 
 def test_sigterm_ends_open_streams_with_a_status_and_exits_cleanly(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ from airpy.jobs.runner import JobContext
 from airpy.jobs.worker import WorkerSetup, run_worker
 from airpy.kinds import QUEUES, JobKind
 from airpy.runtime import Runtime, runtime_of
-from airpy.tasks import HANDLERS, discover
+from airpy.tasks import HANDLERS, MODULES, discover
 
 
 def _sleep(ctx: JobContext[Runtime], seconds: float) -> None:
@@ -144,7 +144,7 @@ def main() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (int(limit), resource.RLIM_INFINITY))
     settings = Settings.from_env()
     logs.configure(f"test-worker-{args.queue}", settings.log_format, settings.log_level)
-    setup = WorkerSetup({**HANDLERS, JobKind.DISCOVER: workload}, runtime_of)
+    setup = WorkerSetup({**HANDLERS, JobKind.DISCOVER: workload}, runtime_of, MODULES)
     run_worker(settings, args.queue, setup, name=args.name)
 
 
