@@ -85,6 +85,8 @@ def test_redis_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
             starter.send_signal(signal.SIGKILL)
             starter.wait(10)
             _, alive = psutil.wait_procs([psutil.Process(redis_pid)], timeout=10)
+            for survivor in alive:
+                survivor.kill()  # not left running for the rest of the session
             assert alive == []
         finally:
             starter.kill()

@@ -44,8 +44,8 @@ def test_the_interactive_worker_loads_only_pandas() -> None:
 
 
 def test_every_import_a_handler_makes_when_it_runs_is_loaded_before_serving() -> None:
-    """A module imported inside a handler but missing from tasks.MODULES would be imported by
-    every forked horse anew, on every job."""
+    """A module imported inside a handler of tasks.py but missing from tasks.MODULES would be
+    imported by every forked horse anew, on every job (any kind's list counts here)."""
     late = set()
     functions = [node for node in ast.parse(Path(tasks.__file__).read_text()).body if isinstance(node, ast.FunctionDef)]
     for function in functions:

@@ -7,18 +7,9 @@ import time
 from pathlib import Path
 
 from airpy.sample import write_sample
-from airpy.v1 import data_pb2, data_service_pb2_grpc, job_pb2, job_service_pb2, job_service_pb2_grpc
+from airpy.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
 from tests.e2e.test_crash import gone
-from tests.support.serve import ServeProcess
-
-
-def discover(serve: ServeProcess) -> int:
-    with serve.channel() as channel:
-        metadata = [("authorization", f"Bearer {serve.token()}")]
-        response = data_service_pb2_grpc.DataServiceStub(channel).Discover(
-            data_pb2.DiscoverRequest(uri="sample", recurse=True), metadata=metadata, timeout=10
-        )
-        return response.token
+from tests.support.serve import ServeProcess, discover
 
 
 def test_serve_runs_discover_end_to_end_and_stops_cleanly(serve: ServeProcess) -> None:

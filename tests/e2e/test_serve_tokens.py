@@ -12,8 +12,7 @@ import redis
 
 from airpy.embedded_redis import EmbeddedRedis
 from airpy.v1 import job_pb2
-from tests.e2e.test_serve import discover
-from tests.support.serve import ServeProcess
+from tests.support.serve import ServeProcess, discover
 
 
 def test_tokens_survive_a_killed_embedded_redis_and_records_persist(serve: ServeProcess) -> None:

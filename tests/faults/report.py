@@ -26,7 +26,11 @@ from tests.support.stack import REPO
 AREAS: dict[str, list[str]] = {
     "Faults (real processes, real Redis)": ["tests/faults"],
     "Crashes and retries": ["tests/e2e/test_crash.py"],
-    "`airpy serve`: Redis restarts, shutdown": ["tests/e2e/test_serve.py", "tests/e2e/test_serve_tokens.py"],
+    "`airpy serve`: Redis restarts, shutdown": [
+        "tests/e2e/test_serve.py",
+        "tests/e2e/test_serve_tokens.py",
+        "tests/test_embedded_redis.py",
+    ],
     "Jobs: resume, watchers, caps": ["tests/e2e/test_jobs.py"],
     "Transport: credentials, TLS, malformed input": ["tests/e2e/test_server.py", "tests/e2e/test_tls.py"],
     "Paths": ["tests/data/test_paths.py", "tests/e2e/test_path_escapes.py"],

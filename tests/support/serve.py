@@ -13,7 +13,7 @@ import grpc
 import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from airpy.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
+from airpy.v1 import data_pb2, data_service_pb2_grpc, job_pb2, job_service_pb2, job_service_pb2_grpc
 from tests.support.stack import process_env
 
 # A short data dir keeps the embedded Redis socket path under the unix limit.
@@ -109,3 +109,13 @@ class ServeProcess:
         for child in children:
             with contextlib.suppress(psutil.NoSuchProcess):
                 child.kill()
+
+
+def discover(serve: ServeProcess) -> int:
+    """A Discover of the sample dataset (`airpy.sample`); its job's token."""
+    with serve.channel() as channel:
+        metadata = [("authorization", f"Bearer {serve.token()}")]
+        response = data_service_pb2_grpc.DataServiceStub(channel).Discover(
+            data_pb2.DiscoverRequest(uri="sample", recurse=True), metadata=metadata, timeout=10
+        )
+        return int(response.token)
