@@ -33,7 +33,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from airpy.jobs.worker import die_with_parent, run_worker
+    from airpy.jobs.worker import run_worker
+    from airpy.parent_death import die_with_parent
     from airpy.tasks import SETUP
 
     settings = read_settings()
@@ -50,7 +51,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_flight(args: argparse.Namespace) -> int:
     from airpy.flight.process import run_flight
-    from airpy.jobs.worker import die_with_parent
+    from airpy.parent_death import die_with_parent
 
     settings = read_settings()
     logs.configure("flight", settings.log_format, settings.log_level)

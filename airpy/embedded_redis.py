@@ -63,26 +63,9 @@ def _config(folder: Path, socket_path: Path, databases: int) -> str:
     )
 
 
-# Runs in a fresh interpreter that then becomes redis-server: it asks to get SIGTERM when the
-# thread that started it ends (PR_SET_PDEATHSIG, kept across exec: the server's main thread, or
-# the asyncio executor thread of a restart, both alive until the server has stopped Redis). A
-# `preexec_fn` did this in a forked copy of the server, which is unsafe once gRPC's threads run:
-# a restart of Redis by the running server died before its exec (gRPC's poller restarted in the
-# child on a closed descriptor).
-_DIE_WITH_PARENT_THEN_EXEC = (
-    "import ctypes, os, signal, sys\n"
-    "ctypes.CDLL(None).prctl(1, int(signal.SIGTERM), 0, 0, 0)\n"
-    "if os.getppid() != int(sys.argv[1]):\n"  # the parent died before the prctl
-    "    sys.exit(1)\n"
-    "os.execv(sys.argv[2], sys.argv[2:])\n"
-)
-
-
 def _launch_args(binary: str, conf: Path) -> list[str]:
-    """redis-server's command line, behind the die-with-parent wrapper where there is prctl (Linux)."""
-    if not sys.platform.startswith("linux"):
-        return [binary, str(conf)]
-    return [sys.executable, "-I", "-S", "-c", _DIE_WITH_PARENT_THEN_EXEC, str(os.getpid()), binary, str(conf)]
+    """redis-server's command line: it dies with the server (`airpy.parent_death`)."""
+    return [sys.executable, "-m", "airpy.parent_death", str(os.getpid()), binary, str(conf)]
 
 
 class EmbeddedRedis:

@@ -25,7 +25,6 @@ Either way, a whole lost worker is found by the server's reaper when the job's l
 
 from __future__ import annotations
 
-import ctypes
 import importlib
 import logging
 import os
@@ -49,27 +48,15 @@ from airpy.jobs.lifecycle import Lifecycle, RetryOutcome
 from airpy.jobs.queueing import QUEUE_FOR_KIND
 from airpy.jobs.runner import Handler, JobFailedError, JobRunner
 from airpy.kinds import JobKind
+from airpy.parent_death import die_with_parent
 from airpy.results.bucket import ObjectResults
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
 
-_PR_SET_PDEATHSIG = 1
 # How long an idle worker's registration lives without a heartbeat: a dead worker
 # stops counting as alive (readiness, GetServerInfo) after this.
 WORKER_TTL_S = 20
-
-
-def die_with_parent(sig: signal.Signals, parent_pid: int) -> None:
-    """Have the kernel send `sig` to this process when its parent exits (Linux)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
-    except (OSError, AttributeError):
-        log.warning("cannot ask to die with the parent process on this platform")
-        return
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os.kill(os.getpid(), sig)
 
 
 @dataclass(frozen=True)
