@@ -21,7 +21,7 @@ from airpy.analyze.findings import Correlation, Issue, Outliers
 from airpy.analyze.issues import find_issues
 from airpy.analyze.specs import CorrelationMethod, EdaOptions, OutlierMethod
 from airpy.data.hints import add_hints
-from airpy.data.metrics import measure_frame
+from airpy.data.metrics import duplicate_collision_bound, measure_frame
 from airpy.data.stats import ColumnStats, Hint
 from airpy.engine import EngineLimits, translated
 from airpy.progress import Progress
@@ -48,6 +48,11 @@ class EdaReport:
     issues: list[Issue] = field(default_factory=list)
     charts: list[Chart] = field(default_factory=list)
     sample: pa.Table | None = None
+
+    @property
+    def duplicate_collision(self) -> float:
+        """How likely `duplicate_rows` is too high (it is counted over row hashes)."""
+        return duplicate_collision_bound(self.rows)
 
 
 def eda(

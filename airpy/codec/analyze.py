@@ -322,6 +322,7 @@ def eda_pb(report: EdaReport, budget: int) -> analyze_pb2.EdaResult:
             for o in report.outliers
         ],
         duplicate_rows=report.duplicate_rows,
+        duplicate_rows_collision_probability=report.duplicate_collision,
         correlation_rows=report.correlation_rows,
         issues=[data_issue_pb(i) for i in report.issues],
         charts=[

@@ -173,6 +173,8 @@ def column_profile_pb(column: ColumnStats) -> common_pb2.ColumnProfile:
     if column.string_lengths is not None:
         low, mean, high = column.string_lengths
         message.string_lengths.CopyFrom(common_pb2.StringLengths(min=low, mean=mean, max=high))
+    if column.distinct_error is not None:
+        message.distinct_relative_error = column.distinct_error
     return message
 
 
@@ -184,7 +186,8 @@ def profile_pb(result: Profile, budget: int) -> data_pb2.InferSchemaResult:
         columns=len(result.columns),
         null_ratio={c.name: c.null_ratio for c in result.columns},
         unique_counts={c.name: c.distinct for c in result.columns},
-        unique_counts_approximate=result.mode is ProfileMode.SAMPLE,
+        unique_counts_approximate=result.mode is ProfileMode.SAMPLE
+        or any(c.distinct_approximate for c in result.columns),
         memory_usage_mb=result.memory_mb,
         files=len(result.files_read),
         bytes_on_disk=result.bytes_on_disk,
@@ -192,6 +195,8 @@ def profile_pb(result: Profile, budget: int) -> data_pb2.InferSchemaResult:
     )
     if result.duplicate_rows is not None:
         stats.duplicate_rows = result.duplicate_rows
+    if result.duplicate_collision is not None:
+        stats.duplicate_rows_collision_probability = result.duplicate_collision
     message = data_pb2.InferSchemaResult(
         schema=arrow_schema_pb(result.schema),
         stats=stats,

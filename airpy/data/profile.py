@@ -24,7 +24,7 @@ import pyarrow as pa
 from airpy.data.failures import reading
 from airpy.data.hints import add_hints
 from airpy.data.listing import Listed
-from airpy.data.metrics import measure
+from airpy.data.metrics import duplicate_collision_bound, measure
 from airpy.data.preview import FileIssue, total_rows
 from airpy.data.readers import Dataset, OnError, Scan, skipped_rows, source_sql
 from airpy.data.stats import ColumnStats
@@ -76,6 +76,11 @@ class Profile:
     duplicate_rows: int | None = None
     skipped_rows: int = 0
     issues: list[FileIssue] = field(default_factory=list)
+
+    @property
+    def duplicate_collision(self) -> float | None:
+        """How likely `duplicate_rows` is too high (it is counted over row hashes)."""
+        return None if self.duplicate_rows is None else duplicate_collision_bound(self.rows)
 
 
 def profile(

@@ -31,6 +31,8 @@ class ColumnStats:
     null_count: int = 0
     distinct: int = 0
     distinct_approximate: bool = False
+    # The standard error of `distinct` relative to it, when it estimates every row (HyperLogLog).
+    distinct_error: float | None = None
     min: Any = None
     max: Any = None
     mean: float | None = None

@@ -12,7 +12,16 @@ import pyarrow as pa
 import pytest
 
 from airpy import engine
-from airpy.data.metrics import QUANTILES, TOP_VALUES, WIDE_COLUMNS, columns_per_pass, measure, measure_frame
+from airpy.data.metrics import (
+    HLL_RELATIVE_ERROR,
+    QUANTILES,
+    TOP_VALUES,
+    WIDE_COLUMNS,
+    columns_per_pass,
+    duplicate_collision_bound,
+    measure,
+    measure_frame,
+)
 from airpy.data.readers import Scan
 from airpy.engine import EngineLimits
 from airpy.schema import Logical
@@ -183,12 +192,46 @@ def _hear(heard: list[tuple[int, int]]):  # type: ignore[no-untyped-def]
 def test_cardinality_classes_of_a_full_scan(con: duckdb.DuckDBPyConnection, limits: EngineLimits) -> None:
     # 250 000 distinct values: above the histogram's reach, so an exact count without top values.
     mid = measure_frame(con, pa.table({"v": np.arange(250_000)}), limits)[0][0]
-    assert (mid.distinct, mid.distinct_approximate, mid.top_values) == (250_000, False, [])
-    # Above a million: the HyperLogLog estimate stays, marked approximate.
+    assert (mid.distinct, mid.distinct_approximate, mid.distinct_error, mid.top_values) == (250_000, False, None, [])
+    # Above a million: the HyperLogLog estimate stays, marked approximate, with its standard error.
     big = measure_frame(con, pa.table({"v": np.arange(1_100_000)}), limits)[0][0]
     assert big.distinct_approximate
+    assert big.distinct_error == HLL_RELATIVE_ERROR
     assert big.distinct == pytest.approx(1_100_000, rel=0.05)
     assert big.count == 1_100_000
+
+
+def test_the_stated_error_of_a_distinct_estimate_is_this_duckdbs(con: duckdb.DuckDBPyConnection) -> None:
+    # The error a result states is DuckDB's sketch size, not measured per call: a DuckDB whose
+    # approx_count_distinct keeps more or fewer registers must fail here, not mislead callers.
+    n, trials = 50_000, 48
+    errors = [
+        con.execute(
+            "SELECT approx_count_distinct(md5(i::VARCHAR || $seed)) FROM range($n) t(i)", {"seed": str(seed), "n": n}
+        ).fetchall()[0][0]
+        / n
+        - 1
+        for seed in range(trials)
+    ]
+    rms = math.sqrt(sum(e * e for e in errors) / trials)
+    assert 0.6 * HLL_RELATIVE_ERROR < rms < 1.5 * HLL_RELATIVE_ERROR
+
+
+def test_the_collision_bound_of_a_duplicate_count() -> None:
+    assert duplicate_collision_bound(0) == duplicate_collision_bound(1) == 0.0
+    # The birthday bound: n(n-1)/2 pairs of rows, each sharing a 64-bit hash with odds 2^-64.
+    assert duplicate_collision_bound(7_000_000) == pytest.approx(7_000_000 * 6_999_999 / 2 / 2**64)
+    assert 1e-6 < duplicate_collision_bound(7_000_000) < 2e-6
+    assert duplicate_collision_bound(2**33) == 1.0  # a probability, capped
+
+
+def test_a_duplicate_count_is_exact_at_zero_and_counts_repeats_of_whole_rows(
+    con: duckdb.DuckDBPyConnection, limits: EngineLimits
+) -> None:
+    # Rows alike in every column but one are not duplicates; a row repeated twice counts twice.
+    table = pa.table({"a": [1, 1, 1, 1, 2], "b": ["x", "y", "x", "x", "x"], "c": [None, None, None, None, None]})
+    assert measure_frame(con, table, limits)[1] == 2
+    assert measure_frame(con, table.slice(0, 2), limits)[1] == 0
 
 
 def test_an_empty_table(con: duckdb.DuckDBPyConnection, limits: EngineLimits) -> None:

@@ -17,6 +17,7 @@ import pytest
 from scipy import stats
 from scipy.stats import contingency
 
+from airpy.data.metrics import duplicate_collision_bound
 from airpy.v1 import analyze_pb2, common_pb2
 from tests.support.analysis import completed, request, upload
 from tests.support.stack import Stack
@@ -145,6 +146,7 @@ def test_outliers_match_an_independent_count(stack: Stack, frame_token: int, met
 
 def test_duplicates_issues_sample_and_schema(eda: analyze_pb2.EdaResult) -> None:
     assert eda.duplicate_rows == FRAME.height - FRAME.unique().height == DUPLICATES
+    assert eda.duplicate_rows_collision_probability == duplicate_collision_bound(FRAME.height)
     codes = {(i.code, i.column) for i in eda.issues}
     assert ("DUPLICATE_ROWS", "") in codes
     assert ("OUTLIERS", "z") in codes

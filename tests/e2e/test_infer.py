@@ -71,6 +71,8 @@ def test_a_full_profile_matches_an_independent_computation(stack: Stack, files: 
     assert result.stats.rows == truth.height == 3003
     assert not result.stats.rows_estimated
     assert result.stats.duplicate_rows == 3
+    # Counted over row hashes: the reply says how likely that miscounts.
+    assert 0 < result.stats.duplicate_rows_collision_probability < 1e-12
     assert result.stats.files == 2
     by_name = columns(job)
     amount = by_name["amount"]
@@ -82,6 +84,8 @@ def test_a_full_profile_matches_an_independent_computation(stack: Stack, files: 
     assert amount.stddev == pytest.approx(truth["amount"].std(), rel=1e-9)
     assert amount.quantiles.p50 == pytest.approx(truth["amount"].median(), rel=0.01)
     assert not amount.distinct_approximate
+    assert not result.stats.unique_counts_approximate
+    assert not any(c.HasField("distinct_relative_error") for c in result.columns)
     for name in ("id", "tier", "email", "code", "day"):
         assert by_name[name].distinct_count == truth[name].n_unique(), name
     tier = by_name["tier"]
@@ -119,7 +123,10 @@ def test_a_sampled_profile_reads_a_few_rows_and_says_it_estimates(stack: Stack, 
     assert result.mode == SAMPLE
     assert result.stats.rows == 3003  # exact from Parquet metadata even when sampling
     assert all(c.distinct_approximate for c in result.columns)
+    # A sample's distinct count has no standard error to state.
+    assert not any(c.HasField("distinct_relative_error") for c in result.columns)
     assert result.stats.unique_counts_approximate
+    assert not result.stats.HasField("duplicate_rows_collision_probability")
     assert fetch_frame(stack, job.token, "sample").num_rows == 200  # 100 rows from each file
     steps = [s.step for s in job.steps]
     assert "loading_data" in steps

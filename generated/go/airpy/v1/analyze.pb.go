@@ -1313,22 +1313,27 @@ func (x *ChartHint) GetVegaLite() string {
 }
 
 type EdaResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rows          int64                  `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
-	Columns       []*ColumnProfile       `protobuf:"bytes,2,rep,name=columns,proto3" json:"columns,omitempty"`
-	Correlations  []*Correlation         `protobuf:"bytes,3,rep,name=correlations,proto3" json:"correlations,omitempty"`
-	Outliers      []*OutlierSummary      `protobuf:"bytes,4,rep,name=outliers,proto3" json:"outliers,omitempty"`
-	DuplicateRows int64                  `protobuf:"varint,5,opt,name=duplicate_rows,json=duplicateRows,proto3" json:"duplicate_rows,omitempty"`
-	Issues        []*DataIssue           `protobuf:"bytes,6,rep,name=issues,proto3" json:"issues,omitempty"`
-	Charts        []*ChartHint           `protobuf:"bytes,7,rep,name=charts,proto3" json:"charts,omitempty"`
-	Sample        *JsonRows              `protobuf:"bytes,8,opt,name=sample,proto3" json:"sample,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Rows         int64                  `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
+	Columns      []*ColumnProfile       `protobuf:"bytes,2,rep,name=columns,proto3" json:"columns,omitempty"`
+	Correlations []*Correlation         `protobuf:"bytes,3,rep,name=correlations,proto3" json:"correlations,omitempty"`
+	Outliers     []*OutlierSummary      `protobuf:"bytes,4,rep,name=outliers,proto3" json:"outliers,omitempty"`
+	// Fully identical rows, compared by 64-bit hashes of the whole row: 0 is exact, and a count
+	// can only be too high (see duplicate_rows_collision_probability).
+	DuplicateRows int64        `protobuf:"varint,5,opt,name=duplicate_rows,json=duplicateRows,proto3" json:"duplicate_rows,omitempty"`
+	Issues        []*DataIssue `protobuf:"bytes,6,rep,name=issues,proto3" json:"issues,omitempty"`
+	Charts        []*ChartHint `protobuf:"bytes,7,rep,name=charts,proto3" json:"charts,omitempty"`
+	Sample        *JsonRows    `protobuf:"bytes,8,opt,name=sample,proto3" json:"sample,omitempty"`
 	// Charts were dropped from the end to keep the result under PY_GETJOB_MAX_BYTES.
 	ChartsTruncated bool `protobuf:"varint,9,opt,name=charts_truncated,json=chartsTruncated,proto3" json:"charts_truncated,omitempty"`
 	// Rows the correlations were computed over: all of them, or a seeded uniform sample of
 	// 250 000 rows for larger frames.
 	CorrelationRows int64 `protobuf:"varint,10,opt,name=correlation_rows,json=correlationRows,proto3" json:"correlation_rows,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The probability that duplicate_rows counts two different rows as one: at most
+	// rows^2 / 2^65 for data not built to collide (1.3e-6 at 7 M rows).
+	DuplicateRowsCollisionProbability float64 `protobuf:"fixed64,11,opt,name=duplicate_rows_collision_probability,json=duplicateRowsCollisionProbability,proto3" json:"duplicate_rows_collision_probability,omitempty"`
+	unknownFields                     protoimpl.UnknownFields
+	sizeCache                         protoimpl.SizeCache
 }
 
 func (x *EdaResult) Reset() {
@@ -1427,6 +1432,13 @@ func (x *EdaResult) GetChartsTruncated() bool {
 func (x *EdaResult) GetCorrelationRows() int64 {
 	if x != nil {
 		return x.CorrelationRows
+	}
+	return 0
+}
+
+func (x *EdaResult) GetDuplicateRowsCollisionProbability() float64 {
+	if x != nil {
+		return x.DuplicateRowsCollisionProbability
 	}
 	return 0
 }
@@ -2224,7 +2236,7 @@ const file_airpy_v1_analyze_proto_rawDesc = "" +
 	"\tTYPE_LINE\x10\x03\x12\x10\n" +
 	"\fTYPE_SCATTER\x10\x04\x12\f\n" +
 	"\bTYPE_BOX\x10\x05\x12\x10\n" +
-	"\fTYPE_HEATMAP\x10\x06\"\xc6\x03\n" +
+	"\fTYPE_HEATMAP\x10\x06\"\x97\x04\n" +
 	"\tEdaResult\x12\x12\n" +
 	"\x04rows\x18\x01 \x01(\x03R\x04rows\x121\n" +
 	"\acolumns\x18\x02 \x03(\v2\x17.airpy.v1.ColumnProfileR\acolumns\x129\n" +
@@ -2236,7 +2248,8 @@ const file_airpy_v1_analyze_proto_rawDesc = "" +
 	"\x06sample\x18\b \x01(\v2\x12.airpy.v1.JsonRowsR\x06sample\x12)\n" +
 	"\x10charts_truncated\x18\t \x01(\bR\x0fchartsTruncated\x12)\n" +
 	"\x10correlation_rows\x18\n" +
-	" \x01(\x03R\x0fcorrelationRows\"\xfc\x01\n" +
+	" \x01(\x03R\x0fcorrelationRows\x12O\n" +
+	"$duplicate_rows_collision_probability\x18\v \x01(\x01R!duplicateRowsCollisionProbability\"\xfc\x01\n" +
 	"\n" +
 	"RuleResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +

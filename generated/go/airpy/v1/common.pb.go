@@ -1239,7 +1239,9 @@ type ColumnProfile struct {
 	NullCount     int64   `protobuf:"varint,6,opt,name=null_count,json=nullCount,proto3" json:"null_count,omitempty"`
 	NullRatio     float64 `protobuf:"fixed64,7,opt,name=null_ratio,json=nullRatio,proto3" json:"null_ratio,omitempty"`
 	DistinctCount int64   `protobuf:"varint,8,opt,name=distinct_count,json=distinctCount,proto3" json:"distinct_count,omitempty"`
-	// True when distinct_count is an approximation (sampled profile, HyperLogLog).
+	// True when distinct_count is an approximation: a sampled profile's count of the sample, or
+	// a full scan's HyperLogLog estimate of a column of more than a million values (then
+	// distinct_relative_error says how close it is).
 	DistinctApproximate bool           `protobuf:"varint,9,opt,name=distinct_approximate,json=distinctApproximate,proto3" json:"distinct_approximate,omitempty"`
 	Min                 *Value         `protobuf:"bytes,10,opt,name=min,proto3" json:"min,omitempty"`
 	Max                 *Value         `protobuf:"bytes,11,opt,name=max,proto3" json:"max,omitempty"`
@@ -1251,8 +1253,13 @@ type ColumnProfile struct {
 	// strftime-style format detected where a text column holds dates or times.
 	DetectedFormat string         `protobuf:"bytes,17,opt,name=detected_format,json=detectedFormat,proto3" json:"detected_format,omitempty"`
 	Hints          []SemanticHint `protobuf:"varint,18,rep,packed,name=hints,proto3,enum=airpy.v1.SemanticHint" json:"hints,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Set when distinct_count is a HyperLogLog estimate over every row: its standard error
+	// relative to the count (0.0325: about two estimates in three are within 3.25 % of the true
+	// count, nineteen in twenty within 6.5 %). Unset when the count is exact, or counts a sample
+	// (a sample's distinct values bound the dataset's from below, with no error to state).
+	DistinctRelativeError *float64 `protobuf:"fixed64,19,opt,name=distinct_relative_error,json=distinctRelativeError,proto3,oneof" json:"distinct_relative_error,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *ColumnProfile) Reset() {
@@ -1411,6 +1418,13 @@ func (x *ColumnProfile) GetHints() []SemanticHint {
 	return nil
 }
 
+func (x *ColumnProfile) GetDistinctRelativeError() float64 {
+	if x != nil && x.DistinctRelativeError != nil {
+		return *x.DistinctRelativeError
+	}
+	return 0
+}
+
 // Rows in a JSON-friendly form (so grpcurl shows them readably). Arrow is the
 // exact form; these are for display.
 type JsonRows struct {
@@ -1533,7 +1547,7 @@ const file_airpy_v1_common_proto_rawDesc = "" +
 	"\rStringLengths\x12\x10\n" +
 	"\x03min\x18\x01 \x01(\x03R\x03min\x12\x12\n" +
 	"\x04mean\x18\x02 \x01(\x01R\x04mean\x12\x10\n" +
-	"\x03max\x18\x03 \x01(\x03R\x03max\"\xd5\x05\n" +
+	"\x03max\x18\x03 \x01(\x03R\x03max\"\xae\x06\n" +
 	"\rColumnProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
 	"\n" +
@@ -1557,9 +1571,11 @@ const file_airpy_v1_common_proto_rawDesc = "" +
 	"top_values\x18\x0f \x03(\v2\x14.airpy.v1.ValueCountR\ttopValues\x12>\n" +
 	"\x0estring_lengths\x18\x10 \x01(\v2\x17.airpy.v1.StringLengthsR\rstringLengths\x12'\n" +
 	"\x0fdetected_format\x18\x11 \x01(\tR\x0edetectedFormat\x12,\n" +
-	"\x05hints\x18\x12 \x03(\x0e2\x16.airpy.v1.SemanticHintR\x05hintsB\a\n" +
+	"\x05hints\x18\x12 \x03(\x0e2\x16.airpy.v1.SemanticHintR\x05hints\x12;\n" +
+	"\x17distinct_relative_error\x18\x13 \x01(\x01H\x02R\x15distinctRelativeError\x88\x01\x01B\a\n" +
 	"\x05_meanB\t\n" +
-	"\a_stddev\"U\n" +
+	"\a_stddevB\x1a\n" +
+	"\x18_distinct_relative_error\"U\n" +
 	"\bJsonRows\x12+\n" +
 	"\x04rows\x18\x01 \x03(\v2\x17.google.protobuf.StructR\x04rows\x12\x1c\n" +
 	"\ttruncated\x18\x02 \x01(\bR\ttruncated*x\n" +

@@ -517,20 +517,26 @@ type DatasetStats struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Rows  int64                  `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
 	// True when rows is an estimate (sampled profile of text files).
-	RowsEstimated           bool               `protobuf:"varint,2,opt,name=rows_estimated,json=rowsEstimated,proto3" json:"rows_estimated,omitempty"`
-	Columns                 int32              `protobuf:"varint,3,opt,name=columns,proto3" json:"columns,omitempty"`
-	NullRatio               map[string]float64 `protobuf:"bytes,4,rep,name=null_ratio,json=nullRatio,proto3" json:"null_ratio,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
-	UniqueCounts            map[string]int64   `protobuf:"bytes,5,rep,name=unique_counts,json=uniqueCounts,proto3" json:"unique_counts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	UniqueCountsApproximate bool               `protobuf:"varint,6,opt,name=unique_counts_approximate,json=uniqueCountsApproximate,proto3" json:"unique_counts_approximate,omitempty"`
-	MemoryUsageMb           float64            `protobuf:"fixed64,7,opt,name=memory_usage_mb,json=memoryUsageMb,proto3" json:"memory_usage_mb,omitempty"`
-	Files                   int32              `protobuf:"varint,8,opt,name=files,proto3" json:"files,omitempty"`
-	BytesOnDisk             int64              `protobuf:"varint,9,opt,name=bytes_on_disk,json=bytesOnDisk,proto3" json:"bytes_on_disk,omitempty"`
-	// Fully identical rows; only on a full scan.
+	RowsEstimated bool               `protobuf:"varint,2,opt,name=rows_estimated,json=rowsEstimated,proto3" json:"rows_estimated,omitempty"`
+	Columns       int32              `protobuf:"varint,3,opt,name=columns,proto3" json:"columns,omitempty"`
+	NullRatio     map[string]float64 `protobuf:"bytes,4,rep,name=null_ratio,json=nullRatio,proto3" json:"null_ratio,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	UniqueCounts  map[string]int64   `protobuf:"bytes,5,rep,name=unique_counts,json=uniqueCounts,proto3" json:"unique_counts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// True when any of unique_counts is an estimate (every one on a sampled profile; on a full
+	// scan, those whose ColumnProfile says distinct_approximate).
+	UniqueCountsApproximate bool    `protobuf:"varint,6,opt,name=unique_counts_approximate,json=uniqueCountsApproximate,proto3" json:"unique_counts_approximate,omitempty"`
+	MemoryUsageMb           float64 `protobuf:"fixed64,7,opt,name=memory_usage_mb,json=memoryUsageMb,proto3" json:"memory_usage_mb,omitempty"`
+	Files                   int32   `protobuf:"varint,8,opt,name=files,proto3" json:"files,omitempty"`
+	BytesOnDisk             int64   `protobuf:"varint,9,opt,name=bytes_on_disk,json=bytesOnDisk,proto3" json:"bytes_on_disk,omitempty"`
+	// Fully identical rows; only on a full scan. Rows are compared by 64-bit hashes of the whole
+	// row: 0 is exact, and a count can only be too high (see duplicate_rows_collision_probability).
 	DuplicateRows *int64 `protobuf:"varint,10,opt,name=duplicate_rows,json=duplicateRows,proto3,oneof" json:"duplicate_rows,omitempty"`
 	// Rows skipped as malformed when the reader was asked to skip them.
-	SkippedRows   int64 `protobuf:"varint,11,opt,name=skipped_rows,json=skippedRows,proto3" json:"skipped_rows,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SkippedRows int64 `protobuf:"varint,11,opt,name=skipped_rows,json=skippedRows,proto3" json:"skipped_rows,omitempty"`
+	// Set with duplicate_rows: the probability that it counts two different rows as one, which
+	// is at most rows^2 / 2^65 for data not built to collide (1.3e-6 at 7 M rows).
+	DuplicateRowsCollisionProbability *float64 `protobuf:"fixed64,12,opt,name=duplicate_rows_collision_probability,json=duplicateRowsCollisionProbability,proto3,oneof" json:"duplicate_rows_collision_probability,omitempty"`
+	unknownFields                     protoimpl.UnknownFields
+	sizeCache                         protoimpl.SizeCache
 }
 
 func (x *DatasetStats) Reset() {
@@ -636,6 +642,13 @@ func (x *DatasetStats) GetDuplicateRows() int64 {
 func (x *DatasetStats) GetSkippedRows() int64 {
 	if x != nil {
 		return x.SkippedRows
+	}
+	return 0
+}
+
+func (x *DatasetStats) GetDuplicateRowsCollisionProbability() float64 {
+	if x != nil && x.DuplicateRowsCollisionProbability != nil {
+		return *x.DuplicateRowsCollisionProbability
 	}
 	return 0
 }
@@ -1091,7 +1104,7 @@ const file_airpy_v1_data_proto_rawDesc = "" +
 	"\acolumns\x18\x06 \x03(\tR\acolumns\x12/\n" +
 	"\x06reader\x18\a \x01(\v2\x17.airpy.v1.ReaderOptionsR\x06reader\x12&\n" +
 	"\x03job\x18\x0f \x01(\v2\x14.airpy.v1.JobOptionsR\x03job\x12'\n" +
-	"\x0fidempotency_key\x18\x10 \x01(\tR\x0eidempotencyKey\"\xf7\x04\n" +
+	"\x0fidempotency_key\x18\x10 \x01(\tR\x0eidempotencyKey\"\xf6\x05\n" +
 	"\fDatasetStats\x12\x12\n" +
 	"\x04rows\x18\x01 \x01(\x03R\x04rows\x12%\n" +
 	"\x0erows_estimated\x18\x02 \x01(\bR\rrowsEstimated\x12\x18\n" +
@@ -1105,14 +1118,16 @@ const file_airpy_v1_data_proto_rawDesc = "" +
 	"\rbytes_on_disk\x18\t \x01(\x03R\vbytesOnDisk\x12*\n" +
 	"\x0eduplicate_rows\x18\n" +
 	" \x01(\x03H\x00R\rduplicateRows\x88\x01\x01\x12!\n" +
-	"\fskipped_rows\x18\v \x01(\x03R\vskippedRows\x1a<\n" +
+	"\fskipped_rows\x18\v \x01(\x03R\vskippedRows\x12T\n" +
+	"$duplicate_rows_collision_probability\x18\f \x01(\x01H\x01R!duplicateRowsCollisionProbability\x88\x01\x01\x1a<\n" +
 	"\x0eNullRatioEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a?\n" +
 	"\x11UniqueCountsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01B\x11\n" +
-	"\x0f_duplicate_rows\"\x8e\x01\n" +
+	"\x0f_duplicate_rowsB'\n" +
+	"%_duplicate_rows_collision_probability\"\x8e\x01\n" +
 	"\vColumnDrift\x12\x16\n" +
 	"\x06column\x18\x01 \x01(\tR\x06column\x12#\n" +
 	"\rfiles_present\x18\x02 \x03(\tR\ffilesPresent\x12#\n" +

@@ -276,7 +276,7 @@ class ChartHint(_message.Message):
     def __init__(self, type: _Optional[_Union[ChartHint.Type, str]] = ..., x: _Optional[str] = ..., y: _Optional[str] = ..., title: _Optional[str] = ..., vega_lite: _Optional[str] = ...) -> None: ...
 
 class EdaResult(_message.Message):
-    __slots__ = ("rows", "columns", "correlations", "outliers", "duplicate_rows", "issues", "charts", "sample", "charts_truncated", "correlation_rows")
+    __slots__ = ("rows", "columns", "correlations", "outliers", "duplicate_rows", "issues", "charts", "sample", "charts_truncated", "correlation_rows", "duplicate_rows_collision_probability")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     CORRELATIONS_FIELD_NUMBER: _ClassVar[int]
@@ -287,6 +287,7 @@ class EdaResult(_message.Message):
     SAMPLE_FIELD_NUMBER: _ClassVar[int]
     CHARTS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     CORRELATION_ROWS_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_ROWS_COLLISION_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     rows: int
     columns: _containers.RepeatedCompositeFieldContainer[_common_pb2.ColumnProfile]
     correlations: _containers.RepeatedCompositeFieldContainer[Correlation]
@@ -297,7 +298,8 @@ class EdaResult(_message.Message):
     sample: _common_pb2.JsonRows
     charts_truncated: bool
     correlation_rows: int
-    def __init__(self, rows: _Optional[int] = ..., columns: _Optional[_Iterable[_Union[_common_pb2.ColumnProfile, _Mapping]]] = ..., correlations: _Optional[_Iterable[_Union[Correlation, _Mapping]]] = ..., outliers: _Optional[_Iterable[_Union[OutlierSummary, _Mapping]]] = ..., duplicate_rows: _Optional[int] = ..., issues: _Optional[_Iterable[_Union[_common_pb2.DataIssue, _Mapping]]] = ..., charts: _Optional[_Iterable[_Union[ChartHint, _Mapping]]] = ..., sample: _Optional[_Union[_common_pb2.JsonRows, _Mapping]] = ..., charts_truncated: _Optional[bool] = ..., correlation_rows: _Optional[int] = ...) -> None: ...
+    duplicate_rows_collision_probability: float
+    def __init__(self, rows: _Optional[int] = ..., columns: _Optional[_Iterable[_Union[_common_pb2.ColumnProfile, _Mapping]]] = ..., correlations: _Optional[_Iterable[_Union[Correlation, _Mapping]]] = ..., outliers: _Optional[_Iterable[_Union[OutlierSummary, _Mapping]]] = ..., duplicate_rows: _Optional[int] = ..., issues: _Optional[_Iterable[_Union[_common_pb2.DataIssue, _Mapping]]] = ..., charts: _Optional[_Iterable[_Union[ChartHint, _Mapping]]] = ..., sample: _Optional[_Union[_common_pb2.JsonRows, _Mapping]] = ..., charts_truncated: _Optional[bool] = ..., correlation_rows: _Optional[int] = ..., duplicate_rows_collision_probability: _Optional[float] = ...) -> None: ...
 
 class RuleResult(_message.Message):
     __slots__ = ("id", "kind", "columns", "passed", "failing_rows", "failing_ratio", "detail", "failing_frame")

@@ -244,7 +244,7 @@ class StringLengths(_message.Message):
     def __init__(self, min: _Optional[int] = ..., mean: _Optional[float] = ..., max: _Optional[int] = ...) -> None: ...
 
 class ColumnProfile(_message.Message):
-    __slots__ = ("name", "arrow_type", "logical_type", "nullable", "count", "null_count", "null_ratio", "distinct_count", "distinct_approximate", "min", "max", "mean", "stddev", "quantiles", "top_values", "string_lengths", "detected_format", "hints")
+    __slots__ = ("name", "arrow_type", "logical_type", "nullable", "count", "null_count", "null_ratio", "distinct_count", "distinct_approximate", "min", "max", "mean", "stddev", "quantiles", "top_values", "string_lengths", "detected_format", "hints", "distinct_relative_error")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ARROW_TYPE_FIELD_NUMBER: _ClassVar[int]
     LOGICAL_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -263,6 +263,7 @@ class ColumnProfile(_message.Message):
     STRING_LENGTHS_FIELD_NUMBER: _ClassVar[int]
     DETECTED_FORMAT_FIELD_NUMBER: _ClassVar[int]
     HINTS_FIELD_NUMBER: _ClassVar[int]
+    DISTINCT_RELATIVE_ERROR_FIELD_NUMBER: _ClassVar[int]
     name: str
     arrow_type: str
     logical_type: LogicalType
@@ -281,7 +282,8 @@ class ColumnProfile(_message.Message):
     string_lengths: StringLengths
     detected_format: str
     hints: _containers.RepeatedScalarFieldContainer[SemanticHint]
-    def __init__(self, name: _Optional[str] = ..., arrow_type: _Optional[str] = ..., logical_type: _Optional[_Union[LogicalType, str]] = ..., nullable: _Optional[bool] = ..., count: _Optional[int] = ..., null_count: _Optional[int] = ..., null_ratio: _Optional[float] = ..., distinct_count: _Optional[int] = ..., distinct_approximate: _Optional[bool] = ..., min: _Optional[_Union[Value, _Mapping]] = ..., max: _Optional[_Union[Value, _Mapping]] = ..., mean: _Optional[float] = ..., stddev: _Optional[float] = ..., quantiles: _Optional[_Union[Quantiles, _Mapping]] = ..., top_values: _Optional[_Iterable[_Union[ValueCount, _Mapping]]] = ..., string_lengths: _Optional[_Union[StringLengths, _Mapping]] = ..., detected_format: _Optional[str] = ..., hints: _Optional[_Iterable[_Union[SemanticHint, str]]] = ...) -> None: ...
+    distinct_relative_error: float
+    def __init__(self, name: _Optional[str] = ..., arrow_type: _Optional[str] = ..., logical_type: _Optional[_Union[LogicalType, str]] = ..., nullable: _Optional[bool] = ..., count: _Optional[int] = ..., null_count: _Optional[int] = ..., null_ratio: _Optional[float] = ..., distinct_count: _Optional[int] = ..., distinct_approximate: _Optional[bool] = ..., min: _Optional[_Union[Value, _Mapping]] = ..., max: _Optional[_Union[Value, _Mapping]] = ..., mean: _Optional[float] = ..., stddev: _Optional[float] = ..., quantiles: _Optional[_Union[Quantiles, _Mapping]] = ..., top_values: _Optional[_Iterable[_Union[ValueCount, _Mapping]]] = ..., string_lengths: _Optional[_Union[StringLengths, _Mapping]] = ..., detected_format: _Optional[str] = ..., hints: _Optional[_Iterable[_Union[SemanticHint, str]]] = ..., distinct_relative_error: _Optional[float] = ...) -> None: ...
 
 class JsonRows(_message.Message):
     __slots__ = ("rows", "truncated")

@@ -110,7 +110,7 @@ class InferSchemaRequest(_message.Message):
     def __init__(self, datasource_id: _Optional[str] = ..., uri: _Optional[str] = ..., sample_files: _Optional[int] = ..., infer_rows: _Optional[int] = ..., mode: _Optional[_Union[ProfileMode, str]] = ..., columns: _Optional[_Iterable[str]] = ..., reader: _Optional[_Union[_common_pb2.ReaderOptions, _Mapping]] = ..., job: _Optional[_Union[_common_pb2.JobOptions, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class DatasetStats(_message.Message):
-    __slots__ = ("rows", "rows_estimated", "columns", "null_ratio", "unique_counts", "unique_counts_approximate", "memory_usage_mb", "files", "bytes_on_disk", "duplicate_rows", "skipped_rows")
+    __slots__ = ("rows", "rows_estimated", "columns", "null_ratio", "unique_counts", "unique_counts_approximate", "memory_usage_mb", "files", "bytes_on_disk", "duplicate_rows", "skipped_rows", "duplicate_rows_collision_probability")
     class NullRatioEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -136,6 +136,7 @@ class DatasetStats(_message.Message):
     BYTES_ON_DISK_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_ROWS_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_ROWS_COLLISION_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     rows: int
     rows_estimated: bool
     columns: int
@@ -147,7 +148,8 @@ class DatasetStats(_message.Message):
     bytes_on_disk: int
     duplicate_rows: int
     skipped_rows: int
-    def __init__(self, rows: _Optional[int] = ..., rows_estimated: _Optional[bool] = ..., columns: _Optional[int] = ..., null_ratio: _Optional[_Mapping[str, float]] = ..., unique_counts: _Optional[_Mapping[str, int]] = ..., unique_counts_approximate: _Optional[bool] = ..., memory_usage_mb: _Optional[float] = ..., files: _Optional[int] = ..., bytes_on_disk: _Optional[int] = ..., duplicate_rows: _Optional[int] = ..., skipped_rows: _Optional[int] = ...) -> None: ...
+    duplicate_rows_collision_probability: float
+    def __init__(self, rows: _Optional[int] = ..., rows_estimated: _Optional[bool] = ..., columns: _Optional[int] = ..., null_ratio: _Optional[_Mapping[str, float]] = ..., unique_counts: _Optional[_Mapping[str, int]] = ..., unique_counts_approximate: _Optional[bool] = ..., memory_usage_mb: _Optional[float] = ..., files: _Optional[int] = ..., bytes_on_disk: _Optional[int] = ..., duplicate_rows: _Optional[int] = ..., skipped_rows: _Optional[int] = ..., duplicate_rows_collision_probability: _Optional[float] = ...) -> None: ...
 
 class ColumnDrift(_message.Message):
     __slots__ = ("column", "files_present", "files_missing", "types_seen")

@@ -1,0 +1,61 @@
+"""airpy.codec.data: what a profile says about its own precision reaches the reply."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from airpy.codec.data import column_profile_pb, profile_pb
+from airpy.data.metrics import HLL_RELATIVE_ERROR, duplicate_collision_bound
+from airpy.data.profile import Profile, ProfileMode
+from airpy.data.stats import ColumnStats
+from airpy.schema import Logical
+
+BUDGET = 4 * 1024 * 1024
+
+
+def profile(mode: ProfileMode, columns: list[ColumnStats], duplicate_rows: int | None) -> Profile:
+    schema = pa.schema([(c.name, pa.int64()) for c in columns])
+    return Profile(
+        mode=mode,
+        schema=schema,
+        rows=7_000_000,
+        rows_estimated=False,
+        files_read=[],
+        bytes_on_disk=0,
+        memory_mb=0.0,
+        columns=columns,
+        drift=[],
+        sample=schema.empty_table(),
+        duplicate_rows=duplicate_rows,
+    )
+
+
+def exact(name: str) -> ColumnStats:
+    return ColumnStats(name, "int64", Logical.INTEGER, True, count=7_000_000, distinct=10)
+
+
+def estimated(name: str) -> ColumnStats:
+    column = ColumnStats(name, "int64", Logical.INTEGER, True, count=7_000_000, distinct=2_000_000)
+    column.distinct_approximate, column.distinct_error = True, HLL_RELATIVE_ERROR
+    return column
+
+
+def test_an_estimated_distinct_count_carries_its_standard_error() -> None:
+    assert column_profile_pb(estimated("v")).distinct_relative_error == HLL_RELATIVE_ERROR
+    assert not column_profile_pb(exact("v")).HasField("distinct_relative_error")
+
+
+def test_a_full_profile_with_one_estimate_says_its_unique_counts_are_approximate() -> None:
+    assert profile_pb(
+        profile(ProfileMode.FULL, [exact("a"), estimated("b")], 0), BUDGET
+    ).stats.unique_counts_approximate
+    assert not profile_pb(profile(ProfileMode.FULL, [exact("a")], 0), BUDGET).stats.unique_counts_approximate
+    assert profile_pb(profile(ProfileMode.SAMPLE, [exact("a")], None), BUDGET).stats.unique_counts_approximate
+
+
+def test_a_duplicate_count_carries_its_collision_bound() -> None:
+    stats = profile_pb(profile(ProfileMode.FULL, [exact("a")], 3), BUDGET).stats
+    assert stats.duplicate_rows == 3
+    assert stats.duplicate_rows_collision_probability == duplicate_collision_bound(7_000_000)
+    sampled = profile_pb(profile(ProfileMode.SAMPLE, [exact("a")], None), BUDGET).stats
+    assert not sampled.HasField("duplicate_rows") and not sampled.HasField("duplicate_rows_collision_probability")
