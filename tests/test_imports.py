@@ -64,3 +64,27 @@ def _module_of(module: str, name: str) -> str:
         return f"{module}.{name}" if importlib.util.find_spec(f"{module}.{name}") else module
     except ModuleNotFoundError:  # `module` is no package
         return module
+
+
+def test_a_worker_with_an_object_store_loads_what_each_engine_session_would_import() -> None:
+    # Every DuckDB database registers the store's filesystem; a horse that imported its wrapper
+    # itself would pay ~70 ms on every batch job.
+    code = (
+        "import sys, duckdb\n"
+        "from airpy import objectstore\n"
+        "objectstore.configure('http://127.0.0.1:9', 'us-east-1')\n"
+        "objectstore.preload()\n"
+        "before = set(sys.modules)\n"
+        "objectstore.register_with(duckdb.connect())\n"
+        "print(','.join(sorted(set(sys.modules) - before)))"
+    )
+    late = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert late == ""
+
+
+def test_a_worker_without_one_does_not_load_it() -> None:
+    code = "import sys\nfrom airpy import objectstore\nobjectstore.preload()\nprint('fsspec' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )

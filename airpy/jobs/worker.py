@@ -40,7 +40,7 @@ from redis.client import Pipeline
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 
-from airpy import tracing
+from airpy import objectstore, tracing
 from airpy.config import Settings
 from airpy.errors import WorkerLostError
 from airpy.jobs.core import Core, build_core
@@ -178,6 +178,7 @@ def run_worker(
     tracing.setup(f"airpy-worker-{queue}")
     setup.load_modules(queue)
     core = build_core(settings)
+    objectstore.preload()  # once the settings have configured the store
     if isinstance(core.results, ObjectResults):
         # Frames a dead process of this machine never uploaded: no job runs that long.
         core.results.sweep_spool(settings.max_job_timeout_s + 600)
