@@ -186,8 +186,7 @@ def profile_pb(result: Profile, budget: int) -> data_pb2.InferSchemaResult:
         columns=len(result.columns),
         null_ratio={c.name: c.null_ratio for c in result.columns},
         unique_counts={c.name: c.distinct for c in result.columns},
-        unique_counts_approximate=result.mode is ProfileMode.SAMPLE
-        or any(c.distinct_approximate for c in result.columns),
+        unique_counts_approximate=result.unique_counts_approximate,
         memory_usage_mb=result.memory_mb,
         files=len(result.files_read),
         bytes_on_disk=result.bytes_on_disk,

@@ -79,8 +79,14 @@ class Profile:
 
     @property
     def duplicate_collision(self) -> float | None:
-        """How likely `duplicate_rows` is too high (it is counted over row hashes)."""
-        return None if self.duplicate_rows is None else duplicate_collision_bound(self.rows)
+        """At most how likely `duplicate_rows` is too high (counted over row hashes; 0 is exact)."""
+        if self.duplicate_rows is None:
+            return None
+        return duplicate_collision_bound(self.rows) if self.duplicate_rows else 0.0
+
+    @property
+    def unique_counts_approximate(self) -> bool:
+        return self.mode is ProfileMode.SAMPLE or any(c.distinct_approximate for c in self.columns)
 
 
 def profile(

@@ -214,7 +214,8 @@ def test_the_stated_error_of_a_distinct_estimate_is_this_duckdbs(con: duckdb.Duc
         for seed in range(trials)
     ]
     rms = math.sqrt(sum(e * e for e in errors) / trials)
-    assert 0.6 * HLL_RELATIVE_ERROR < rms < 1.5 * HLL_RELATIVE_ERROR
+    # 1.09x here; twice or half the registers would give 0.7x or 1.4x.
+    assert 0.8 * HLL_RELATIVE_ERROR < rms < 1.3 * HLL_RELATIVE_ERROR
 
 
 def test_the_collision_bound_of_a_duplicate_count() -> None:

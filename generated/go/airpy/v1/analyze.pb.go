@@ -1329,8 +1329,9 @@ type EdaResult struct {
 	// Rows the correlations were computed over: all of them, or a seeded uniform sample of
 	// 250 000 rows for larger frames.
 	CorrelationRows int64 `protobuf:"varint,10,opt,name=correlation_rows,json=correlationRows,proto3" json:"correlation_rows,omitempty"`
-	// The probability that duplicate_rows counts two different rows as one: at most
-	// rows^2 / 2^65 for data not built to collide (1.3e-6 at 7 M rows).
+	// At most the probability that duplicate_rows counts two different rows as one (0 when
+	// duplicate_rows is 0, which is exact; else rows^2 / 2^65 for data not built to collide:
+	// 1.3e-6 at 7 M rows).
 	DuplicateRowsCollisionProbability float64 `protobuf:"fixed64,11,opt,name=duplicate_rows_collision_probability,json=duplicateRowsCollisionProbability,proto3" json:"duplicate_rows_collision_probability,omitempty"`
 	unknownFields                     protoimpl.UnknownFields
 	sizeCache                         protoimpl.SizeCache

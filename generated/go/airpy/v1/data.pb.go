@@ -532,8 +532,9 @@ type DatasetStats struct {
 	DuplicateRows *int64 `protobuf:"varint,10,opt,name=duplicate_rows,json=duplicateRows,proto3,oneof" json:"duplicate_rows,omitempty"`
 	// Rows skipped as malformed when the reader was asked to skip them.
 	SkippedRows int64 `protobuf:"varint,11,opt,name=skipped_rows,json=skippedRows,proto3" json:"skipped_rows,omitempty"`
-	// Set with duplicate_rows: the probability that it counts two different rows as one, which
-	// is at most rows^2 / 2^65 for data not built to collide (1.3e-6 at 7 M rows).
+	// Set with duplicate_rows: at most the probability that it counts two different rows as one
+	// (0 when duplicate_rows is 0, which is exact; else rows^2 / 2^65 for data not built to
+	// collide: 1.3e-6 at 7 M rows).
 	DuplicateRowsCollisionProbability *float64 `protobuf:"fixed64,12,opt,name=duplicate_rows_collision_probability,json=duplicateRowsCollisionProbability,proto3,oneof" json:"duplicate_rows_collision_probability,omitempty"`
 	unknownFields                     protoimpl.UnknownFields
 	sizeCache                         protoimpl.SizeCache
