@@ -97,6 +97,8 @@ def metrics(report: EdaReport) -> dict[str, Any]:
         out[f"{prefix}.type"] = column.logical.value
         out[f"{prefix}.null_ratio"] = round(column.null_ratio, 4)
         out[f"{prefix}.distinct"] = column.distinct
+        if column.distinct_error is not None:  # an estimate: the narrative should not call it exact
+            out[f"{prefix}.distinct_relative_error"] = round(column.distinct_error, 4)
         for name in ("min", "max", "mean", "stddev"):
             value = getattr(column, name)
             if value is not None:
