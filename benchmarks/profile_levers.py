@@ -25,6 +25,9 @@ LEVERS = {
     "cap600": "two CSV parses, DuckDB memory_limit 600 MB",
     "cap400": "two CSV parses, DuckDB memory_limit 400 MB",
     "cap300": "two CSV parses, DuckDB memory_limit 300 MB",
+    "dup-hash": "the duplicate-row count alone, as airpy counts it (DuckDB's hash table)",
+    "dup-numpy": "the duplicate-row count alone, a list() of row hashes sorted in NumPy",
+    "count": "count(*) alone (the parse)",
 }
 
 
@@ -33,7 +36,9 @@ def _mb(field: str) -> int:
 
 
 def measure_one(lever: str, csv: str, spill: Path) -> str:
-    from airpy.data.metrics import measure
+    import numpy as np
+
+    from airpy.data.metrics import _DUPLICATES, measure
     from airpy.data.readers import Scan
     from airpy.engine import EngineLimits, connect
 
@@ -46,6 +51,13 @@ def measure_one(lever: str, csv: str, spill: Path) -> str:
     converted = 0.0
     if lever == "summarize":
         con.sql(f"SUMMARIZE SELECT * FROM {source.sql}").fetchall()
+    elif lever in {"dup-hash", "count"}:
+        con.sql(f"SELECT {_DUPLICATES if lever == 'dup-hash' else 'count(*)'} FROM {source.sql}").fetchall()
+    elif lever == "dup-numpy":
+        hashes = con.sql(f"SELECT list(hash(*COLUMNS(*))) AS h FROM {source.sql}").to_arrow_table()
+        ordered = np.sort(hashes.column("h").chunk(0).values.to_numpy())
+        del hashes
+        int(np.count_nonzero(ordered[1:] == ordered[:-1]))
     else:
         if lever == "table":
             con.execute(f"CREATE TEMP TABLE copy AS SELECT * FROM {source.sql}")

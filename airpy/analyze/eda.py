@@ -51,8 +51,8 @@ class EdaReport:
 
     @property
     def duplicate_collision(self) -> float:
-        """At most how likely `duplicate_rows` is too high (counted over row hashes; 0 is exact)."""
-        return duplicate_collision_bound(self.rows) if self.duplicate_rows else 0.0
+        """At most how likely `duplicate_rows` is too high (see `duplicate_collision_bound`)."""
+        return duplicate_collision_bound(self.rows, self.duplicate_rows)
 
 
 def eda(

@@ -38,15 +38,15 @@ _DUPLICATES = "count(*) - count(DISTINCT hash(*COLUMNS(*)))"
 HLL_RELATIVE_ERROR = 1.04 / math.sqrt(1024)
 
 
-def duplicate_collision_bound(rows: int) -> float:
-    """How likely a duplicate-row count over `rows` rows is too high.
+def duplicate_collision_bound(rows: int, duplicate_rows: int) -> float:
+    """At most how likely `duplicate_rows`, counted over `rows` rows, is too high.
 
-    Rows are compared by 64-bit hashes (exact values would hold every row in memory): no two
-    rows alike is exact, and a count can only be too high, when two different rows share a hash;
-    for data not built to collide that happens with probability at most rows^2 / 2^65 (the
-    birthday bound: 1.3e-6 at 7 M rows, 6.8e-5 at 50 M).
+    Rows are compared by 64-bit hashes (exact values would hold every row in memory): a count of
+    0 is exact, and a count can only be too high, when two different rows share a hash; for data
+    not built to collide that happens with probability at most rows^2 / 2^65 (the birthday
+    bound: 1.3e-6 at 7 M rows, 6.8e-5 at 50 M).
     """
-    return min(1.0, rows * (rows - 1) / 2.0**65)
+    return min(1.0, rows * (rows - 1) / 2.0**65) if duplicate_rows else 0.0
 
 
 def columns_per_pass(limits: EngineLimits) -> int:

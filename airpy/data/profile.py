@@ -79,10 +79,8 @@ class Profile:
 
     @property
     def duplicate_collision(self) -> float | None:
-        """At most how likely `duplicate_rows` is too high (counted over row hashes; 0 is exact)."""
-        if self.duplicate_rows is None:
-            return None
-        return duplicate_collision_bound(self.rows) if self.duplicate_rows else 0.0
+        """At most how likely `duplicate_rows` is too high (see `duplicate_collision_bound`)."""
+        return None if self.duplicate_rows is None else duplicate_collision_bound(self.rows, self.duplicate_rows)
 
     @property
     def unique_counts_approximate(self) -> bool:

@@ -56,7 +56,7 @@ def test_a_full_profile_with_one_estimate_says_its_unique_counts_are_approximate
 def test_a_duplicate_count_carries_its_collision_bound() -> None:
     stats = profile_pb(profile(ProfileMode.FULL, [exact("a")], 3), BUDGET).stats
     assert stats.duplicate_rows == 3
-    assert stats.duplicate_rows_collision_probability == duplicate_collision_bound(7_000_000)
+    assert stats.duplicate_rows_collision_probability == duplicate_collision_bound(7_000_000, 3)
     # No two rows share a hash: no two rows are alike, exactly.
     none = profile_pb(profile(ProfileMode.FULL, [exact("a")], 0), BUDGET).stats
     assert none.HasField("duplicate_rows_collision_probability") and none.duplicate_rows_collision_probability == 0

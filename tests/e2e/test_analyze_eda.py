@@ -146,7 +146,7 @@ def test_outliers_match_an_independent_count(stack: Stack, frame_token: int, met
 
 def test_duplicates_issues_sample_and_schema(eda: analyze_pb2.EdaResult) -> None:
     assert eda.duplicate_rows == FRAME.height - FRAME.unique().height == DUPLICATES
-    assert eda.duplicate_rows_collision_probability == duplicate_collision_bound(FRAME.height)
+    assert eda.duplicate_rows_collision_probability == duplicate_collision_bound(FRAME.height, DUPLICATES)
     codes = {(i.code, i.column) for i in eda.issues}
     assert ("DUPLICATE_ROWS", "") in codes
     assert ("OUTLIERS", "z") in codes
