@@ -7,19 +7,56 @@ from pathlib import Path
 import pyarrow as pa
 
 from airpy.errors import ResourceCapError, ValidationError
+from airpy.results.frames import END_OF_STREAM
+
+NOT_A_STREAM = "is not a valid Arrow IPC stream"
 
 
 def inspect_stream(path: Path, field: str) -> tuple[int, pa.Schema]:
-    """Rows and schema of an Arrow IPC stream file, read batch by batch. ValidationError if it is not one."""
+    """Rows and schema of an uploaded Arrow IPC stream file, every batch checked (`checked_batch`).
+
+    ValidationError unless it is one whole stream: a stream cut at a message boundary reads as
+    a shorter one, and one followed by more bytes (a second stream) as the first alone, so the
+    end-of-stream marker must close the file."""
     rows = 0
     try:
         with pa.memory_map(str(path)) as source:
             reader = pa.ipc.open_stream(source)
+            check_schema(reader.schema, field)
             for batch in reader:
-                rows += batch.num_rows
+                rows += checked_batch(batch, field).num_rows
+            end = source.tell()
+            if end != source.size():
+                extra = source.size() - end
+                raise ValidationError.for_field(field, f"has {extra} bytes after its end-of-stream marker")
+            source.seek(max(end - len(END_OF_STREAM), 0))
+            if source.read() != END_OF_STREAM:
+                raise ValidationError.for_field(field, "ends without the end-of-stream marker: was it cut short?")
             return rows, reader.schema
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise ValidationError.for_field(field, f"is not a valid Arrow IPC stream ({exc.__class__.__name__})") from exc
+        raise ValidationError.for_field(field, NOT_A_STREAM) from exc
+
+
+def checked_batch(batch: pa.RecordBatch, field: str) -> pa.RecordBatch:
+    """A caller's batch, refused unless its buffers hold what its schema says (offsets within
+    their data, valid UTF-8 …): every later reader (DuckDB, Polars, a Go client) trusts a stored
+    frame, and a forged offset would take it past the frame's memory."""
+    try:
+        batch.validate(full=True)
+    except (pa.ArrowException, ValueError):
+        raise ValidationError.for_field(field, "holds a record batch whose data does not match its schema") from None
+    return batch
+
+
+def check_schema(schema: pa.Schema, field: str) -> None:
+    """The columns an uploaded frame may have: at least one, each named (no NUL, which the
+    engine would cut the name at), no name twice, as queries and analyses name them."""
+    if not schema.names:
+        raise ValidationError.for_field(field, "the frame has no columns")
+    for name in schema.names:
+        if "\x00" in name:
+            raise ValidationError.for_field(field, f"the column name {name!r} holds a NUL character; rename it")
+    check_columns(schema.names, field)
 
 
 def inline_table(data: bytes, field: str, max_bytes: int) -> pa.Table:
@@ -30,9 +67,11 @@ def inline_table(data: bytes, field: str, max_bytes: int) -> pa.Table:
             metadata={"field": field, "bytes": len(data), "limit": "PY_MAX_INLINE_FRAME_BYTES"},
         )
     try:
-        return pa.ipc.open_stream(pa.BufferReader(data)).read_all()
+        reader = pa.ipc.open_stream(pa.BufferReader(data))
+        check_schema(reader.schema, field)
+        return pa.Table.from_batches([checked_batch(batch, field) for batch in reader], reader.schema)
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise ValidationError.for_field(field, f"is not a valid Arrow IPC stream ({exc.__class__.__name__})") from exc
+        raise ValidationError.for_field(field, NOT_A_STREAM) from exc
 
 
 def check_rows(table: pa.Table, max_rows: int) -> None:

@@ -22,7 +22,7 @@ from pyarrow import flight
 from airpy import tracing
 from airpy.auth import Authenticator, Principal, Scope
 from airpy.errors import AirpyError
-from airpy.flight.errors import flight_code, to_flight
+from airpy.flight.errors import UnknownCode, flight_code, to_flight
 from airpy.jobs import keys
 from airpy.rpc import REQUEST_ID_HEADER, request_id_of
 
@@ -97,10 +97,14 @@ def _status_of(exception: BaseException) -> str:
         return "DEADLINE_EXCEEDED"
     if isinstance(exception, flight.FlightCancelledError):
         return "CANCELLED"
+    if isinstance(exception, NotImplementedError):
+        return "UNIMPLEMENTED"
     if isinstance(exception, KeyError):
         return "NOT_FOUND"
     if isinstance(exception, ValueError):
         return "INVALID_ARGUMENT"
+    if isinstance(exception, UnknownCode):
+        return "UNKNOWN"
     return "INTERNAL"
 
 

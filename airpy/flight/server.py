@@ -25,12 +25,13 @@ from typing import Any, TypeVar
 import pyarrow as pa
 from pyarrow import flight
 
+from airpy.analyze.frames import NOT_A_STREAM, check_schema, checked_batch
 from airpy.codec.analyze import upload_result_pb
 from airpy.codec.jobs import frame_ticket, job_pb
-from airpy.errors import AirpyError, NotFoundError, ResourceCapError, ValidationError
+from airpy.errors import AirpyError, CancelledByCaller, NotFoundError, ResourceCapError, ValidationError
 from airpy.flight import tickets
 from airpy.flight.calls import MIDDLEWARE, CallFactory, CallState
-from airpy.flight.errors import to_flight
+from airpy.flight.errors import to_flight, unknown_for_get_schema
 from airpy.flight.streams import frame_schema, frame_stream
 from airpy.jobs.frames import frame_of, owned_record
 from airpy.jobs.idempotency import idempotency_of
@@ -122,8 +123,14 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
         name = tickets.frame_of_path(_path(descriptor))
         return self._info(*self._frame(state, name.token, name.frame))
 
+    def get_schema(self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor) -> flight.SchemaResult:
+        try:
+            return self._get_schema(context, descriptor)
+        except flight.FlightError as exc:
+            raise unknown_for_get_schema(exc) from None
+
     @_handled
-    def get_schema(
+    def _get_schema(
         self, context: flight.ServerCallContext, state: CallState, descriptor: flight.FlightDescriptor
     ) -> flight.SchemaResult:
         name = tickets.frame_of_path(_path(descriptor))
@@ -136,10 +143,10 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
     ) -> Iterator[flight.FlightInfo]:
         records = self._runtime.core.lifecycle.records
         if criteria:
-            text = criteria.decode("utf-8", "replace").strip()
-            if not text.isdigit():
+            token = tickets.parse_token(criteria.decode("utf-8", "replace"))
+            if token is None:
                 raise ValidationError.for_field("criteria", "is a job token, or empty for all your frames")
-            found = [records.get(int(text), full=False)]
+            found = [records.get(token, full=False)]
             wanted = [r for r in found if r is not None and state.principal.owner.sees(r.subject, r.paths)]
         else:
             tokens = records.tokens_of(state.principal.subject, None, MAX_LISTED)
@@ -188,7 +195,9 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
         writer: flight.FlightMetadataWriter,
     ) -> None:
         runtime = self._runtime
-        request = tickets.upload_request(_path(descriptor), descriptor.command or b"")
+        request = tickets.upload_request(
+            descriptor.descriptor_type == flight.DescriptorType.PATH, _path(descriptor), descriptor.command or b""
+        )
         # The request's fields, checked before any bytes are taken.
         runtime.new_job(state.principal.owner, JobKind.UPLOAD, request.datasource_id, None)
         idempotency_of(state.principal.owner, request.idempotency_key, "")
@@ -197,6 +206,10 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
             rows, size, schema, written = _receive(
                 reader, tmp, runtime.settings.max_upload_bytes, runtime.settings.frame_part_bytes, state
             )
+            if context.is_cancelled():
+                # A client that cancels ends the stream as one that finished does: what came
+                # is not the frame, and its idempotency key stays free for the retry.
+                raise CancelledByCaller("the upload was cancelled before it ended; nothing was stored")
             fields = describe(schema)
             result = upload_result_pb(rows, size, fields).SerializeToString()
             record = runtime.record_upload(
@@ -215,6 +228,9 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
             remove_quietly(tmp)
         reply = analyze_service_pb2.UploadFrameResponse(token=record.token, job=job_pb(record))
         writer.write(pa.py_buffer(reply.SerializeToString()))
+
+    def do_exchange(self, context: flight.ServerCallContext, *args: Any) -> None:
+        raise NotImplementedError("UNIMPLEMENTED: DoExchange is not offered; DoGet reads a frame, DoPut uploads one")
 
     # ------------------------------------------------------------------ actions
 
@@ -238,9 +254,9 @@ def _path(descriptor: flight.FlightDescriptor) -> list[bytes]:
 
 
 def _token_of(body: bytes) -> int:
-    text = body.decode("ascii", "replace").strip()
-    if text.isdigit():
-        return int(text)
+    token = tickets.parse_token(body.decode("ascii", "replace"))
+    if token is not None:
+        return token
     try:
         token = job_service_pb2.CancelJobRequest.FromString(body).token
     except Exception:  # noqa: BLE001 - any undecodable body is the same mistake
@@ -257,9 +273,8 @@ def _receive(
     try:
         schema = reader.schema
     except (pa.ArrowException, OSError) as exc:
-        raise ValidationError.for_field(
-            "stream", f"is not a valid Arrow IPC stream ({exc.__class__.__name__})"
-        ) from exc
+        raise ValidationError.for_field("stream", NOT_A_STREAM) from exc
+    check_schema(schema, "stream")
     with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, schema) as stream:
         writer = FrameWriter(stream, sink, schema, part_bytes)
         while True:
@@ -268,12 +283,11 @@ def _receive(
             except StopIteration:
                 break
             except (pa.ArrowException, OSError) as exc:
-                raise ValidationError.for_field(
-                    "stream", f"is not a valid Arrow IPC stream ({exc.__class__.__name__})"
-                ) from exc
+                raise ValidationError.for_field("stream", NOT_A_STREAM) from exc
             if chunk.data is None:
                 continue
-            state.received_bytes += chunk.data.nbytes
+            # Checked first: a forged batch's offsets would also make its size up.
+            state.received_bytes += checked_batch(chunk.data, "stream").nbytes
             if state.received_bytes > cap:
                 raise ResourceCapError(
                     f"the upload is larger than PY_MAX_UPLOAD_BYTES ({cap} bytes)",

@@ -77,9 +77,11 @@ def batch_range(meta: FrameMeta, part: int) -> tuple[int, int]:
     return parts[part].batch, end
 
 
-def upload_request(descriptor_path: list[bytes], command: bytes) -> analyze_service_pb2.UploadFrameRequest:
+def upload_request(
+    is_path: bool, descriptor_path: list[bytes], command: bytes
+) -> analyze_service_pb2.UploadFrameRequest:
     """What a DoPut descriptor asks for: ["uploads"], or a CMD with an UploadFrameRequest."""
-    if descriptor_path:
+    if is_path:
         if [p.decode("utf-8", "replace") for p in descriptor_path] != [UPLOADS]:
             raise ValidationError.for_field("descriptor.path", 'an upload is the path ["uploads"] (or a CMD)')
         return analyze_service_pb2.UploadFrameRequest()
@@ -94,9 +96,19 @@ def upload_request(descriptor_path: list[bytes], command: bytes) -> analyze_serv
 
 
 def _token(raw: str, field: str) -> int:
-    if not raw.isdigit() or not 0 < int(raw) < 2**64:
+    token = parse_token(raw)
+    if token is None:
         raise ValidationError.for_field(field, "is not a job token")
-    return int(raw)
+    return token
+
+
+def parse_token(raw: str) -> int | None:
+    """A job token written in decimal (ASCII digits: `int` would also take other scripts' digits and "²", and refuse
+    past 4,300 digits), or None."""
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 20:
+        return None
+    token = int(raw)
+    return token if 0 < token < 2**64 else None
 
 
 def _frame(raw: str, field: str) -> str:

@@ -182,7 +182,7 @@ class JobService:
 def _page_token(raw: str) -> int | None:
     if not raw:
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 20:  # int() takes other scripts' digits too
         raise ValidationError.for_field("page_token", "is not a token from a previous ListJobs reply")
     return int(raw)
 

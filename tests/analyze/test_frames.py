@@ -7,8 +7,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from airpy.analyze.frames import check_columns, check_rows, inline_table, inspect_stream
+from airpy.analyze.frames import check_columns, check_rows, checked_batch, inline_table, inspect_stream
 from airpy.errors import ResourceCapError, ValidationError
+from tests.support.arrow_streams import STRINGS, forged_offsets, framed, message_parts, stream_of
 
 TABLE = pa.table({"a": [1, 2, 3], "b": ["x", "y", None]})
 
@@ -58,6 +59,65 @@ def test_inspect_stream_refuses_what_is_not_a_stream(tmp_path: Path, content: by
     with pytest.raises(ValidationError) as caught:
         inspect_stream(path, "upload")
     assert caught.value.violations[0].field == "upload"
+
+
+def _refused(path: Path, data: bytes) -> str:
+    path.write_bytes(data)
+    with pytest.raises(ValidationError) as caught:
+        inspect_stream(path, "arrow_ipc")
+    assert caught.value.violations[0].field == "arrow_ipc"
+    return caught.value.violations[0].description
+
+
+def test_inspect_stream_takes_one_whole_stream_only(tmp_path: Path) -> None:
+    path = tmp_path / "f.arrows"
+    whole = stream_bytes(TABLE, batch_rows=1)
+    # Cut after a whole message, the stream reads as a shorter one: only the end marker tells.
+    assert "without the end-of-stream marker" in _refused(path, whole[:-8])
+    # Another stream or any bytes after the marker would be dropped without a word.
+    assert "bytes after its end-of-stream marker" in _refused(path, whole + whole)
+    assert "9 bytes after" in _refused(path, whole + b"\x01\x02garbage")
+    path.write_bytes(whole)
+    assert inspect_stream(path, "arrow_ipc") == (3, TABLE.schema)
+
+
+def test_a_batch_whose_offsets_lie_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "f.arrows"
+    header, body = message_parts(STRINGS)
+    path.write_bytes(stream_of(framed(header, body)))
+    assert inspect_stream(path, "arrow_ipc") == (1, STRINGS.schema)
+    for start, end in ((0, 100_000), (5000, 9000), (6, 2)):
+        assert "does not match its schema" in _refused(path, stream_of(framed(*forged_offsets(start, end))))
+    with pytest.raises(ValidationError, match="does not match its schema"):
+        inline_table(stream_of(framed(*forged_offsets())), "frame.inline", 1 << 20)
+
+
+def test_checked_batch_checks_what_only_a_full_validation_sees() -> None:
+    # Offsets inside their buffer but running backwards, and bytes that are not UTF-8.
+    offsets = pa.py_buffer((0).to_bytes(4, "little") + (8).to_bytes(4, "little") + (4).to_bytes(4, "little"))
+    backwards = pa.Array.from_buffers(pa.string(), 2, [None, offsets, pa.py_buffer(b"abcdefgh")])
+    latin = pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(b"\0\0\0\0\x02\0\0\0"), pa.py_buffer(b"\xe9t")])
+    for column in (backwards, latin):
+        with pytest.raises(ValidationError) as caught:
+            checked_batch(pa.record_batch([column], names=["s"]), "stream")
+        assert caught.value.violations[0].field == "stream"
+    assert checked_batch(STRINGS, "stream") is STRINGS
+
+
+@pytest.mark.parametrize(
+    ("schema", "problem"),
+    [
+        (pa.schema([]), "no columns"),
+        (pa.schema([("", pa.int64())]), "empty column name"),
+        (pa.schema([("a", pa.int64()), ("a", pa.int64())]), "more than once"),
+        (pa.schema([("a\x00b", pa.int64())]), "NUL"),
+    ],
+)
+def test_an_upload_names_its_columns(tmp_path: Path, schema: pa.Schema, problem: str) -> None:
+    table = schema.empty_table()
+    assert problem in _refused(tmp_path / "f.arrows", stream_bytes(table))
+    with pytest.raises(ValidationError, match=problem):
+        inline_table(stream_bytes(table), "frame.inline", 1 << 20)
 
 
 def test_inspect_stream_refuses_an_arrow_file_in_file_format(tmp_path: Path) -> None:

@@ -10,10 +10,11 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from airpy.v1 import analyze_pb2, common_pb2, job_pb2, query_pb2
+from airpy.v1 import analyze_pb2, common_pb2, job_pb2, job_service_pb2, query_pb2
 from tests.conftest import StackFactory
 from tests.e2e.test_discover import fetch_frame, rich_status
 from tests.support.analysis import analyze, chunks, completed, ipc, request, upload
+from tests.support.arrow_streams import forged_offsets, framed, stream_of
 from tests.support.stack import Stack
 
 K = analyze_pb2
@@ -50,6 +51,28 @@ def test_bad_uploads_are_invalid_argument(stack: Stack, payload: bytes, text: st
         stack.analyze.UploadFrame(chunks(payload, 64), metadata=stack.metadata())
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert text in caught.value.details()
+
+
+@pytest.mark.parametrize(
+    ("damage", "text"),
+    [
+        (lambda data: data[:-8], "without the end-of-stream marker"),
+        (lambda data: data + data, "after its end-of-stream marker"),
+        (lambda data: data + b"\x01\x02garbage", "9 bytes after its end-of-stream marker"),
+        (lambda data: stream_of(framed(*forged_offsets())), "does not match its schema"),
+    ],
+    ids=["cut-at-a-message", "two-streams", "trailing-bytes", "forged-offsets"],
+)
+def test_an_upload_is_one_whole_valid_stream_or_nothing(stack: Stack, damage, text: str) -> None:  # type: ignore[no-untyped-def]
+    subject = "damaged-uploads"
+    with pytest.raises(grpc.RpcError) as caught:
+        stack.analyze.UploadFrame(chunks(damage(ipc(FRAME.to_arrow())), 4096), metadata=stack.metadata(subject))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert text in caught.value.details()
+    info, bad = rich_status(caught.value)
+    assert info.reason == "VALIDATION_ERROR" and bad[0].field_violations[0].field == "arrow_ipc"
+    listed = stack.jobs.ListJobs(job_service_pb2.ListJobsRequest(), metadata=stack.metadata(subject))
+    assert list(listed.jobs) == []
 
 
 def test_a_truncated_stream_is_invalid_argument(stack: Stack) -> None:
