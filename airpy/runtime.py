@@ -38,7 +38,7 @@ MAX_DATASOURCE_ID = 256
 def datasource_id(raw: str) -> str:
     """A caller's datasource_id label, checked (ValidationError)."""
     if len(raw) > MAX_DATASOURCE_ID or "\x00" in raw:
-        raise ValidationError.for_field("datasource_id", f"must be at most {MAX_DATASOURCE_ID} characters")
+        raise ValidationError.for_field("datasource_id", f"must be at most {MAX_DATASOURCE_ID} characters, without NUL")
     return raw
 
 

@@ -50,11 +50,12 @@ class JobService:
         record = await app.owned(request.token, call.principal.owner)
         after = request.from_seq
         if after > record.last_seq:
-            # Only events the job's history no longer holds (lost in a Redis failover) can be
-            # past its end: say where it ends, so the caller re-reads the job and watches again.
+            # A sequence the job never sent, or events a Redis failover lost: say where it ends,
+            # so the caller re-reads the job and watches again.
             raise SeqOutOfRange(
-                f"from_seq {after} is past the job's newest event ({record.last_seq}); its history was rewound "
-                f"(a Redis failover): GetJob for its state, then watch from_seq={record.last_seq} or lower",
+                f"from_seq {after} is past the job's newest event ({record.last_seq}): a sequence it never "
+                f"sent, or its history was rewound by a Redis failover; GetJob for its state, then watch "
+                f"from_seq={record.last_seq} or lower",
                 metadata={"field": "from_seq", "last_seq": record.last_seq, "from_seq": after},
             )
         if record.status.terminal and after == record.last_seq:
