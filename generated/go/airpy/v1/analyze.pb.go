@@ -1333,8 +1333,14 @@ type EdaResult struct {
 	// duplicate_rows is 0, which is exact; else rows^2 / 2^65 for data not built to collide:
 	// 1.3e-6 at 7 M rows).
 	DuplicateRowsCollisionProbability float64 `protobuf:"fixed64,11,opt,name=duplicate_rows_collision_probability,json=duplicateRowsCollisionProbability,proto3" json:"duplicate_rows_collision_probability,omitempty"`
-	unknownFields                     protoimpl.UnknownFields
-	sizeCache                         protoimpl.SizeCache
+	// Each flag says its list was cut from the end to keep the result under PY_GETJOB_MAX_BYTES.
+	// Every column's profile is in the frame "columns", every sample row in the frame "sample".
+	ColumnsTruncated      bool `protobuf:"varint,12,opt,name=columns_truncated,json=columnsTruncated,proto3" json:"columns_truncated,omitempty"`
+	CorrelationsTruncated bool `protobuf:"varint,13,opt,name=correlations_truncated,json=correlationsTruncated,proto3" json:"correlations_truncated,omitempty"`
+	OutliersTruncated     bool `protobuf:"varint,14,opt,name=outliers_truncated,json=outliersTruncated,proto3" json:"outliers_truncated,omitempty"`
+	IssuesTruncated       bool `protobuf:"varint,15,opt,name=issues_truncated,json=issuesTruncated,proto3" json:"issues_truncated,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *EdaResult) Reset() {
@@ -1444,6 +1450,34 @@ func (x *EdaResult) GetDuplicateRowsCollisionProbability() float64 {
 	return 0
 }
 
+func (x *EdaResult) GetColumnsTruncated() bool {
+	if x != nil {
+		return x.ColumnsTruncated
+	}
+	return false
+}
+
+func (x *EdaResult) GetCorrelationsTruncated() bool {
+	if x != nil {
+		return x.CorrelationsTruncated
+	}
+	return false
+}
+
+func (x *EdaResult) GetOutliersTruncated() bool {
+	if x != nil {
+		return x.OutliersTruncated
+	}
+	return false
+}
+
+func (x *EdaResult) GetIssuesTruncated() bool {
+	if x != nil {
+		return x.IssuesTruncated
+	}
+	return false
+}
+
 type RuleResult struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1549,11 +1583,14 @@ type ValidationResult struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Passed bool                   `protobuf:"varint,1,opt,name=passed,proto3" json:"passed,omitempty"`
 	// Share of rules passed, 0..1.
-	Score         float64       `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
-	Rules         []*RuleResult `protobuf:"bytes,3,rep,name=rules,proto3" json:"rules,omitempty"`
-	Rows          int64         `protobuf:"varint,4,opt,name=rows,proto3" json:"rows,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Score float64       `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
+	Rules []*RuleResult `protobuf:"bytes,3,rep,name=rules,proto3" json:"rules,omitempty"`
+	Rows  int64         `protobuf:"varint,4,opt,name=rows,proto3" json:"rows,omitempty"`
+	// Rules were cut from the end to keep the result under PY_GETJOB_MAX_BYTES (passed and
+	// score still count every rule).
+	RulesTruncated bool `protobuf:"varint,5,opt,name=rules_truncated,json=rulesTruncated,proto3" json:"rules_truncated,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ValidationResult) Reset() {
@@ -1612,6 +1649,13 @@ func (x *ValidationResult) GetRows() int64 {
 		return x.Rows
 	}
 	return 0
+}
+
+func (x *ValidationResult) GetRulesTruncated() bool {
+	if x != nil {
+		return x.RulesTruncated
+	}
+	return false
 }
 
 type AnomalyResult struct {
@@ -2237,7 +2281,7 @@ const file_airpy_v1_analyze_proto_rawDesc = "" +
 	"\tTYPE_LINE\x10\x03\x12\x10\n" +
 	"\fTYPE_SCATTER\x10\x04\x12\f\n" +
 	"\bTYPE_BOX\x10\x05\x12\x10\n" +
-	"\fTYPE_HEATMAP\x10\x06\"\x97\x04\n" +
+	"\fTYPE_HEATMAP\x10\x06\"\xd5\x05\n" +
 	"\tEdaResult\x12\x12\n" +
 	"\x04rows\x18\x01 \x01(\x03R\x04rows\x121\n" +
 	"\acolumns\x18\x02 \x03(\v2\x17.airpy.v1.ColumnProfileR\acolumns\x129\n" +
@@ -2250,7 +2294,11 @@ const file_airpy_v1_analyze_proto_rawDesc = "" +
 	"\x10charts_truncated\x18\t \x01(\bR\x0fchartsTruncated\x12)\n" +
 	"\x10correlation_rows\x18\n" +
 	" \x01(\x03R\x0fcorrelationRows\x12O\n" +
-	"$duplicate_rows_collision_probability\x18\v \x01(\x01R!duplicateRowsCollisionProbability\"\xfc\x01\n" +
+	"$duplicate_rows_collision_probability\x18\v \x01(\x01R!duplicateRowsCollisionProbability\x12+\n" +
+	"\x11columns_truncated\x18\f \x01(\bR\x10columnsTruncated\x125\n" +
+	"\x16correlations_truncated\x18\r \x01(\bR\x15correlationsTruncated\x12-\n" +
+	"\x12outliers_truncated\x18\x0e \x01(\bR\x11outliersTruncated\x12)\n" +
+	"\x10issues_truncated\x18\x0f \x01(\bR\x0fissuesTruncated\"\xfc\x01\n" +
 	"\n" +
 	"RuleResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
@@ -2260,12 +2308,13 @@ const file_airpy_v1_analyze_proto_rawDesc = "" +
 	"\ffailing_rows\x18\x05 \x01(\x03R\vfailingRows\x12#\n" +
 	"\rfailing_ratio\x18\x06 \x01(\x01R\ffailingRatio\x12\x16\n" +
 	"\x06detail\x18\a \x01(\tR\x06detail\x12#\n" +
-	"\rfailing_frame\x18\b \x01(\tR\ffailingFrame\"\x80\x01\n" +
+	"\rfailing_frame\x18\b \x01(\tR\ffailingFrame\"\xa9\x01\n" +
 	"\x10ValidationResult\x12\x16\n" +
 	"\x06passed\x18\x01 \x01(\bR\x06passed\x12\x14\n" +
 	"\x05score\x18\x02 \x01(\x01R\x05score\x12*\n" +
 	"\x05rules\x18\x03 \x03(\v2\x14.airpy.v1.RuleResultR\x05rules\x12\x12\n" +
-	"\x04rows\x18\x04 \x01(\x03R\x04rows\"\x8c\x01\n" +
+	"\x04rows\x18\x04 \x01(\x03R\x04rows\x12'\n" +
+	"\x0frules_truncated\x18\x05 \x01(\bR\x0erulesTruncated\"\x8c\x01\n" +
 	"\rAnomalyResult\x12\x16\n" +
 	"\x06points\x18\x01 \x01(\x03R\x06points\x12\x1c\n" +
 	"\tanomalies\x18\x02 \x01(\x03R\tanomalies\x12/\n" +

@@ -524,10 +524,13 @@ func (x *Field) GetLogicalType() LogicalType {
 }
 
 type Schema struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Fields        []*Field               `protobuf:"bytes,1,rep,name=fields,proto3" json:"fields,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Fields []*Field               `protobuf:"bytes,1,rep,name=fields,proto3" json:"fields,omitempty"`
+	// Fields were dropped from the end to keep a reply under its byte cap (PY_GETJOB_MAX_BYTES):
+	// the full schema is in the frame's Arrow stream (FetchResult, Arrow Flight GetSchema).
+	FieldsTruncated bool `protobuf:"varint,2,opt,name=fields_truncated,json=fieldsTruncated,proto3" json:"fields_truncated,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Schema) Reset() {
@@ -565,6 +568,13 @@ func (x *Schema) GetFields() []*Field {
 		return x.Fields
 	}
 	return nil
+}
+
+func (x *Schema) GetFieldsTruncated() bool {
+	if x != nil {
+		return x.FieldsTruncated
+	}
+	return false
 }
 
 // A typed scalar, used for filter values, statistics and rule bounds.
@@ -1492,9 +1502,10 @@ const file_airpy_v1_common_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1a\n" +
 	"\bnullable\x18\x03 \x01(\bR\bnullable\x128\n" +
-	"\flogical_type\x18\x04 \x01(\x0e2\x15.airpy.v1.LogicalTypeR\vlogicalType\"1\n" +
+	"\flogical_type\x18\x04 \x01(\x0e2\x15.airpy.v1.LogicalTypeR\vlogicalType\"\\\n" +
 	"\x06Schema\x12'\n" +
-	"\x06fields\x18\x01 \x03(\v2\x0f.airpy.v1.FieldR\x06fields\"\xf4\x02\n" +
+	"\x06fields\x18\x01 \x03(\v2\x0f.airpy.v1.FieldR\x06fields\x12)\n" +
+	"\x10fields_truncated\x18\x02 \x01(\bR\x0ffieldsTruncated\"\xf4\x02\n" +
 	"\x05Value\x12;\n" +
 	"\n" +
 	"null_value\x18\x01 \x01(\x0e2\x1a.google.protobuf.NullValueH\x00R\tnullValue\x12\x1f\n" +

@@ -536,8 +536,13 @@ type DatasetStats struct {
 	// (0 when duplicate_rows is 0, which is exact; else rows^2 / 2^65 for data not built to
 	// collide: 1.3e-6 at 7 M rows).
 	DuplicateRowsCollisionProbability *float64 `protobuf:"fixed64,12,opt,name=duplicate_rows_collision_probability,json=duplicateRowsCollisionProbability,proto3,oneof" json:"duplicate_rows_collision_probability,omitempty"`
-	unknownFields                     protoimpl.UnknownFields
-	sizeCache                         protoimpl.SizeCache
+	// null_ratio was left out to keep the result under PY_GETJOB_MAX_BYTES (a map is kept whole
+	// or not at all); every column's null ratio is in the frame "columns".
+	NullRatioTruncated bool `protobuf:"varint,13,opt,name=null_ratio_truncated,json=nullRatioTruncated,proto3" json:"null_ratio_truncated,omitempty"`
+	// unique_counts was left out, as null_ratio.
+	UniqueCountsTruncated bool `protobuf:"varint,14,opt,name=unique_counts_truncated,json=uniqueCountsTruncated,proto3" json:"unique_counts_truncated,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *DatasetStats) Reset() {
@@ -654,6 +659,20 @@ func (x *DatasetStats) GetDuplicateRowsCollisionProbability() float64 {
 	return 0
 }
 
+func (x *DatasetStats) GetNullRatioTruncated() bool {
+	if x != nil {
+		return x.NullRatioTruncated
+	}
+	return false
+}
+
+func (x *DatasetStats) GetUniqueCountsTruncated() bool {
+	if x != nil {
+		return x.UniqueCountsTruncated
+	}
+	return false
+}
+
 // How one column differs across the files of a dataset.
 type ColumnDrift struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -737,10 +756,16 @@ type InferSchemaResult struct {
 	// Findings about the files themselves (skipped rows, unreadable files ...).
 	Issues []*DataIssue `protobuf:"bytes,6,rep,name=issues,proto3" json:"issues,omitempty"`
 	Mode   ProfileMode  `protobuf:"varint,7,opt,name=mode,proto3,enum=airpy.v1.ProfileMode" json:"mode,omitempty"`
-	// Files read, relative to the base path.
-	FilesRead     []string `protobuf:"bytes,8,rep,name=files_read,json=filesRead,proto3" json:"files_read,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Files read, relative to the base path (the first 1000, fewer under the byte cap).
+	FilesRead []string `protobuf:"bytes,8,rep,name=files_read,json=filesRead,proto3" json:"files_read,omitempty"`
+	// Each flag says its list was cut from the end to keep the result under PY_GETJOB_MAX_BYTES.
+	// Every column's profile is in the frame "columns", every sample row in the frame "sample".
+	ColumnsTruncated   bool `protobuf:"varint,9,opt,name=columns_truncated,json=columnsTruncated,proto3" json:"columns_truncated,omitempty"`
+	DriftTruncated     bool `protobuf:"varint,10,opt,name=drift_truncated,json=driftTruncated,proto3" json:"drift_truncated,omitempty"`
+	IssuesTruncated    bool `protobuf:"varint,11,opt,name=issues_truncated,json=issuesTruncated,proto3" json:"issues_truncated,omitempty"`
+	FilesReadTruncated bool `protobuf:"varint,12,opt,name=files_read_truncated,json=filesReadTruncated,proto3" json:"files_read_truncated,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *InferSchemaResult) Reset() {
@@ -827,6 +852,34 @@ func (x *InferSchemaResult) GetFilesRead() []string {
 		return x.FilesRead
 	}
 	return nil
+}
+
+func (x *InferSchemaResult) GetColumnsTruncated() bool {
+	if x != nil {
+		return x.ColumnsTruncated
+	}
+	return false
+}
+
+func (x *InferSchemaResult) GetDriftTruncated() bool {
+	if x != nil {
+		return x.DriftTruncated
+	}
+	return false
+}
+
+func (x *InferSchemaResult) GetIssuesTruncated() bool {
+	if x != nil {
+		return x.IssuesTruncated
+	}
+	return false
+}
+
+func (x *InferSchemaResult) GetFilesReadTruncated() bool {
+	if x != nil {
+		return x.FilesReadTruncated
+	}
+	return false
 }
 
 type PreviewRequest struct {
@@ -983,9 +1036,13 @@ type PreviewResponse struct {
 	// The rows as one Arrow IPC stream (schema, record batches, end-of-stream).
 	ArrowIpc []byte `protobuf:"bytes,2,opt,name=arrow_ipc,json=arrowIpc,proto3" json:"arrow_ipc,omitempty"`
 	// The same rows for display.
-	Rows          *JsonRows     `protobuf:"bytes,3,opt,name=rows,proto3" json:"rows,omitempty"`
-	Stats         *PreviewStats `protobuf:"bytes,4,opt,name=stats,proto3" json:"stats,omitempty"`
-	Issues        []*DataIssue  `protobuf:"bytes,5,rep,name=issues,proto3" json:"issues,omitempty"`
+	Rows   *JsonRows     `protobuf:"bytes,3,opt,name=rows,proto3" json:"rows,omitempty"`
+	Stats  *PreviewStats `protobuf:"bytes,4,opt,name=stats,proto3" json:"stats,omitempty"`
+	Issues []*DataIssue  `protobuf:"bytes,5,rep,name=issues,proto3" json:"issues,omitempty"`
+	// Trailing rows were dropped to keep the reply under PY_PREVIEW_MAX_BYTES: fewer rows than
+	// `limit` (stats.sample_size says how many) although the dataset has more. Ask for fewer
+	// columns, or run a Query and read its frame for long rows.
+	Truncated     bool `protobuf:"varint,6,opt,name=truncated,proto3" json:"truncated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1055,6 +1112,13 @@ func (x *PreviewResponse) GetIssues() []*DataIssue {
 	return nil
 }
 
+func (x *PreviewResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
 var File_airpy_v1_data_proto protoreflect.FileDescriptor
 
 const file_airpy_v1_data_proto_rawDesc = "" +
@@ -1105,7 +1169,7 @@ const file_airpy_v1_data_proto_rawDesc = "" +
 	"\acolumns\x18\x06 \x03(\tR\acolumns\x12/\n" +
 	"\x06reader\x18\a \x01(\v2\x17.airpy.v1.ReaderOptionsR\x06reader\x12&\n" +
 	"\x03job\x18\x0f \x01(\v2\x14.airpy.v1.JobOptionsR\x03job\x12'\n" +
-	"\x0fidempotency_key\x18\x10 \x01(\tR\x0eidempotencyKey\"\xf6\x05\n" +
+	"\x0fidempotency_key\x18\x10 \x01(\tR\x0eidempotencyKey\"\xe0\x06\n" +
 	"\fDatasetStats\x12\x12\n" +
 	"\x04rows\x18\x01 \x01(\x03R\x04rows\x12%\n" +
 	"\x0erows_estimated\x18\x02 \x01(\bR\rrowsEstimated\x12\x18\n" +
@@ -1120,7 +1184,9 @@ const file_airpy_v1_data_proto_rawDesc = "" +
 	"\x0eduplicate_rows\x18\n" +
 	" \x01(\x03H\x00R\rduplicateRows\x88\x01\x01\x12!\n" +
 	"\fskipped_rows\x18\v \x01(\x03R\vskippedRows\x12T\n" +
-	"$duplicate_rows_collision_probability\x18\f \x01(\x01H\x01R!duplicateRowsCollisionProbability\x88\x01\x01\x1a<\n" +
+	"$duplicate_rows_collision_probability\x18\f \x01(\x01H\x01R!duplicateRowsCollisionProbability\x88\x01\x01\x120\n" +
+	"\x14null_ratio_truncated\x18\r \x01(\bR\x12nullRatioTruncated\x126\n" +
+	"\x17unique_counts_truncated\x18\x0e \x01(\bR\x15uniqueCountsTruncated\x1a<\n" +
 	"\x0eNullRatioEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a?\n" +
@@ -1134,7 +1200,7 @@ const file_airpy_v1_data_proto_rawDesc = "" +
 	"\rfiles_present\x18\x02 \x03(\tR\ffilesPresent\x12#\n" +
 	"\rfiles_missing\x18\x03 \x03(\tR\ffilesMissing\x12\x1d\n" +
 	"\n" +
-	"types_seen\x18\x04 \x03(\tR\ttypesSeen\"\xfd\x02\n" +
+	"types_seen\x18\x04 \x03(\tR\ttypesSeen\"\xb0\x04\n" +
 	"\x11InferSchemaResult\x12(\n" +
 	"\x06schema\x18\x01 \x01(\v2\x10.airpy.v1.SchemaR\x06schema\x12,\n" +
 	"\x05stats\x18\x02 \x01(\v2\x16.airpy.v1.DatasetStatsR\x05stats\x121\n" +
@@ -1144,7 +1210,12 @@ const file_airpy_v1_data_proto_rawDesc = "" +
 	"\x06issues\x18\x06 \x03(\v2\x13.airpy.v1.DataIssueR\x06issues\x12)\n" +
 	"\x04mode\x18\a \x01(\x0e2\x15.airpy.v1.ProfileModeR\x04mode\x12\x1d\n" +
 	"\n" +
-	"files_read\x18\b \x03(\tR\tfilesRead\"\xaa\x01\n" +
+	"files_read\x18\b \x03(\tR\tfilesRead\x12+\n" +
+	"\x11columns_truncated\x18\t \x01(\bR\x10columnsTruncated\x12'\n" +
+	"\x0fdrift_truncated\x18\n" +
+	" \x01(\bR\x0edriftTruncated\x12)\n" +
+	"\x10issues_truncated\x18\v \x01(\bR\x0fissuesTruncated\x120\n" +
+	"\x14files_read_truncated\x18\f \x01(\bR\x12filesReadTruncated\"\xaa\x01\n" +
 	"\x0ePreviewRequest\x12#\n" +
 	"\rdatasource_id\x18\x01 \x01(\tR\fdatasourceId\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x14\n" +
@@ -1157,13 +1228,14 @@ const file_airpy_v1_data_proto_rawDesc = "" +
 	"total_rows\x18\x02 \x01(\x03R\ttotalRows\x120\n" +
 	"\x14total_rows_estimated\x18\x03 \x01(\bR\x12totalRowsEstimated\x12\x1f\n" +
 	"\vsample_size\x18\x04 \x01(\x05R\n" +
-	"sampleSize\"\xdb\x01\n" +
+	"sampleSize\"\xf9\x01\n" +
 	"\x0fPreviewResponse\x12(\n" +
 	"\x06schema\x18\x01 \x01(\v2\x10.airpy.v1.SchemaR\x06schema\x12\x1b\n" +
 	"\tarrow_ipc\x18\x02 \x01(\fR\barrowIpc\x12&\n" +
 	"\x04rows\x18\x03 \x01(\v2\x12.airpy.v1.JsonRowsR\x04rows\x12,\n" +
 	"\x05stats\x18\x04 \x01(\v2\x16.airpy.v1.PreviewStatsR\x05stats\x12+\n" +
-	"\x06issues\x18\x05 \x03(\v2\x13.airpy.v1.DataIssueR\x06issues*[\n" +
+	"\x06issues\x18\x05 \x03(\v2\x13.airpy.v1.DataIssueR\x06issues\x12\x1c\n" +
+	"\ttruncated\x18\x06 \x01(\bR\ttruncated*[\n" +
 	"\vProfileMode\x12\x1c\n" +
 	"\x18PROFILE_MODE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13PROFILE_MODE_SAMPLE\x10\x01\x12\x15\n" +

@@ -338,8 +338,10 @@ type Limits struct {
 	DiscoverMaxFiles  int64                  `protobuf:"varint,13,opt,name=discover_max_files,json=discoverMaxFiles,proto3" json:"discover_max_files,omitempty"`
 	AllowedExtensions []string               `protobuf:"bytes,14,rep,name=allowed_extensions,json=allowedExtensions,proto3" json:"allowed_extensions,omitempty"`
 	MaxJobAttempts    int64                  `protobuf:"varint,15,opt,name=max_job_attempts,json=maxJobAttempts,proto3" json:"max_job_attempts,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Byte cap of a Preview reply (PY_PREVIEW_MAX_BYTES).
+	PreviewMaxBytes int64 `protobuf:"varint,16,opt,name=preview_max_bytes,json=previewMaxBytes,proto3" json:"preview_max_bytes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Limits) Reset() {
@@ -473,6 +475,13 @@ func (x *Limits) GetAllowedExtensions() []string {
 func (x *Limits) GetMaxJobAttempts() int64 {
 	if x != nil {
 		return x.MaxJobAttempts
+	}
+	return 0
+}
+
+func (x *Limits) GetPreviewMaxBytes() int64 {
+	if x != nil {
+		return x.PreviewMaxBytes
 	}
 	return 0
 }
@@ -643,7 +652,7 @@ const file_airpy_v1_info_service_proto_rawDesc = "" +
 	"\x06queued\x18\x03 \x01(\x03R\x06queued\x12\x18\n" +
 	"\astarted\x18\x04 \x01(\x03R\astarted\x12\x16\n" +
 	"\x06failed\x18\x05 \x01(\x03R\x06failed\x12\x14\n" +
-	"\x05kinds\x18\x06 \x03(\tR\x05kinds\"\xd9\x04\n" +
+	"\x05kinds\x18\x06 \x03(\tR\x05kinds\"\x85\x05\n" +
 	"\x06Limits\x12\"\n" +
 	"\rmax_rows_json\x18\x01 \x01(\x03R\vmaxRowsJson\x12\x1d\n" +
 	"\n" +
@@ -661,7 +670,8 @@ const file_airpy_v1_info_service_proto_rawDesc = "" +
 	"\x10preview_max_rows\x18\f \x01(\x03R\x0epreviewMaxRows\x12,\n" +
 	"\x12discover_max_files\x18\r \x01(\x03R\x10discoverMaxFiles\x12-\n" +
 	"\x12allowed_extensions\x18\x0e \x03(\tR\x11allowedExtensions\x12(\n" +
-	"\x10max_job_attempts\x18\x0f \x01(\x03R\x0emaxJobAttempts\"\x8b\x05\n" +
+	"\x10max_job_attempts\x18\x0f \x01(\x03R\x0emaxJobAttempts\x12*\n" +
+	"\x11preview_max_bytes\x18\x10 \x01(\x03R\x0fpreviewMaxBytes\"\x8b\x05\n" +
 	"\x15GetServerInfoResponse\x12.\n" +
 	"\bversions\x18\x01 \x01(\v2\x12.airpy.v1.VersionsR\bversions\x12,\n" +
 	"\x06memory\x18\x02 \x01(\v2\x14.airpy.v1.MemoryInfoR\x06memory\x12#\n" +

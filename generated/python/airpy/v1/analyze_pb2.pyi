@@ -276,7 +276,7 @@ class ChartHint(_message.Message):
     def __init__(self, type: _Optional[_Union[ChartHint.Type, str]] = ..., x: _Optional[str] = ..., y: _Optional[str] = ..., title: _Optional[str] = ..., vega_lite: _Optional[str] = ...) -> None: ...
 
 class EdaResult(_message.Message):
-    __slots__ = ("rows", "columns", "correlations", "outliers", "duplicate_rows", "issues", "charts", "sample", "charts_truncated", "correlation_rows", "duplicate_rows_collision_probability")
+    __slots__ = ("rows", "columns", "correlations", "outliers", "duplicate_rows", "issues", "charts", "sample", "charts_truncated", "correlation_rows", "duplicate_rows_collision_probability", "columns_truncated", "correlations_truncated", "outliers_truncated", "issues_truncated")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     CORRELATIONS_FIELD_NUMBER: _ClassVar[int]
@@ -288,6 +288,10 @@ class EdaResult(_message.Message):
     CHARTS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     CORRELATION_ROWS_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_ROWS_COLLISION_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    CORRELATIONS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    OUTLIERS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    ISSUES_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     rows: int
     columns: _containers.RepeatedCompositeFieldContainer[_common_pb2.ColumnProfile]
     correlations: _containers.RepeatedCompositeFieldContainer[Correlation]
@@ -299,7 +303,11 @@ class EdaResult(_message.Message):
     charts_truncated: bool
     correlation_rows: int
     duplicate_rows_collision_probability: float
-    def __init__(self, rows: _Optional[int] = ..., columns: _Optional[_Iterable[_Union[_common_pb2.ColumnProfile, _Mapping]]] = ..., correlations: _Optional[_Iterable[_Union[Correlation, _Mapping]]] = ..., outliers: _Optional[_Iterable[_Union[OutlierSummary, _Mapping]]] = ..., duplicate_rows: _Optional[int] = ..., issues: _Optional[_Iterable[_Union[_common_pb2.DataIssue, _Mapping]]] = ..., charts: _Optional[_Iterable[_Union[ChartHint, _Mapping]]] = ..., sample: _Optional[_Union[_common_pb2.JsonRows, _Mapping]] = ..., charts_truncated: _Optional[bool] = ..., correlation_rows: _Optional[int] = ..., duplicate_rows_collision_probability: _Optional[float] = ...) -> None: ...
+    columns_truncated: bool
+    correlations_truncated: bool
+    outliers_truncated: bool
+    issues_truncated: bool
+    def __init__(self, rows: _Optional[int] = ..., columns: _Optional[_Iterable[_Union[_common_pb2.ColumnProfile, _Mapping]]] = ..., correlations: _Optional[_Iterable[_Union[Correlation, _Mapping]]] = ..., outliers: _Optional[_Iterable[_Union[OutlierSummary, _Mapping]]] = ..., duplicate_rows: _Optional[int] = ..., issues: _Optional[_Iterable[_Union[_common_pb2.DataIssue, _Mapping]]] = ..., charts: _Optional[_Iterable[_Union[ChartHint, _Mapping]]] = ..., sample: _Optional[_Union[_common_pb2.JsonRows, _Mapping]] = ..., charts_truncated: _Optional[bool] = ..., correlation_rows: _Optional[int] = ..., duplicate_rows_collision_probability: _Optional[float] = ..., columns_truncated: _Optional[bool] = ..., correlations_truncated: _Optional[bool] = ..., outliers_truncated: _Optional[bool] = ..., issues_truncated: _Optional[bool] = ...) -> None: ...
 
 class RuleResult(_message.Message):
     __slots__ = ("id", "kind", "columns", "passed", "failing_rows", "failing_ratio", "detail", "failing_frame")
@@ -322,16 +330,18 @@ class RuleResult(_message.Message):
     def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[Rule.Kind, str]] = ..., columns: _Optional[_Iterable[str]] = ..., passed: _Optional[bool] = ..., failing_rows: _Optional[int] = ..., failing_ratio: _Optional[float] = ..., detail: _Optional[str] = ..., failing_frame: _Optional[str] = ...) -> None: ...
 
 class ValidationResult(_message.Message):
-    __slots__ = ("passed", "score", "rules", "rows")
+    __slots__ = ("passed", "score", "rules", "rows", "rules_truncated")
     PASSED_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     RULES_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
+    RULES_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     passed: bool
     score: float
     rules: _containers.RepeatedCompositeFieldContainer[RuleResult]
     rows: int
-    def __init__(self, passed: _Optional[bool] = ..., score: _Optional[float] = ..., rules: _Optional[_Iterable[_Union[RuleResult, _Mapping]]] = ..., rows: _Optional[int] = ...) -> None: ...
+    rules_truncated: bool
+    def __init__(self, passed: _Optional[bool] = ..., score: _Optional[float] = ..., rules: _Optional[_Iterable[_Union[RuleResult, _Mapping]]] = ..., rows: _Optional[int] = ..., rules_truncated: _Optional[bool] = ...) -> None: ...
 
 class AnomalyResult(_message.Message):
     __slots__ = ("points", "anomalies", "method", "frame")

@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61irpy/v1/common.proto\x12\x08\x61irpy.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"(\n\x08\x46rameRef\x12\r\n\x05token\x18\x01 \x01(\x04\x12\r\n\x05\x66rame\x18\x02 \x01(\t\"b\n\x05\x46ield\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x10\n\x08nullable\x18\x03 \x01(\x08\x12+\n\x0clogical_type\x18\x04 \x01(\x0e\x32\x15.airpy.v1.LogicalType\")\n\x06Schema\x12\x1f\n\x06\x66ields\x18\x01 \x03(\x0b\x32\x0f.airpy.v1.Field\"\x94\x02\n\x05Value\x12\x30\n\nnull_value\x18\x01 \x01(\x0e\x32\x1a.google.protobuf.NullValueH\x00\x12\x14\n\nbool_value\x18\x02 \x01(\x08H\x00\x12\x13\n\tint_value\x18\x03 \x01(\x03H\x00\x12\x16\n\x0c\x64ouble_value\x18\x04 \x01(\x01H\x00\x12\x16\n\x0cstring_value\x18\x05 \x01(\tH\x00\x12\x14\n\ndate_value\x18\x06 \x01(\tH\x00\x12\x35\n\x0ftimestamp_value\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12)\n\nlist_value\x18\x08 \x01(\x0b\x32\x13.airpy.v1.ValueListH\x00\x42\x06\n\x04kind\",\n\tValueList\x12\x1f\n\x06values\x18\x01 \x03(\x0b\x32\x0f.airpy.v1.Value\"\x85\x02\n\rReaderOptions\x12 \n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x10.airpy.v1.Format\x12\x11\n\tdelimiter\x18\x02 \x01(\t\x12\r\n\x05quote\x18\x03 \x01(\t\x12\x0e\n\x06\x65scape\x18\x04 \x01(\t\x12\x13\n\x06header\x18\x05 \x01(\x08H\x00\x88\x01\x01\x12\x10\n\x08\x65ncoding\x18\x06 \x01(\t\x12#\n\x08on_error\x18\x07 \x01(\x0e\x32\x11.airpy.v1.OnError\x12\x13\n\x0bnull_values\x18\x08 \x03(\t\x12\x1e\n\x11hive_partitioning\x18\t \x01(\x08H\x01\x88\x01\x01\x42\t\n\x07_headerB\x14\n\x12_hive_partitioning\"\x1f\n\nJobOptions\x12\x11\n\ttimeout_s\x18\x01 \x01(\r\"\x84\x01\n\tDataIssue\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12$\n\x08severity\x18\x02 \x01(\x0e\x32\x12.airpy.v1.Severity\x12\x0e\n\x06\x63olumn\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\x12\x15\n\raffected_rows\x18\x05 \x01(\x03\x12\x0c\n\x04\x66ile\x18\x06 \x01(\t\"K\n\tQuantiles\x12\n\n\x02p5\x18\x01 \x01(\x01\x12\x0b\n\x03p25\x18\x02 \x01(\x01\x12\x0b\n\x03p50\x18\x03 \x01(\x01\x12\x0b\n\x03p75\x18\x04 \x01(\x01\x12\x0b\n\x03p95\x18\x05 \x01(\x01\";\n\nValueCount\x12\x1e\n\x05value\x18\x01 \x01(\x0b\x32\x0f.airpy.v1.Value\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"7\n\rStringLengths\x12\x0b\n\x03min\x18\x01 \x01(\x03\x12\x0c\n\x04mean\x18\x02 \x01(\x01\x12\x0b\n\x03max\x18\x03 \x01(\x03\"\xda\x04\n\rColumnProfile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\narrow_type\x18\x02 \x01(\t\x12+\n\x0clogical_type\x18\x03 \x01(\x0e\x32\x15.airpy.v1.LogicalType\x12\x10\n\x08nullable\x18\x04 \x01(\x08\x12\r\n\x05\x63ount\x18\x05 \x01(\x03\x12\x12\n\nnull_count\x18\x06 \x01(\x03\x12\x12\n\nnull_ratio\x18\x07 \x01(\x01\x12\x16\n\x0e\x64istinct_count\x18\x08 \x01(\x03\x12\x1c\n\x14\x64istinct_approximate\x18\t \x01(\x08\x12\x1c\n\x03min\x18\n \x01(\x0b\x32\x0f.airpy.v1.Value\x12\x1c\n\x03max\x18\x0b \x01(\x0b\x32\x0f.airpy.v1.Value\x12\x11\n\x04mean\x18\x0c \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x06stddev\x18\r \x01(\x01H\x01\x88\x01\x01\x12&\n\tquantiles\x18\x0e \x01(\x0b\x32\x13.airpy.v1.Quantiles\x12(\n\ntop_values\x18\x0f \x03(\x0b\x32\x14.airpy.v1.ValueCount\x12/\n\x0estring_lengths\x18\x10 \x01(\x0b\x32\x17.airpy.v1.StringLengths\x12\x17\n\x0f\x64\x65tected_format\x18\x11 \x01(\t\x12%\n\x05hints\x18\x12 \x03(\x0e\x32\x16.airpy.v1.SemanticHint\x12$\n\x17\x64istinct_relative_error\x18\x13 \x01(\x01H\x02\x88\x01\x01\x42\x07\n\x05_meanB\t\n\x07_stddevB\x1a\n\x18_distinct_relative_error\"D\n\x08JsonRows\x12%\n\x04rows\x18\x01 \x03(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\ttruncated\x18\x02 \x01(\x08*x\n\x06\x46ormat\x12\x16\n\x12\x46ORMAT_UNSPECIFIED\x10\x00\x12\x0e\n\nFORMAT_CSV\x10\x01\x12\x0e\n\nFORMAT_TSV\x10\x02\x12\x12\n\x0e\x46ORMAT_PARQUET\x10\x03\x12\x10\n\x0c\x46ORMAT_JSONL\x10\x04\x12\x10\n\x0c\x46ORMAT_ARROW\x10\x05*l\n\x0b\x43ompression\x12\x1b\n\x17\x43OMPRESSION_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43OMPRESSION_NONE\x10\x01\x12\x14\n\x10\x43OMPRESSION_GZIP\x10\x02\x12\x14\n\x10\x43OMPRESSION_ZSTD\x10\x03*\x9d\x03\n\x0bLogicalType\x12\x1c\n\x18LOGICAL_TYPE_UNSPECIFIED\x10\x00\x12\x18\n\x14LOGICAL_TYPE_INTEGER\x10\x01\x12\x16\n\x12LOGICAL_TYPE_FLOAT\x10\x02\x12\x18\n\x14LOGICAL_TYPE_DECIMAL\x10\x03\x12\x18\n\x14LOGICAL_TYPE_BOOLEAN\x10\x04\x12\x17\n\x13LOGICAL_TYPE_STRING\x10\x05\x12\x15\n\x11LOGICAL_TYPE_DATE\x10\x06\x12\x1a\n\x16LOGICAL_TYPE_TIMESTAMP\x10\x07\x12\x15\n\x11LOGICAL_TYPE_TIME\x10\x08\x12\x19\n\x15LOGICAL_TYPE_DURATION\x10\t\x12\x17\n\x13LOGICAL_TYPE_BINARY\x10\n\x12\x15\n\x11LOGICAL_TYPE_LIST\x10\x0b\x12\x17\n\x13LOGICAL_TYPE_STRUCT\x10\x0c\x12\x14\n\x10LOGICAL_TYPE_MAP\x10\r\x12\x15\n\x11LOGICAL_TYPE_NULL\x10\x0e\x12\x16\n\x12LOGICAL_TYPE_OTHER\x10\x0f*I\n\x07OnError\x12\x18\n\x14ON_ERROR_UNSPECIFIED\x10\x00\x12\x11\n\rON_ERROR_FAIL\x10\x01\x12\x11\n\rON_ERROR_SKIP\x10\x02*a\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n\rSEVERITY_INFO\x10\x01\x12\x14\n\x10SEVERITY_WARNING\x10\x02\x12\x12\n\x0eSEVERITY_ERROR\x10\x03*\xb3\x02\n\x0cSemanticHint\x12\x1d\n\x19SEMANTIC_HINT_UNSPECIFIED\x10\x00\x12\x1c\n\x18SEMANTIC_HINT_IDENTIFIER\x10\x01\x12\x1d\n\x19SEMANTIC_HINT_CATEGORICAL\x10\x02\x12\x1a\n\x16SEMANTIC_HINT_CONSTANT\x10\x03\x12\x1a\n\x16SEMANTIC_HINT_ALL_NULL\x10\x04\x12\x17\n\x13SEMANTIC_HINT_EMAIL\x10\x05\x12\x15\n\x11SEMANTIC_HINT_URL\x10\x06\x12\x1e\n\x1aSEMANTIC_HINT_BOOLEAN_TEXT\x10\x07\x12\x1e\n\x1aSEMANTIC_HINT_NUMERIC_TEXT\x10\x08\x12\x1f\n\x1bSEMANTIC_HINT_DATETIME_TEXT\x10\tB6Z4github.com/airpy/airpy/generated/go/airpy/v1;airpyv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61irpy/v1/common.proto\x12\x08\x61irpy.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"(\n\x08\x46rameRef\x12\r\n\x05token\x18\x01 \x01(\x04\x12\r\n\x05\x66rame\x18\x02 \x01(\t\"b\n\x05\x46ield\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x10\n\x08nullable\x18\x03 \x01(\x08\x12+\n\x0clogical_type\x18\x04 \x01(\x0e\x32\x15.airpy.v1.LogicalType\"C\n\x06Schema\x12\x1f\n\x06\x66ields\x18\x01 \x03(\x0b\x32\x0f.airpy.v1.Field\x12\x18\n\x10\x66ields_truncated\x18\x02 \x01(\x08\"\x94\x02\n\x05Value\x12\x30\n\nnull_value\x18\x01 \x01(\x0e\x32\x1a.google.protobuf.NullValueH\x00\x12\x14\n\nbool_value\x18\x02 \x01(\x08H\x00\x12\x13\n\tint_value\x18\x03 \x01(\x03H\x00\x12\x16\n\x0c\x64ouble_value\x18\x04 \x01(\x01H\x00\x12\x16\n\x0cstring_value\x18\x05 \x01(\tH\x00\x12\x14\n\ndate_value\x18\x06 \x01(\tH\x00\x12\x35\n\x0ftimestamp_value\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12)\n\nlist_value\x18\x08 \x01(\x0b\x32\x13.airpy.v1.ValueListH\x00\x42\x06\n\x04kind\",\n\tValueList\x12\x1f\n\x06values\x18\x01 \x03(\x0b\x32\x0f.airpy.v1.Value\"\x85\x02\n\rReaderOptions\x12 \n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x10.airpy.v1.Format\x12\x11\n\tdelimiter\x18\x02 \x01(\t\x12\r\n\x05quote\x18\x03 \x01(\t\x12\x0e\n\x06\x65scape\x18\x04 \x01(\t\x12\x13\n\x06header\x18\x05 \x01(\x08H\x00\x88\x01\x01\x12\x10\n\x08\x65ncoding\x18\x06 \x01(\t\x12#\n\x08on_error\x18\x07 \x01(\x0e\x32\x11.airpy.v1.OnError\x12\x13\n\x0bnull_values\x18\x08 \x03(\t\x12\x1e\n\x11hive_partitioning\x18\t \x01(\x08H\x01\x88\x01\x01\x42\t\n\x07_headerB\x14\n\x12_hive_partitioning\"\x1f\n\nJobOptions\x12\x11\n\ttimeout_s\x18\x01 \x01(\r\"\x84\x01\n\tDataIssue\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12$\n\x08severity\x18\x02 \x01(\x0e\x32\x12.airpy.v1.Severity\x12\x0e\n\x06\x63olumn\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\x12\x15\n\raffected_rows\x18\x05 \x01(\x03\x12\x0c\n\x04\x66ile\x18\x06 \x01(\t\"K\n\tQuantiles\x12\n\n\x02p5\x18\x01 \x01(\x01\x12\x0b\n\x03p25\x18\x02 \x01(\x01\x12\x0b\n\x03p50\x18\x03 \x01(\x01\x12\x0b\n\x03p75\x18\x04 \x01(\x01\x12\x0b\n\x03p95\x18\x05 \x01(\x01\";\n\nValueCount\x12\x1e\n\x05value\x18\x01 \x01(\x0b\x32\x0f.airpy.v1.Value\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"7\n\rStringLengths\x12\x0b\n\x03min\x18\x01 \x01(\x03\x12\x0c\n\x04mean\x18\x02 \x01(\x01\x12\x0b\n\x03max\x18\x03 \x01(\x03\"\xda\x04\n\rColumnProfile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\narrow_type\x18\x02 \x01(\t\x12+\n\x0clogical_type\x18\x03 \x01(\x0e\x32\x15.airpy.v1.LogicalType\x12\x10\n\x08nullable\x18\x04 \x01(\x08\x12\r\n\x05\x63ount\x18\x05 \x01(\x03\x12\x12\n\nnull_count\x18\x06 \x01(\x03\x12\x12\n\nnull_ratio\x18\x07 \x01(\x01\x12\x16\n\x0e\x64istinct_count\x18\x08 \x01(\x03\x12\x1c\n\x14\x64istinct_approximate\x18\t \x01(\x08\x12\x1c\n\x03min\x18\n \x01(\x0b\x32\x0f.airpy.v1.Value\x12\x1c\n\x03max\x18\x0b \x01(\x0b\x32\x0f.airpy.v1.Value\x12\x11\n\x04mean\x18\x0c \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x06stddev\x18\r \x01(\x01H\x01\x88\x01\x01\x12&\n\tquantiles\x18\x0e \x01(\x0b\x32\x13.airpy.v1.Quantiles\x12(\n\ntop_values\x18\x0f \x03(\x0b\x32\x14.airpy.v1.ValueCount\x12/\n\x0estring_lengths\x18\x10 \x01(\x0b\x32\x17.airpy.v1.StringLengths\x12\x17\n\x0f\x64\x65tected_format\x18\x11 \x01(\t\x12%\n\x05hints\x18\x12 \x03(\x0e\x32\x16.airpy.v1.SemanticHint\x12$\n\x17\x64istinct_relative_error\x18\x13 \x01(\x01H\x02\x88\x01\x01\x42\x07\n\x05_meanB\t\n\x07_stddevB\x1a\n\x18_distinct_relative_error\"D\n\x08JsonRows\x12%\n\x04rows\x18\x01 \x03(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\ttruncated\x18\x02 \x01(\x08*x\n\x06\x46ormat\x12\x16\n\x12\x46ORMAT_UNSPECIFIED\x10\x00\x12\x0e\n\nFORMAT_CSV\x10\x01\x12\x0e\n\nFORMAT_TSV\x10\x02\x12\x12\n\x0e\x46ORMAT_PARQUET\x10\x03\x12\x10\n\x0c\x46ORMAT_JSONL\x10\x04\x12\x10\n\x0c\x46ORMAT_ARROW\x10\x05*l\n\x0b\x43ompression\x12\x1b\n\x17\x43OMPRESSION_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43OMPRESSION_NONE\x10\x01\x12\x14\n\x10\x43OMPRESSION_GZIP\x10\x02\x12\x14\n\x10\x43OMPRESSION_ZSTD\x10\x03*\x9d\x03\n\x0bLogicalType\x12\x1c\n\x18LOGICAL_TYPE_UNSPECIFIED\x10\x00\x12\x18\n\x14LOGICAL_TYPE_INTEGER\x10\x01\x12\x16\n\x12LOGICAL_TYPE_FLOAT\x10\x02\x12\x18\n\x14LOGICAL_TYPE_DECIMAL\x10\x03\x12\x18\n\x14LOGICAL_TYPE_BOOLEAN\x10\x04\x12\x17\n\x13LOGICAL_TYPE_STRING\x10\x05\x12\x15\n\x11LOGICAL_TYPE_DATE\x10\x06\x12\x1a\n\x16LOGICAL_TYPE_TIMESTAMP\x10\x07\x12\x15\n\x11LOGICAL_TYPE_TIME\x10\x08\x12\x19\n\x15LOGICAL_TYPE_DURATION\x10\t\x12\x17\n\x13LOGICAL_TYPE_BINARY\x10\n\x12\x15\n\x11LOGICAL_TYPE_LIST\x10\x0b\x12\x17\n\x13LOGICAL_TYPE_STRUCT\x10\x0c\x12\x14\n\x10LOGICAL_TYPE_MAP\x10\r\x12\x15\n\x11LOGICAL_TYPE_NULL\x10\x0e\x12\x16\n\x12LOGICAL_TYPE_OTHER\x10\x0f*I\n\x07OnError\x12\x18\n\x14ON_ERROR_UNSPECIFIED\x10\x00\x12\x11\n\rON_ERROR_FAIL\x10\x01\x12\x11\n\rON_ERROR_SKIP\x10\x02*a\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n\rSEVERITY_INFO\x10\x01\x12\x14\n\x10SEVERITY_WARNING\x10\x02\x12\x12\n\x0eSEVERITY_ERROR\x10\x03*\xb3\x02\n\x0cSemanticHint\x12\x1d\n\x19SEMANTIC_HINT_UNSPECIFIED\x10\x00\x12\x1c\n\x18SEMANTIC_HINT_IDENTIFIER\x10\x01\x12\x1d\n\x19SEMANTIC_HINT_CATEGORICAL\x10\x02\x12\x1a\n\x16SEMANTIC_HINT_CONSTANT\x10\x03\x12\x1a\n\x16SEMANTIC_HINT_ALL_NULL\x10\x04\x12\x17\n\x13SEMANTIC_HINT_EMAIL\x10\x05\x12\x15\n\x11SEMANTIC_HINT_URL\x10\x06\x12\x1e\n\x1aSEMANTIC_HINT_BOOLEAN_TEXT\x10\x07\x12\x1e\n\x1aSEMANTIC_HINT_NUMERIC_TEXT\x10\x08\x12\x1f\n\x1bSEMANTIC_HINT_DATETIME_TEXT\x10\tB6Z4github.com/airpy/airpy/generated/go/airpy/v1;airpyv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,42 +34,42 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'airpy.v1.common_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z4github.com/airpy/airpy/generated/go/airpy/v1;airpyv1'
-  _globals['_FORMAT']._serialized_start=1910
-  _globals['_FORMAT']._serialized_end=2030
-  _globals['_COMPRESSION']._serialized_start=2032
-  _globals['_COMPRESSION']._serialized_end=2140
-  _globals['_LOGICALTYPE']._serialized_start=2143
-  _globals['_LOGICALTYPE']._serialized_end=2556
-  _globals['_ONERROR']._serialized_start=2558
-  _globals['_ONERROR']._serialized_end=2631
-  _globals['_SEVERITY']._serialized_start=2633
-  _globals['_SEVERITY']._serialized_end=2730
-  _globals['_SEMANTICHINT']._serialized_start=2733
-  _globals['_SEMANTICHINT']._serialized_end=3040
+  _globals['_FORMAT']._serialized_start=1936
+  _globals['_FORMAT']._serialized_end=2056
+  _globals['_COMPRESSION']._serialized_start=2058
+  _globals['_COMPRESSION']._serialized_end=2166
+  _globals['_LOGICALTYPE']._serialized_start=2169
+  _globals['_LOGICALTYPE']._serialized_end=2582
+  _globals['_ONERROR']._serialized_start=2584
+  _globals['_ONERROR']._serialized_end=2657
+  _globals['_SEVERITY']._serialized_start=2659
+  _globals['_SEVERITY']._serialized_end=2756
+  _globals['_SEMANTICHINT']._serialized_start=2759
+  _globals['_SEMANTICHINT']._serialized_end=3066
   _globals['_FRAMEREF']._serialized_start=98
   _globals['_FRAMEREF']._serialized_end=138
   _globals['_FIELD']._serialized_start=140
   _globals['_FIELD']._serialized_end=238
   _globals['_SCHEMA']._serialized_start=240
-  _globals['_SCHEMA']._serialized_end=281
-  _globals['_VALUE']._serialized_start=284
-  _globals['_VALUE']._serialized_end=560
-  _globals['_VALUELIST']._serialized_start=562
-  _globals['_VALUELIST']._serialized_end=606
-  _globals['_READEROPTIONS']._serialized_start=609
-  _globals['_READEROPTIONS']._serialized_end=870
-  _globals['_JOBOPTIONS']._serialized_start=872
-  _globals['_JOBOPTIONS']._serialized_end=903
-  _globals['_DATAISSUE']._serialized_start=906
-  _globals['_DATAISSUE']._serialized_end=1038
-  _globals['_QUANTILES']._serialized_start=1040
-  _globals['_QUANTILES']._serialized_end=1115
-  _globals['_VALUECOUNT']._serialized_start=1117
-  _globals['_VALUECOUNT']._serialized_end=1176
-  _globals['_STRINGLENGTHS']._serialized_start=1178
-  _globals['_STRINGLENGTHS']._serialized_end=1233
-  _globals['_COLUMNPROFILE']._serialized_start=1236
-  _globals['_COLUMNPROFILE']._serialized_end=1838
-  _globals['_JSONROWS']._serialized_start=1840
-  _globals['_JSONROWS']._serialized_end=1908
+  _globals['_SCHEMA']._serialized_end=307
+  _globals['_VALUE']._serialized_start=310
+  _globals['_VALUE']._serialized_end=586
+  _globals['_VALUELIST']._serialized_start=588
+  _globals['_VALUELIST']._serialized_end=632
+  _globals['_READEROPTIONS']._serialized_start=635
+  _globals['_READEROPTIONS']._serialized_end=896
+  _globals['_JOBOPTIONS']._serialized_start=898
+  _globals['_JOBOPTIONS']._serialized_end=929
+  _globals['_DATAISSUE']._serialized_start=932
+  _globals['_DATAISSUE']._serialized_end=1064
+  _globals['_QUANTILES']._serialized_start=1066
+  _globals['_QUANTILES']._serialized_end=1141
+  _globals['_VALUECOUNT']._serialized_start=1143
+  _globals['_VALUECOUNT']._serialized_end=1202
+  _globals['_STRINGLENGTHS']._serialized_start=1204
+  _globals['_STRINGLENGTHS']._serialized_end=1259
+  _globals['_COLUMNPROFILE']._serialized_start=1262
+  _globals['_COLUMNPROFILE']._serialized_end=1864
+  _globals['_JSONROWS']._serialized_start=1866
+  _globals['_JSONROWS']._serialized_end=1934
 # @@protoc_insertion_point(module_scope)

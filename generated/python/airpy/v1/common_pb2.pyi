@@ -136,10 +136,12 @@ class Field(_message.Message):
     def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., nullable: _Optional[bool] = ..., logical_type: _Optional[_Union[LogicalType, str]] = ...) -> None: ...
 
 class Schema(_message.Message):
-    __slots__ = ("fields",)
+    __slots__ = ("fields", "fields_truncated")
     FIELDS_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     fields: _containers.RepeatedCompositeFieldContainer[Field]
-    def __init__(self, fields: _Optional[_Iterable[_Union[Field, _Mapping]]] = ...) -> None: ...
+    fields_truncated: bool
+    def __init__(self, fields: _Optional[_Iterable[_Union[Field, _Mapping]]] = ..., fields_truncated: _Optional[bool] = ...) -> None: ...
 
 class Value(_message.Message):
     __slots__ = ("null_value", "bool_value", "int_value", "double_value", "string_value", "date_value", "timestamp_value", "list_value")

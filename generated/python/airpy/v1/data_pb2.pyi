@@ -110,7 +110,7 @@ class InferSchemaRequest(_message.Message):
     def __init__(self, datasource_id: _Optional[str] = ..., uri: _Optional[str] = ..., sample_files: _Optional[int] = ..., infer_rows: _Optional[int] = ..., mode: _Optional[_Union[ProfileMode, str]] = ..., columns: _Optional[_Iterable[str]] = ..., reader: _Optional[_Union[_common_pb2.ReaderOptions, _Mapping]] = ..., job: _Optional[_Union[_common_pb2.JobOptions, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class DatasetStats(_message.Message):
-    __slots__ = ("rows", "rows_estimated", "columns", "null_ratio", "unique_counts", "unique_counts_approximate", "memory_usage_mb", "files", "bytes_on_disk", "duplicate_rows", "skipped_rows", "duplicate_rows_collision_probability")
+    __slots__ = ("rows", "rows_estimated", "columns", "null_ratio", "unique_counts", "unique_counts_approximate", "memory_usage_mb", "files", "bytes_on_disk", "duplicate_rows", "skipped_rows", "duplicate_rows_collision_probability", "null_ratio_truncated", "unique_counts_truncated")
     class NullRatioEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -137,6 +137,8 @@ class DatasetStats(_message.Message):
     DUPLICATE_ROWS_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_ROWS_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_ROWS_COLLISION_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    NULL_RATIO_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    UNIQUE_COUNTS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     rows: int
     rows_estimated: bool
     columns: int
@@ -149,7 +151,9 @@ class DatasetStats(_message.Message):
     duplicate_rows: int
     skipped_rows: int
     duplicate_rows_collision_probability: float
-    def __init__(self, rows: _Optional[int] = ..., rows_estimated: _Optional[bool] = ..., columns: _Optional[int] = ..., null_ratio: _Optional[_Mapping[str, float]] = ..., unique_counts: _Optional[_Mapping[str, int]] = ..., unique_counts_approximate: _Optional[bool] = ..., memory_usage_mb: _Optional[float] = ..., files: _Optional[int] = ..., bytes_on_disk: _Optional[int] = ..., duplicate_rows: _Optional[int] = ..., skipped_rows: _Optional[int] = ..., duplicate_rows_collision_probability: _Optional[float] = ...) -> None: ...
+    null_ratio_truncated: bool
+    unique_counts_truncated: bool
+    def __init__(self, rows: _Optional[int] = ..., rows_estimated: _Optional[bool] = ..., columns: _Optional[int] = ..., null_ratio: _Optional[_Mapping[str, float]] = ..., unique_counts: _Optional[_Mapping[str, int]] = ..., unique_counts_approximate: _Optional[bool] = ..., memory_usage_mb: _Optional[float] = ..., files: _Optional[int] = ..., bytes_on_disk: _Optional[int] = ..., duplicate_rows: _Optional[int] = ..., skipped_rows: _Optional[int] = ..., duplicate_rows_collision_probability: _Optional[float] = ..., null_ratio_truncated: _Optional[bool] = ..., unique_counts_truncated: _Optional[bool] = ...) -> None: ...
 
 class ColumnDrift(_message.Message):
     __slots__ = ("column", "files_present", "files_missing", "types_seen")
@@ -164,7 +168,7 @@ class ColumnDrift(_message.Message):
     def __init__(self, column: _Optional[str] = ..., files_present: _Optional[_Iterable[str]] = ..., files_missing: _Optional[_Iterable[str]] = ..., types_seen: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class InferSchemaResult(_message.Message):
-    __slots__ = ("schema", "stats", "columns", "sample_preview", "drift", "issues", "mode", "files_read")
+    __slots__ = ("schema", "stats", "columns", "sample_preview", "drift", "issues", "mode", "files_read", "columns_truncated", "drift_truncated", "issues_truncated", "files_read_truncated")
     SCHEMA_FIELD_NUMBER: _ClassVar[int]
     STATS_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
@@ -173,6 +177,10 @@ class InferSchemaResult(_message.Message):
     ISSUES_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     FILES_READ_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    DRIFT_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    ISSUES_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    FILES_READ_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     schema: _common_pb2.Schema
     stats: DatasetStats
     columns: _containers.RepeatedCompositeFieldContainer[_common_pb2.ColumnProfile]
@@ -181,7 +189,11 @@ class InferSchemaResult(_message.Message):
     issues: _containers.RepeatedCompositeFieldContainer[_common_pb2.DataIssue]
     mode: ProfileMode
     files_read: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, schema: _Optional[_Union[_common_pb2.Schema, _Mapping]] = ..., stats: _Optional[_Union[DatasetStats, _Mapping]] = ..., columns: _Optional[_Iterable[_Union[_common_pb2.ColumnProfile, _Mapping]]] = ..., sample_preview: _Optional[_Union[_common_pb2.JsonRows, _Mapping]] = ..., drift: _Optional[_Iterable[_Union[ColumnDrift, _Mapping]]] = ..., issues: _Optional[_Iterable[_Union[_common_pb2.DataIssue, _Mapping]]] = ..., mode: _Optional[_Union[ProfileMode, str]] = ..., files_read: _Optional[_Iterable[str]] = ...) -> None: ...
+    columns_truncated: bool
+    drift_truncated: bool
+    issues_truncated: bool
+    files_read_truncated: bool
+    def __init__(self, schema: _Optional[_Union[_common_pb2.Schema, _Mapping]] = ..., stats: _Optional[_Union[DatasetStats, _Mapping]] = ..., columns: _Optional[_Iterable[_Union[_common_pb2.ColumnProfile, _Mapping]]] = ..., sample_preview: _Optional[_Union[_common_pb2.JsonRows, _Mapping]] = ..., drift: _Optional[_Iterable[_Union[ColumnDrift, _Mapping]]] = ..., issues: _Optional[_Iterable[_Union[_common_pb2.DataIssue, _Mapping]]] = ..., mode: _Optional[_Union[ProfileMode, str]] = ..., files_read: _Optional[_Iterable[str]] = ..., columns_truncated: _Optional[bool] = ..., drift_truncated: _Optional[bool] = ..., issues_truncated: _Optional[bool] = ..., files_read_truncated: _Optional[bool] = ...) -> None: ...
 
 class PreviewRequest(_message.Message):
     __slots__ = ("datasource_id", "path", "limit", "columns", "reader")
@@ -210,15 +222,17 @@ class PreviewStats(_message.Message):
     def __init__(self, sampled: _Optional[bool] = ..., total_rows: _Optional[int] = ..., total_rows_estimated: _Optional[bool] = ..., sample_size: _Optional[int] = ...) -> None: ...
 
 class PreviewResponse(_message.Message):
-    __slots__ = ("schema", "arrow_ipc", "rows", "stats", "issues")
+    __slots__ = ("schema", "arrow_ipc", "rows", "stats", "issues", "truncated")
     SCHEMA_FIELD_NUMBER: _ClassVar[int]
     ARROW_IPC_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     STATS_FIELD_NUMBER: _ClassVar[int]
     ISSUES_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     schema: _common_pb2.Schema
     arrow_ipc: bytes
     rows: _common_pb2.JsonRows
     stats: PreviewStats
     issues: _containers.RepeatedCompositeFieldContainer[_common_pb2.DataIssue]
-    def __init__(self, schema: _Optional[_Union[_common_pb2.Schema, _Mapping]] = ..., arrow_ipc: _Optional[bytes] = ..., rows: _Optional[_Union[_common_pb2.JsonRows, _Mapping]] = ..., stats: _Optional[_Union[PreviewStats, _Mapping]] = ..., issues: _Optional[_Iterable[_Union[_common_pb2.DataIssue, _Mapping]]] = ...) -> None: ...
+    truncated: bool
+    def __init__(self, schema: _Optional[_Union[_common_pb2.Schema, _Mapping]] = ..., arrow_ipc: _Optional[bytes] = ..., rows: _Optional[_Union[_common_pb2.JsonRows, _Mapping]] = ..., stats: _Optional[_Union[PreviewStats, _Mapping]] = ..., issues: _Optional[_Iterable[_Union[_common_pb2.DataIssue, _Mapping]]] = ..., truncated: _Optional[bool] = ...) -> None: ...
