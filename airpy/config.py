@@ -316,6 +316,12 @@ class Settings:
         envparse.boolean,
     )
     preview_max_rows: int = setting("PY_PREVIEW_MAX_ROWS", "1000", "most rows Preview returns", envparse.integer(1))
+    preview_max_bytes: int = setting(
+        "PY_PREVIEW_MAX_BYTES",
+        "3145728",
+        "byte cap of a Preview reply; trailing rows are dropped to fit, with a flag",
+        envparse.integer(4096, 3 * 1024 * 1024),
+    )
     discover_max_files: int = setting(
         "PY_DISCOVER_MAX_FILES", "100000", "most files one Discover lists", envparse.integer(1)
     )

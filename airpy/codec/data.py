@@ -23,7 +23,7 @@ from airpy.data.preview import DEFAULT_PREVIEW_ROWS, FileIssue, Preview
 from airpy.data.profile import MAX_INFER_ROWS, Profile, ProfileMode, ProfileSpec
 from airpy.data.readers import ReadOptions
 from airpy.data.stats import ColumnStats, Hint
-from airpy.errors import ValidationError
+from airpy.errors import ResourceCapError, ValidationError
 from airpy.v1 import common_pb2, data_pb2
 
 # Rows of the sample shown in an InferSchema result (all of them are in the `sample` frame).
@@ -235,9 +235,11 @@ def preview_request(request: data_pb2.PreviewRequest, max_rows: int) -> PreviewR
     return PreviewRequest(request.path, reader, limit, tuple(request.columns))
 
 
-def preview_pb(result: Preview) -> data_pb2.PreviewResponse:
+def preview_pb(result: Preview, budget: int) -> data_pb2.PreviewResponse:
+    """The Preview reply, at most `budget` bytes: when every row would not fit, the longest
+    prefix of rows that does, with `truncated` set. RESOURCE_CAP when not even the schema fits."""
     table = result.table
-    return data_pb2.PreviewResponse(
+    message = data_pb2.PreviewResponse(
         schema=arrow_schema_pb(table.schema),
         arrow_ipc=arrow_ipc(table),
         rows=json_rows_pb(table, table.num_rows),
@@ -249,3 +251,29 @@ def preview_pb(result: Preview) -> data_pb2.PreviewResponse:
         ),
         issues=[file_issue_pb(i) for i in result.issues],
     )
+    if message.ByteSize() <= budget:
+        return message
+    message.truncated = message.rows.truncated = message.stats.sampled = True
+    json_rows = list(message.rows.rows)
+
+    def size(rows: int) -> int:
+        # Arrow and JSON hold the same rows: both are cut to the same prefix.
+        message.arrow_ipc = arrow_ipc(table.slice(0, rows))
+        message.rows.ClearField("rows")
+        message.rows.rows.extend(json_rows[:rows])
+        message.stats.sample_size = rows
+        return message.ByteSize()
+
+    lo, hi = 0, table.num_rows - 1
+    while lo < hi:  # the most rows that fit
+        mid = (lo + hi + 1) // 2
+        if size(mid) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    if size(lo) > budget:
+        raise ResourceCapError(
+            f"not even the schema of this preview fits in {budget} bytes (PY_PREVIEW_MAX_BYTES); ask for fewer columns",
+            metadata={"limit": "PY_PREVIEW_MAX_BYTES", "bytes": message.ByteSize(), "field": "columns"},
+        )
+    return message

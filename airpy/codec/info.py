@@ -45,6 +45,7 @@ def limits_pb(settings: Settings) -> info_service_pb2.Limits:
         max_upload_bytes=settings.max_upload_bytes,
         max_queued_jobs=settings.max_queued_jobs,
         preview_max_rows=settings.preview_max_rows,
+        preview_max_bytes=settings.preview_max_bytes,
         discover_max_files=settings.discover_max_files,
         allowed_extensions=list(settings.allowed_ext),
         max_job_attempts=settings.job_max_attempts,

@@ -50,10 +50,11 @@ class DataService:
         max_files = app.settings.discover_max_files
         base = app.runtime.base_for(call.principal.paths)
 
-        def preview(con: duckdb.DuckDBPyConnection) -> previews.Preview:
+        def preview(con: duckdb.DuckDBPyConnection) -> data_pb2.PreviewResponse:
             dataset = open_dataset(base, asked.path, "path", asked.reader, max_files)
             result = previews.preview(con, dataset, asked.limit, asked.columns)
             dataset.verify_unchanged(base)
-            return result
+            # Encoded here, off the event loop: cutting long rows to the byte cap takes up to a second.
+            return codec.preview_pb(result, app.settings.preview_max_bytes)
 
-        return codec.preview_pb(await app.engine_call(preview))
+        return await app.engine_call(preview)

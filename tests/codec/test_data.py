@@ -1,13 +1,16 @@
-"""airpy.codec.data: what a profile says about its own precision reaches the reply."""
+"""airpy.codec.data: what a profile says about its own precision reaches the reply; replies fit their caps."""
 
 from __future__ import annotations
 
 import pyarrow as pa
+import pytest
 
-from airpy.codec.data import column_profile_pb, profile_pb
+from airpy.codec.data import column_profile_pb, preview_pb, profile_pb
 from airpy.data.metrics import HLL_RELATIVE_ERROR, duplicate_collision_bound
+from airpy.data.preview import Preview
 from airpy.data.profile import Profile, ProfileMode
 from airpy.data.stats import ColumnStats
+from airpy.errors import ResourceCapError
 from airpy.schema import Logical
 
 BUDGET = 4 * 1024 * 1024
@@ -62,3 +65,30 @@ def test_a_duplicate_count_carries_its_collision_bound() -> None:
     assert none.HasField("duplicate_rows_collision_probability") and none.duplicate_rows_collision_probability == 0
     sampled = profile_pb(profile(ProfileMode.SAMPLE, [exact("a")], None), BUDGET).stats
     assert not sampled.HasField("duplicate_rows") and not sampled.HasField("duplicate_rows_collision_probability")
+
+
+def long_rows(rows: int, width: int) -> Preview:
+    table = pa.table({"id": list(range(rows)), "text": ["y" * width] * rows})
+    return Preview(table, total_rows=rows * 10, total_exact=True)
+
+
+def test_a_preview_over_its_budget_keeps_the_first_rows_that_fit() -> None:
+    budget = 1024 * 1024
+    message = preview_pb(long_rows(300, 20_000), budget)
+    assert message.ByteSize() <= budget
+    table = pa.ipc.open_stream(message.arrow_ipc).read_all()
+    kept = table.num_rows
+    assert 0 < kept < 300 and message.truncated and message.rows.truncated and message.stats.sampled
+    assert table.column("id").to_pylist() == list(range(kept))
+    assert [int(dict(r)["id"]) for r in message.rows.rows] == list(range(kept))
+    assert message.stats.sample_size == kept
+    # One more row would not have fitted: the cut is as small as it can be.
+    assert preview_pb(long_rows(kept + 1, 20_000), budget).truncated
+    assert not preview_pb(long_rows(kept, 20_000), budget).truncated
+
+
+def test_a_preview_whose_schema_alone_passes_its_budget_is_resource_cap() -> None:
+    table = pa.table({f"c{i:05d}_" + "x" * 193: [1] for i in range(100)})
+    with pytest.raises(ResourceCapError) as caught:
+        preview_pb(Preview(table, total_rows=1, total_exact=True), 4096)
+    assert caught.value.metadata["limit"] == "PY_PREVIEW_MAX_BYTES"
