@@ -19,6 +19,7 @@ from airpy.codec import analyze as analyze_codec
 from airpy.codec import data as data_codec
 from airpy.codec import query as query_codec
 from airpy.data import discovery
+from airpy.data.columns_frame import COLUMNS_FRAME, COLUMNS_SCHEMA, columns_table
 from airpy.data.readers import open_dataset
 from airpy.errors import ResourceCapError
 from airpy.jobs import worker
@@ -62,6 +63,7 @@ def infer_schema(ctx: Context) -> bytes:
         result = profile(con, dataset, asked.spec, runtime.limits, ctx.progress, scans)
     dataset.verify_unchanged(base)
     ctx.frames.write("sample", result.sample, result.sample.schema)
+    ctx.frames.write(COLUMNS_FRAME, columns_table(result.columns), COLUMNS_SCHEMA)
     return data_codec.profile_pb(result, settings.getjob_max_bytes).SerializeToString()
 
 
@@ -150,6 +152,7 @@ def _analysis(ctx: Context, con: engine.Connection, table: pa.Table, analysis: A
             report = eda.eda(con, table, analysis.eda, limits, progress)
         if report.sample is not None:
             ctx.frames.write("sample", report.sample, report.sample.schema)
+        ctx.frames.write(COLUMNS_FRAME, columns_table(report.columns), COLUMNS_SCHEMA)
         found = report
     elif analysis.kind is Kind.VALIDATION:
         progress.step("validating", f"{len(analysis.rules)} rules over {table.num_rows} rows", 0.2)

@@ -31,7 +31,7 @@ from airpy.analyze.specs import (
     RuleKind,
     Stat,
 )
-from airpy.codec.common import LOGICAL_FROM_PB, arrow_schema_pb, fit, json_rows_pb, schema_pb, value
+from airpy.codec.common import LOGICAL_FROM_PB, Cut, arrow_schema_pb, cut_to_fit, json_rows_pb, schema_pb, value
 from airpy.codec.data import column_profile_pb
 from airpy.codec.query import plan as decode_plan
 from airpy.errors import ValidationError
@@ -101,11 +101,27 @@ def analyze_job(raw: bytes) -> AnalyzeJob:
     return AnalyzeJob(analyze_pb2.AnalyzeRequest.FromString(raw))
 
 
+#: What an Analyze result cuts to fit GetJob's byte cap, the least missed first: the sample and
+#: the profiles are frames too (`sample`, `columns`), the schema is the analyzed frame's.
+ANALYZE_CUTS = (
+    Cut("eda.sample.rows", "truncated"),
+    Cut("eda.charts", "charts_truncated"),
+    Cut("eda.outliers", "outliers_truncated"),
+    Cut("eda.correlations", "correlations_truncated"),
+    Cut("eda.issues", "issues_truncated"),
+    Cut("schema.fields", "fields_truncated"),
+    Cut("eda.columns", "columns_truncated"),
+    Cut("validation.rules", "rules_truncated"),
+)
+#: An upload's result: only its schema can be long (the frame `result` has it too).
+UPLOAD_CUTS = (Cut("schema.fields", "fields_truncated"),)
+
+
 def analyze_result(analysis: Analysis, schema: pa.Schema, outcome: object, budget: int) -> bytes:
-    """The AnalyzeResult of an analysis and what it found, within the GetJob byte budget."""
+    """The AnalyzeResult of an analysis and what it found, cut to the GetJob byte budget (ANALYZE_CUTS)."""
     result = result_pb(analysis.kind, schema)
     if analysis.kind in {Kind.EDA, Kind.PROFILE}:
-        result.eda.CopyFrom(eda_pb(cast("EdaReport", outcome), budget - result.ByteSize() - 1024))
+        result.eda.CopyFrom(eda_pb(cast("EdaReport", outcome)))
     elif analysis.kind is Kind.VALIDATION:
         result.validation.CopyFrom(validation_pb(cast(Validation, outcome)))
     elif analysis.kind is Kind.ANOMALY:
@@ -115,6 +131,7 @@ def analyze_result(analysis: Analysis, schema: pa.Schema, outcome: object, budge
         result.forecast.CopyFrom(forecast_pb(cast("Forecast", outcome), "forecast"))
     else:
         result.insights.CopyFrom(insights_pb(cast("Insights", outcome)))
+    cut_to_fit(result, ANALYZE_CUTS, budget)
     return result.SerializeToString()
 
 
@@ -301,8 +318,8 @@ def data_issue_pb(issue: Issue) -> common_pb2.DataIssue:
     )
 
 
-def eda_pb(report: EdaReport, budget: int) -> analyze_pb2.EdaResult:
-    """The EDA; charts are dropped from the end when the result would pass the GetJob byte cap."""
+def eda_pb(report: EdaReport) -> analyze_pb2.EdaResult:
+    """The EDA in full (`analyze_result` cuts it to the GetJob byte cap)."""
     message = analyze_pb2.EdaResult(
         rows=report.rows,
         columns=[column_profile_pb(c) for c in report.columns],
@@ -338,7 +355,6 @@ def eda_pb(report: EdaReport, budget: int) -> analyze_pb2.EdaResult:
     )
     if report.sample is not None:
         message.sample.CopyFrom(json_rows_pb(report.sample, report.sample.num_rows))
-    fit(message, "charts", budget, "charts_truncated")
     return message
 
 

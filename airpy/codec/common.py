@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import pyarrow as pa
@@ -153,10 +154,16 @@ def read_options(message: common_pb2.ReaderOptions) -> ReadOptions:
 def fit(message: Message, repeated: str, budget: int, flag: str) -> bool:
     """Drop items from the end of `message.<repeated>` until the message is at most budget bytes.
 
-    Sets `message.<flag>` when anything was dropped; returns whether it was.
+    Sets the bool field `message.<flag>` when anything was dropped; returns whether it was. A map
+    has no order to cut from the end of, so it is kept whole or cleared.
     """
-    if message.ByteSize() <= budget:
+    if message.ByteSize() <= budget or not len(getattr(message, repeated)):
         return False
+    setattr(message, flag, True)  # first, so that its own bytes count against the budget
+    entry = message.DESCRIPTOR.fields_by_name[repeated].message_type
+    if entry is not None and entry.GetOptions().map_entry:
+        message.ClearField(repeated)
+        return True
     items = list(getattr(message, repeated))
     lo, hi = 0, len(items)
     while lo < hi:  # the largest prefix that fits
@@ -169,8 +176,49 @@ def fit(message: Message, repeated: str, budget: int, flag: str) -> bool:
             hi = mid - 1
     message.ClearField(repeated)
     getattr(message, repeated).extend(items[:lo])
-    setattr(message, flag, True)
     return True
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A list a reply may shorten to stay under its byte cap, and the flag beside it that says so."""
+
+    #: Dotted path from the message being fitted to the list ("stats.null_ratio").
+    path: str
+    #: A bool field of the message holding the list.
+    flag: str
+
+
+def cut_to_fit(root: Message, cuts: Sequence[Cut], budget: int) -> bool:
+    """Cut root's lists, in the order given (the least missed first), until root is at most
+    budget bytes; lists under unset messages are skipped. Returns whether anything was cut."""
+    cut = False
+    for step in cuts:
+        overflow = root.ByteSize() - budget
+        if overflow <= 0:
+            break
+        *parents, name = step.path.split(".")
+        holder: Message | None = root
+        for parent in parents:
+            holder = getattr(holder, parent) if holder is not None and holder.HasField(parent) else None
+        if holder is not None:
+            # Shrinking the holder by the overflow shrinks root by at least as much.
+            cut |= fit(holder, name, max(holder.ByteSize() - overflow, 0), step.flag)
+    return cut
+
+
+def was_cut(root: Message, cuts: Sequence[Cut]) -> bool:
+    """Whether a list of root was cut to fit (JsonRows' `truncated`, which also says that more
+    rows exist than a preview lists, does not count)."""
+    for step in cuts:
+        if step.flag == "truncated":
+            continue
+        holder: Message | None = root
+        for parent in step.path.split(".")[:-1]:
+            holder = getattr(holder, parent) if holder is not None and holder.HasField(parent) else None
+        if holder is not None and getattr(holder, step.flag):
+            return True
+    return False
 
 
 #: What any repeated field of a request may hold: the columns a wide real file has (a few

@@ -9,10 +9,11 @@ from airpy.codec.common import (
     COMPRESSION_TO_PB,
     FORMAT_TO_PB,
     LOGICAL_TO_PB,
+    Cut,
     arrow_ipc,
     arrow_schema_pb,
     check_columns,
-    fit,
+    cut_to_fit,
     json_rows_pb,
     read_options,
     timestamp_ms,
@@ -28,6 +29,22 @@ from airpy.v1 import common_pb2, data_pb2
 
 # Rows of the sample shown in an InferSchema result (all of them are in the `sample` frame).
 SAMPLE_PREVIEW_ROWS = 20
+
+#: What a Discover result cuts to fit GetJob's byte cap (every file is in the frame `files`).
+DISCOVER_CUTS = (Cut("files", "files_truncated"),)
+#: What an InferSchema result cuts to fit GetJob's byte cap, the least missed first: rows and
+#: profiles that frames hold in full (`sample`, `columns`), lists that repeat the profiles (the
+#: stats maps, the schema), and only then the rest.
+INFER_SCHEMA_CUTS = (
+    Cut("sample_preview.rows", "truncated"),
+    Cut("drift", "drift_truncated"),
+    Cut("stats.null_ratio", "null_ratio_truncated"),
+    Cut("stats.unique_counts", "unique_counts_truncated"),
+    Cut("schema.fields", "fields_truncated"),
+    Cut("columns", "columns_truncated"),
+    Cut("files_read", "files_read_truncated"),
+    Cut("issues", "issues_truncated"),
+)
 
 _HINT_TO_PB: dict[Hint, common_pb2.SemanticHint] = {
     hint: cast(common_pb2.SemanticHint, common_pb2.SemanticHint.Value(f"SEMANTIC_HINT_{hint.name}")) for hint in Hint
@@ -99,7 +116,7 @@ def discovery_pb(discovery: Discovery, budget: int) -> data_pb2.DiscoverResult:
             for p in discovery.problems[:100]
         ],
     )
-    fit(result, "files", budget, "files_truncated")
+    cut_to_fit(result, DISCOVER_CUTS, budget)
     return result
 
 
@@ -179,7 +196,7 @@ def column_profile_pb(column: ColumnStats) -> common_pb2.ColumnProfile:
 
 
 def profile_pb(result: Profile, budget: int) -> data_pb2.InferSchemaResult:
-    """The InferSchema result; sample rows, then drift lists, are cut to fit the GetJob byte cap."""
+    """The InferSchema result, its lists cut to fit the GetJob byte cap (INFER_SCHEMA_CUTS)."""
     stats = data_pb2.DatasetStats(
         rows=result.rows,
         rows_estimated=result.rows_estimated,
@@ -209,13 +226,7 @@ def profile_pb(result: Profile, budget: int) -> data_pb2.InferSchemaResult:
         mode=_MODE_TO_PB[result.mode],
         files_read=result.files_read[:1000],
     )
-    fit(
-        message.sample_preview,
-        "rows",
-        max(budget - (message.ByteSize() - message.sample_preview.ByteSize()), 0),
-        "truncated",
-    )
-    fit(message, "drift", budget, "sample_preview")  # drift goes when even that does not fit
+    cut_to_fit(message, INFER_SCHEMA_CUTS, budget)
     return message
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from airpy.codec.common import fit, schema_pb, timestamp_ms
+from airpy.codec.analyze import ANALYZE_CUTS, UPLOAD_CUTS
+from airpy.codec.common import Cut, cut_to_fit, fit, schema_pb, timestamp_ms, was_cut
+from airpy.codec.data import DISCOVER_CUTS, INFER_SCHEMA_CUTS
+from airpy.codec.query import QUERY_CUTS
 from airpy.errors import ErrorDetail, ValidationError
 from airpy.jobs.model import JobEvent, JobRecord, JobStatus
 from airpy.kinds import JobKind
@@ -28,6 +31,18 @@ KIND_TO_PB = {
     JobKind.UPLOAD: job_pb2.JOB_KIND_UPLOAD,
 }
 KIND_FROM_PB: dict[int, JobKind] = {v: k for k, v in KIND_TO_PB.items()}
+
+# What each kind's result cuts to fit GetJob's byte cap, from the Job, the least missed first.
+RESULT_CUTS: dict[JobKind, tuple[Cut, ...]] = {
+    kind: tuple(Cut(f"{field}.{c.path}", c.flag) for c in cuts)
+    for kind, field, cuts in (
+        (JobKind.DISCOVER, "discover", DISCOVER_CUTS),
+        (JobKind.INFER_SCHEMA, "infer_schema", INFER_SCHEMA_CUTS),
+        (JobKind.QUERY, "query", QUERY_CUTS),
+        (JobKind.ANALYZE, "analyze", ANALYZE_CUTS),
+        (JobKind.UPLOAD, "upload", UPLOAD_CUTS),
+    )
+}
 
 # The result field of Job for each kind.
 RESULT_FIELD = {
@@ -175,7 +190,12 @@ def job_pb(record: JobRecord, events: Sequence[JobEvent] = (), *, with_result: b
 
 
 def fit_job(job: job_pb2.Job, budget: int) -> job_pb2.Job:
-    """Keep GetJob replies under the byte cap: older steps go first, then result lists."""
+    """Keep a GetJob reply under the byte cap, cutting, while it is over: older steps, the
+    frames' schemas (each frame's stream carries its own), then the result's lists in its kind's
+    order (RESULT_CUTS), each with its flag; `result_truncated` says any list of the result was.
+    A result that still does not fit is left out, with `result_truncated` set."""
+    cuts = RESULT_CUTS[KIND_FROM_PB[job.kind]]
+    job.result_truncated = was_cut(job, cuts)  # cut by the worker already
     if job.ByteSize() <= budget:
         return job
     steps = list(job.steps)
@@ -185,7 +205,14 @@ def fit_job(job: job_pb2.Job, budget: int) -> job_pb2.Job:
         del job.steps[:]
         job.steps.extend(steps[-keep:])
         job.steps_truncated = True
-    if job.ByteSize() > budget and job.HasField("discover"):
+    for frame in sorted(job.frames, key=lambda f: f.schema.ByteSize(), reverse=True):
         overflow = job.ByteSize() - budget
-        job.result_truncated = fit(job.discover, "files", max(job.discover.ByteSize() - overflow, 0), "files_truncated")
+        if overflow <= 0:
+            break
+        fit(frame.schema, "fields", max(frame.schema.ByteSize() - overflow, 0), "fields_truncated")
+    if cut_to_fit(job, cuts, budget):
+        job.result_truncated = True
+    if job.ByteSize() > budget and job.WhichOneof("result") is not None:
+        job.ClearField(job.WhichOneof("result"))
+        job.result_truncated = True
     return job

@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from airpy.codec.common import (
     LOGICAL_FROM_PB,
+    Cut,
     arrow_schema_pb,
     check_wire,
     json_rows_pb,
@@ -88,6 +89,11 @@ def explanation_pb(explanation: Explanation, *, engine_plan: bool = False) -> qu
         estimated_rows=explanation.estimated_rows,
         plan_text=explanation.plan_text if engine_plan else "",
     )
+
+
+#: What a Query result cuts when GetJob's byte cap demands it (the worker refuses JSON rows
+#: that would not fit, so rows go only when the reply's other parts push it over).
+QUERY_CUTS = (Cut("schema.fields", "fields_truncated"), Cut("rows.rows", "truncated"))
 
 
 def query_result_pb(frame: FrameMeta, seconds: float, rows: pa.Table | None) -> query_pb2.QueryResult:

@@ -8,7 +8,7 @@ import pytest
 from airpy.codec.data import column_profile_pb, preview_pb, profile_pb
 from airpy.data.metrics import HLL_RELATIVE_ERROR, duplicate_collision_bound
 from airpy.data.preview import Preview
-from airpy.data.profile import Profile, ProfileMode
+from airpy.data.profile import Drift, Profile, ProfileMode
 from airpy.data.stats import ColumnStats
 from airpy.errors import ResourceCapError
 from airpy.schema import Logical
@@ -65,6 +65,46 @@ def test_a_duplicate_count_carries_its_collision_bound() -> None:
     assert none.HasField("duplicate_rows_collision_probability") and none.duplicate_rows_collision_probability == 0
     sampled = profile_pb(profile(ProfileMode.SAMPLE, [exact("a")], None), BUDGET).stats
     assert not sampled.HasField("duplicate_rows") and not sampled.HasField("duplicate_rows_collision_probability")
+
+
+def wide_profile(columns: int, drift: int) -> Profile:
+    """A profile of `columns` 200-character column names across files that disagree on `drift` of them."""
+    names = [f"c{i:05d}_" + "x" * 193 for i in range(columns)]
+    result = profile(ProfileMode.SAMPLE, [exact(n) for n in names], None)
+    result.sample = pa.table({n: list(range(20)) for n in names})
+    result.drift = [Drift(n, ["part-1.csv"], ["part-2.csv"], ["int64"]) for n in names[:drift]]
+    return result
+
+
+def test_a_wide_profile_is_cut_to_the_budget_with_a_flag_per_list() -> None:
+    budget = 512 * 1024
+    message = profile_pb(wide_profile(3000, 3000), budget)  # was AttributeError: drift's flag
+    assert message.ByteSize() <= budget
+    assert message.sample_preview.truncated and not message.sample_preview.rows
+    assert message.drift_truncated and not message.drift
+    assert message.stats.null_ratio_truncated and not message.stats.null_ratio
+    assert message.stats.unique_counts_truncated and not message.stats.unique_counts
+    assert message.schema.fields_truncated and len(message.schema.fields) < 3000
+    assert message.columns_truncated and 0 < len(message.columns) < 3000
+    assert message.stats.columns == 3000  # the count still says how many there are
+    assert [c.name for c in message.columns] == [f"c{i:05d}_" + "x" * 193 for i in range(len(message.columns))]
+
+
+def test_drift_is_cut_from_its_end_when_the_sample_rows_are_not_enough() -> None:
+    full = profile_pb(wide_profile(300, 300), BUDGET)
+    assert not full.drift_truncated and len(full.drift) == 300
+    budget = full.ByteSize() - full.sample_preview.ByteSize() - 1000
+    message = profile_pb(wide_profile(300, 300), budget)
+    assert message.ByteSize() <= budget
+    assert message.drift_truncated and 0 < len(message.drift) < 300
+    assert len(message.columns) == 300 and not message.columns_truncated
+
+
+def test_a_profile_that_fits_sets_no_flag() -> None:
+    message = profile_pb(wide_profile(10, 10), BUDGET)
+    assert not (message.drift_truncated or message.columns_truncated or message.schema.fields_truncated)
+    assert not (message.stats.null_ratio_truncated or message.stats.unique_counts_truncated)
+    assert len(message.sample_preview.rows) == 20
 
 
 def long_rows(rows: int, width: int) -> Preview:

@@ -1,13 +1,89 @@
-"""Reply byte caps over a real server: Preview of long rows."""
+"""Reply byte caps over a real server: GetJob of wide results, Preview of long rows."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
-from airpy.v1 import info_service_pb2
+import pytest
+
+from airpy.v1 import analyze_pb2, data_pb2, info_service_pb2, job_pb2, job_service_pb2, query_pb2
+from tests.e2e.test_discover import fetch_frame
 from tests.e2e.test_preview import preview, table_of
 from tests.support.stack import Stack
+
+WIDE_COLUMNS = 3000
+WIDE_ROWS = 50
+
+
+def wide_csv(path: Path) -> Path:
+    """3000 columns with 200-character names: every per-column list of a result is megabytes."""
+    names = [f"c{i:05d}_" + "x" * 193 for i in range(WIDE_COLUMNS)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(names)
+        for row in range(WIDE_ROWS):
+            writer.writerow([row * i for i in range(WIDE_COLUMNS)])
+    return path
+
+
+@pytest.fixture(scope="module")
+def wide(stack: Stack) -> str:
+    return str(wide_csv(stack.base / "wide" / "wide.csv").relative_to(stack.base))
+
+
+def watch_to_end(stack: Stack, token: int) -> int:
+    """The job's final status, followed with WatchJob (a GetJob poll is what is under test)."""
+    request = job_service_pb2.WatchJobRequest(token=token)
+    last = job_pb2.JOB_STATUS_UNSPECIFIED
+    for message in stack.jobs.WatchJob(request, metadata=stack.metadata(), timeout=180):
+        last = message.event.status
+    return last
+
+
+def get_job_cap(stack: Stack) -> int:
+    info = stack.info.GetServerInfo(info_service_pb2.GetServerInfoRequest(), metadata=stack.metadata())
+    return info.limits.get_job_max_bytes
+
+
+def test_infer_schema_of_a_wide_file_completes_and_get_job_stays_under_its_cap(stack: Stack, wide: str) -> None:
+    token = stack.data.InferSchema(data_pb2.InferSchemaRequest(uri=wide), metadata=stack.metadata()).token
+    assert watch_to_end(stack, token) == job_pb2.JOB_STATUS_COMPLETED
+    reply = stack.jobs.GetJob(job_service_pb2.GetJobRequest(token=token), metadata=stack.metadata())
+    assert reply.ByteSize() <= get_job_cap(stack)
+    job = reply.job
+    assert job.status == job_pb2.JOB_STATUS_COMPLETED, job.error
+    result = job.infer_schema
+    assert job.result_truncated
+    assert result.stats.columns == WIDE_COLUMNS and result.stats.rows == WIDE_ROWS
+    assert result.columns_truncated and 0 < len(result.columns) < WIDE_COLUMNS
+    assert result.sample_preview.truncated
+    # What was cut is in frames: every column's profile, every sample row.
+    columns = fetch_frame(stack, token, "columns")
+    assert columns.num_rows == WIDE_COLUMNS
+    assert columns.column("name").to_pylist()[: len(result.columns)] == [c.name for c in result.columns]
+    assert fetch_frame(stack, token, "sample").num_rows == WIDE_ROWS
+
+
+def test_analyze_of_a_wide_frame_stays_under_the_cap_on_every_get_job(stack: Stack, wide: str) -> None:
+    request = analyze_pb2.AnalyzeRequest(plan=query_pb2.Plan(dataset=wide), kind=analyze_pb2.ANALYSIS_KIND_EDA)
+    token = stack.analyze.Analyze(request, metadata=stack.metadata()).token
+    assert watch_to_end(stack, token) == job_pb2.JOB_STATUS_COMPLETED
+    cap = get_job_cap(stack)
+    for _ in range(2):  # every GetJob of the token, not only the first
+        reply = stack.jobs.GetJob(job_service_pb2.GetJobRequest(token=token), metadata=stack.metadata())
+        assert reply.ByteSize() <= cap
+    job = reply.job
+    eda = job.analyze.eda
+    assert job.result_truncated and eda.columns_truncated and len(eda.columns) < WIDE_COLUMNS
+    assert eda.rows == WIDE_ROWS
+    # The frames' schemas (3000 fields of 200 characters each) were cut too, and say so.
+    frames = {f.name: f for f in job.frames}
+    assert {"data", "sample", "columns"} <= frames.keys()
+    assert frames["data"].rows == WIDE_ROWS
+    assert any(f.schema.fields_truncated for f in frames.values())
+    assert fetch_frame(stack, token, "columns").num_rows == WIDE_COLUMNS
 
 
 def long_rows_csv(path: Path, rows: int, width: int) -> Path:
