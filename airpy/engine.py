@@ -259,12 +259,16 @@ CAUSES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
 )
 
 
+#: airpy's words for each cause (`unreadable`: none more precise is known).
+WORDS: dict[str, str] = {cause: words for _, cause, words in CAUSES} | {"unreadable": "could not be read"}
+
+
 def cause_of(message: str) -> tuple[str, str]:
     """(cause, airpy's words) for an engine message about a file that could not be read."""
     for pattern, cause, words in CAUSES:
         if pattern.search(message):
             return cause, words
-    return "unreadable", "could not be read"
+    return "unreadable", WORDS["unreadable"]
 
 
 def _where(message: str, base: str | None) -> dict[str, object]:

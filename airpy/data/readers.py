@@ -29,7 +29,8 @@ from airpy.data.formats import FileFormat
 from airpy.data.listing import Listed, list_files, verify_unchanged
 from airpy.data.paths import Target
 from airpy.data.sniff import ENCODINGS, sniff_text
-from airpy.errors import NotFoundError, ValidationError
+from airpy.engine import WORDS, unreadable
+from airpy.errors import AirpyError, IOFailure, NotFoundError, ValidationError
 
 
 class OnError(StrEnum):
@@ -227,13 +228,21 @@ def arrow_dataset(dataset: Dataset) -> pads.Dataset:
     fs = objectstore.filesystem() if remote else None
     paths = [objectstore.key_of(item.path) for item in dataset.files]
     root = objectstore.key_of(dataset.root)
-    schemas = []
+    schema: pa.Schema | None = None
     for path, item in zip(paths, dataset.files, strict=True):
         try:
-            schemas.append(pads.dataset(path, format="ipc", filesystem=fs).schema)
+            found = pads.dataset(path, format="ipc", filesystem=fs).schema
         except (OSError, pa.ArrowException) as exc:
-            raise pa.ArrowInvalid(f'cannot read Arrow file "{item.path}": {exc}') from exc
-    schema = pa.unify_schemas(schemas, promote_options="permissive")
+            # This runs before DuckDB sees the files, so no engine translation catches it.
+            raise _arrow_failure(exc, item) from exc
+        try:
+            schema = found if schema is None else pa.unify_schemas([schema, found], promote_options="permissive")
+        except pa.ArrowException as exc:
+            raise IOFailure(
+                f"{item.rel} has a column whose type does not fit the same column of the dataset's other files",
+                metadata={"file": item.rel, "cause": "type_mismatch"},
+            ) from exc
+    assert schema is not None  # a dataset holds at least one file (dataset_of)
     if not dataset.hive:
         return pads.dataset(paths, schema=schema, format="ipc", filesystem=fs)
     partitioning = pads.HivePartitioning.discover(infer_dictionary=False)
@@ -247,6 +256,16 @@ def arrow_dataset(dataset: Dataset) -> pads.Dataset:
         partition_base_dir=root,
         filesystem=fs,
     )
+
+
+def _arrow_failure(exc: BaseException, item: Listed) -> AirpyError:
+    """The error for an Arrow file whose schema cannot be read: gone, unreadable, or not Arrow."""
+    if isinstance(exc, FileNotFoundError):
+        where = {"file": item.rel, "cause": "missing"}
+        return NotFoundError("a file of the dataset is no longer there", metadata=where)
+    if isinstance(exc, pa.ArrowInvalid):  # no Arrow magic or schema message: not an Arrow file
+        return unreadable("malformed_arrow", WORDS["malformed_arrow"], {"file": item.rel})
+    return unreadable("unreadable", WORDS["unreadable"], {"file": item.rel})
 
 
 def skipped_rows(con: duckdb.DuckDBPyConnection, dataset: Dataset, scan: Scan, within: int | None) -> int | None:

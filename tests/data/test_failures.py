@@ -6,11 +6,14 @@ import gzip
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.feather as feather
 import pytest
 
 from airpy.data.failures import first_rejected_line, read_failure, reading
+from airpy.data.formats import FileFormat
 from airpy.data.objects import Base
-from airpy.data.readers import Dataset, source_sql
+from airpy.data.readers import Dataset, ReadOptions, source_sql
 from airpy.errors import IOFailure
 from tests.data.conftest import dataset
 
@@ -119,3 +122,32 @@ def test_first_rejected_line(con: duckdb.DuckDBPyConnection, base: Base, data_di
     assert found[0] == 4
     (data_dir / "ok.csv").write_text("a,b\n1,2\n")
     assert first_rejected_line(dataset(base, "ok.csv"), con) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "options"),
+    [
+        ("random.arrow", bytes(range(256)) * 16, ReadOptions()),
+        ("random.feather", bytes(range(256)) * 16, ReadOptions()),
+        ("text.csv", b"a,b\n1,2\n3,4\n", ReadOptions(format=FileFormat.ARROW)),
+    ],
+)
+def test_a_file_that_is_not_arrow_read_as_arrow_is_an_io_failure(
+    con: duckdb.DuckDBPyConnection, base: Base, data_dir: Path, name: str, content: bytes, options: ReadOptions
+) -> None:
+    (data_dir / name).write_bytes(content)
+    with pytest.raises(IOFailure) as caught:
+        read_all(con, dataset(base, name, options))
+    assert caught.value.metadata == {"file": name, "cause": "malformed_arrow"}
+    assert caught.value.message == f"{name} is not a readable Arrow file"
+
+
+def test_arrow_files_whose_column_types_clash_name_the_file(
+    con: duckdb.DuckDBPyConnection, base: Base, data_dir: Path
+) -> None:
+    (data_dir / "d").mkdir()
+    feather.write_feather(pa.table({"a": [1, 2]}), data_dir / "d" / "1.arrow")
+    feather.write_feather(pa.table({"a": ["x", "y"]}), data_dir / "d" / "2.arrow")
+    with pytest.raises(IOFailure) as caught:
+        read_all(con, dataset(base, "d"))
+    assert caught.value.metadata == {"file": "d/2.arrow", "cause": "type_mismatch"}

@@ -48,6 +48,9 @@ def files(stack: Stack) -> Path:
     body = bytearray(arrow.getvalue())
     body[200:1200] = b"\xff" * 1000  # the first batch's message and body
     (folder / "broken.arrow").write_bytes(bytes(body))
+    noise = bytes(range(256)) * 16  # no Arrow magic, no schema message
+    (folder / "random.arrow").write_bytes(noise)
+    (folder / "random.feather").write_bytes(noise)
     (folder / "utf.csv").write_bytes(b"a,b\n1,x\n2,\xff\xfe" + MARKER.encode() + b"\n3,z\n")
     (folder / "nul.csv.gz").write_bytes(gzip.compress(b"a,b\n1,2\n" + b"\x00" * 5000 + b"\n3,4\n"))
     deep: object = 1
@@ -115,28 +118,30 @@ def test_a_name_no_file_system_holds_is_invalid_argument_naming_its_field(stack:
 # -- files that cannot be read --------------------------------------------------------------------
 
 
-def failure_of_every_rpc(stack: Stack, rel: str) -> list[tuple[str, grpc.StatusCode, str, dict[str, str], str]]:
-    """(rpc, code, reason, metadata, message) of Preview, Query and both InferSchema modes over `rel`:
-    the call's own error, or its job's."""
+def failure_of_every_rpc(
+    stack: Stack, rel: str, reader: common_pb2.ReaderOptions | None = None
+) -> list[tuple[str, grpc.StatusCode, str, dict[str, str], str]]:
+    """(rpc, code, reason, metadata, message) of Preview, Query and both InferSchema modes over `rel`
+    (read with `reader`): the call's own error, or its job's."""
     md = stack.metadata()
     answers = []
-    err = call_error(lambda: stack.data.Preview(data_pb2.PreviewRequest(path=rel), metadata=md))
+    err = call_error(lambda: stack.data.Preview(data_pb2.PreviewRequest(path=rel, reader=reader), metadata=md))
     info, _ = rich_status(err)
     answers.append(("Preview", err.code(), info.reason, dict(info.metadata), err.details()))
     starts: dict[str, Callable[[], int]] = {
         "Query": lambda: (
             stack.query.Query(
-                query_pb2.QueryRequest(plan=query_pb2.Plan(dataset=rel), no_cache=True), metadata=md
+                query_pb2.QueryRequest(plan=query_pb2.Plan(dataset=rel, reader=reader), no_cache=True), metadata=md
             ).token
         ),
         "InferSchema sample": lambda: (
             stack.data.InferSchema(
-                data_pb2.InferSchemaRequest(uri=rel, mode=data_pb2.PROFILE_MODE_SAMPLE), metadata=md
+                data_pb2.InferSchemaRequest(uri=rel, mode=data_pb2.PROFILE_MODE_SAMPLE, reader=reader), metadata=md
             ).token
         ),
         "InferSchema full": lambda: (
             stack.data.InferSchema(
-                data_pb2.InferSchemaRequest(uri=rel, mode=data_pb2.PROFILE_MODE_FULL), metadata=md
+                data_pb2.InferSchemaRequest(uri=rel, mode=data_pb2.PROFILE_MODE_FULL, reader=reader), metadata=md
             ).token
         ),
     }
@@ -162,6 +167,8 @@ def failure_of_every_rpc(stack: Stack, rel: str) -> list[tuple[str, grpc.StatusC
         "truncated.parquet",
         "magic.parquet",
         "broken.arrow",
+        "random.arrow",
+        "random.feather",
         "utf.csv",
         "nul.csv.gz",
         "deep.jsonl",
@@ -174,6 +181,20 @@ def test_a_file_that_cannot_be_read_is_io_error_naming_it_from_every_rpc(stack: 
         assert metadata.get("file") == f"h/{name}", (rpc, metadata, message)
         assert metadata.get("cause"), (rpc, metadata)
         assert f"h/{name}" in message, (rpc, message)
+        check_clean(message, stack)
+
+
+@pytest.mark.parametrize("name", ["random.arrow", "random.feather"])
+def test_a_file_without_an_arrow_schema_is_malformed_arrow(stack: Stack, files: Path, name: str) -> None:
+    for rpc, _, _, metadata, message in failure_of_every_rpc(stack, f"h/{name}"):
+        assert metadata.get("cause") == "malformed_arrow", (rpc, metadata, message)
+
+
+def test_text_read_as_arrow_is_io_error_naming_the_file(stack: Stack, files: Path) -> None:
+    reader = common_pb2.ReaderOptions(format=common_pb2.FORMAT_ARROW)
+    for rpc, code, reason, metadata, message in failure_of_every_rpc(stack, "h/ok.csv", reader):
+        assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "IO_ERROR"), (rpc, code, message)
+        assert metadata == {"file": "h/ok.csv", "cause": "malformed_arrow"}, (rpc, metadata)
         check_clean(message, stack)
 
 
