@@ -263,10 +263,16 @@ CAUSES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
 WORDS: dict[str, str] = {cause: words for _, cause, words in CAUSES} | {"unreadable": "could not be read"}
 
 
+# DuckDB's advice after a failure ("Possible fixes:", "* … compression = 'zstd'"): it names
+# encodings and codecs whatever went wrong, so it must not decide the cause.
+_ADVICE = re.compile(r"^\s*(?:\*|Possible (?:fix|solution))", re.IGNORECASE)
+
+
 def cause_of(message: str) -> tuple[str, str]:
     """(cause, airpy's words) for an engine message about a file that could not be read."""
+    facts = "\n".join(line for line in message.splitlines() if not _ADVICE.match(line))
     for pattern, cause, words in CAUSES:
-        if pattern.search(message):
+        if pattern.search(facts):
             return cause, words
     return "unreadable", WORDS["unreadable"]
 

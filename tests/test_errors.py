@@ -98,6 +98,23 @@ def test_object_store_failures_inside_duckdb_reads_are_defined_errors(message: s
     assert "airpys3" not in error.message and "d/x.csv" not in error.message
 
 
+def test_the_engines_advice_does_not_decide_the_cause() -> None:
+    # A sniffing failure ends with a list of possible fixes that names compression codecs.
+    import duckdb
+
+    from airpy.engine import translate
+
+    message = (
+        'Invalid Input Error: Error when sniffing file "/base/sample/readings.csv".\n'
+        "It was not possible to automatically detect the CSV parsing dialect\n"
+        "Possible fixes:\n"
+        "* Make sure you are using the correct file encoding. If not, set it (e.g., encoding = 'utf-16').\n"
+        "* Check you are using the correct file compression, otherwise set it (e.g., compression = 'zstd')\n"
+    )
+    error = translate(duckdb.InvalidInputException(message), base="/base")
+    assert error.metadata == {"file": "sample/readings.csv", "cause": "unknown_layout"}  # type: ignore[attr-defined]
+
+
 def test_caller_input_in_an_error_is_escaped() -> None:
     error = ValidationError.for_field("plan.filters[0].col", "no column 'a\u202e\r\nb\u200b' here")
     detail = error.detail()

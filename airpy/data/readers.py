@@ -58,11 +58,23 @@ class ReadOptions:
             value = getattr(self, name)
             if value and (len(value) != 1 or value in "\r\n"):
                 raise ValidationError.for_field(f"{prefix}.{name}", "must be one character (not a line break)")
+        if self.delimiter:
+            self.check_delimiter(self.delimiter, prefix)
         if self.encoding and self.encoding.lower() not in ENCODINGS:
             raise ValidationError.for_field(f"{prefix}.encoding", "must be utf-8 or latin-1")
         for i, value in enumerate(self.null_values):
             if len(value) > 64:
                 raise ValidationError.for_field(f"{prefix}.null_values[{i}]", "must be at most 64 characters")
+
+    def check_delimiter(self, delimiter: str, prefix: str) -> None:
+        """ValidationError unless the quote and escape differ from `delimiter` (given or sniffed):
+        DuckDB refuses such a reader only once it reads (a binder error)."""
+        for name in ("quote", "escape"):
+            if getattr(self, name) == delimiter:
+                shown = "a tab" if delimiter == "\t" else repr(delimiter)
+                raise ValidationError.for_field(
+                    f"{prefix}.{name}", f"must differ from the delimiter ({shown}; set reader.delimiter if it is not)"
+                )
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,7 @@ def dataset_of(base: Base, target: Target, field_name: str, options: ReadOptions
     if format_family(file_format) is FileFormat.CSV:
         sniffed = sniff_text(listing.files[0], encoding=options.encoding, header=options.header, delimiter=delimiter)
         delimiter, text_columns = sniffed.delimiter, sniffed.text_columns
+        options.check_delimiter(delimiter, reader_field(field_name))
     return Dataset(
         target.rel,
         target.path if target.is_dir else posixpath.dirname(target.path),
@@ -144,6 +157,13 @@ def dataset_of(base: Base, target: Target, field_name: str, options: ReadOptions
         field=field_name,
         base=base.label,
     )
+
+
+def reader_field(field_name: str) -> str:
+    """The path of the reader options beside the field naming a dataset (`plan.joins[0].dataset`
+    -> `plan.joins[0].reader`; a top-level `path` or `uri` -> `reader`)."""
+    parent, dot, _ = field_name.rpartition(".")
+    return f"{parent}{dot}reader"
 
 
 def format_family(file_format: FileFormat) -> FileFormat:

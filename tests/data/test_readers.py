@@ -112,6 +112,28 @@ def test_refusals_name_the_field(base: Base, data_dir: Path) -> None:
         open_dataset(base, "absent.csv", "plan.source", ReadOptions(), 10)
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "options", "field"),
+    [
+        ("c.csv", "a,b\n1,2\n", ReadOptions(quote=","), "reader.quote"),
+        ("c.csv", "a,b\n1,2\n", ReadOptions(escape=","), "reader.escape"),
+        ("s.csv", "a;b\n1;2\n", ReadOptions(quote=";"), "reader.quote"),
+        ("t.tsv", "a\tb\n1\t2\n", ReadOptions(quote="\t"), "reader.quote"),
+    ],
+)
+def test_a_quote_or_escape_equal_to_the_sniffed_delimiter_is_refused(
+    base: Base, data_dir: Path, name: str, text: str, options: ReadOptions, field: str
+) -> None:
+    # DuckDB refuses such a reader (a binder error) only once it reads: refused here, at the call.
+    (data_dir / name).write_text(text)
+    with pytest.raises(ValidationError) as caught:
+        open_dataset(base, name, "path", options, 10)
+    assert caught.value.violations[0].field == field
+    with pytest.raises(ValidationError) as in_a_plan:
+        open_dataset(base, name, "plan.joins[1].dataset", options, 10)
+    assert in_a_plan.value.violations[0].field == f"plan.joins[1].{field}"
+
+
 def test_hard_linked_files_are_refused(base: Base, data_dir: Path) -> None:
     (data_dir / "d").mkdir()
     (data_dir / "d" / "a.csv").write_text("a\n1\n")
@@ -129,6 +151,8 @@ def test_hard_linked_files_are_refused(base: Base, data_dir: Path) -> None:
         (ReadOptions(escape="ab"), "reader.escape"),
         (ReadOptions(encoding="utf-16"), "reader.encoding"),
         (ReadOptions(null_values=("NA", "x" * 65)), "reader.null_values[1]"),
+        (ReadOptions(delimiter=";", quote=";"), "reader.quote"),
+        (ReadOptions(delimiter="|", quote="'", escape="|"), "reader.escape"),
     ],
 )
 def test_read_options_are_checked_by_field(options: ReadOptions, field: str) -> None:

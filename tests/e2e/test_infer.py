@@ -240,6 +240,7 @@ def test_bad_infer_requests(stack: Stack, files: dict) -> None:
         ({"uri": "planted", "infer_rows": 10**8}, "infer_rows"),
         ({"uri": "planted", "columns": [""]}, "columns[0]"),
         ({"uri": "planted", "reader": common_pb2.ReaderOptions(quote="''")}, "reader.quote"),
+        ({"uri": "formats/csv/readings.csv", "reader": common_pb2.ReaderOptions(quote=",")}, "reader.quote"),
         ({"uri": "../x"}, "uri"),
     ]:
         with pytest.raises(grpc.RpcError) as caught:

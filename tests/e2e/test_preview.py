@@ -155,12 +155,27 @@ def test_a_glob_that_matches_nothing_is_not_found(stack: Stack, files: dict) -> 
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+def test_a_quote_that_does_not_fit_the_file_says_so(stack: Stack, files: dict) -> None:
+    # A `k` opens a quote in the header (`kwh`) that no later character closes: DuckDB's sniffer
+    # gives up, and its advice mentions compression.
+    rows = "".join(f"2024-03-01T{h:02d}:00:00,m{h % 3},north,{h}.5\n" for h in range(24))
+    (stack.base / "quote_k.csv").write_text("ts,meter,region,kwh\n" + rows)
+    with pytest.raises(grpc.RpcError) as caught:
+        preview(stack, "quote_k.csv", reader=common_pb2.ReaderOptions(quote="k"))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    info, _ = rich_status(caught.value)
+    assert info.metadata["cause"] == "unknown_layout", caught.value.details()  # not bad_compression
+    assert "set reader.delimiter, quote, header" in caught.value.details()
+
+
 def test_bad_preview_requests(stack: Stack, files: dict) -> None:
     for fields, field in [
         ({"path": ""}, "path"),
         ({"path": "formats/csv", "limit": 10**6}, "limit"),
         ({"path": "formats/csv", "reader": common_pb2.ReaderOptions(delimiter=";;")}, "reader.delimiter"),
         ({"path": "formats/csv", "reader": common_pb2.ReaderOptions(encoding="ebcdic")}, "reader.encoding"),
+        ({"path": "formats/csv/readings.csv", "reader": common_pb2.ReaderOptions(quote=",")}, "reader.quote"),
+        ({"path": "formats/tsv/readings.tsv", "reader": common_pb2.ReaderOptions(escape="\t")}, "reader.escape"),
         ({"path": "../x"}, "path"),
     ]:
         with pytest.raises(grpc.RpcError) as caught:

@@ -421,6 +421,20 @@ def test_hostile_identifiers_and_values_are_only_data(data: Stack) -> None:
             "plan.filters[0].value",
             "",
         ),
+        (
+            query_pb2.Plan(
+                dataset="q/readings",
+                joins=[
+                    query_pb2.Join(
+                        dataset="q/meters.csv",
+                        reader=common_pb2.ReaderOptions(quote=","),
+                        on=[query_pb2.Join.Key(left="meter", right="meter")],
+                    )
+                ],
+            ),
+            "plan.joins[0].reader.quote",
+            "delimiter",
+        ),
     ],
 )
 def test_bad_plans_are_refused_before_anything_is_queued(data: Stack, plan, field: str, says: str) -> None:
