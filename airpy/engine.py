@@ -81,13 +81,20 @@ def connect(limits: EngineLimits) -> duckdb.DuckDBPyConnection:
     """A connection (close it after use) to this process's database with airpy's limits in force."""
     # A database made before the object store was configured lacks its filesystem.
     key = (os.getpid(), limits, objectstore.configured())
-    with _databases_lock:
-        database = _databases.get(key)
-        if database is None:
-            database = _databases[key] = _open(limits)
-        cursor = database.cursor()
-    # Progress is per connection (query_progress() reads -1 without it); DuckDB's own bar stays off.
-    cursor.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
+    # Opening a database or a connection allocates too: while other work holds the memory limit
+    # DuckDB refuses (OutOfMemoryException), which is the cap (RESOURCE_CAP), not a bug.
+    with translated():
+        with _databases_lock:
+            database = _databases.get(key)
+            if database is None:
+                database = _databases[key] = _open(limits)
+            cursor = database.cursor()
+        try:
+            # Progress is per connection (query_progress() reads -1 without it); DuckDB's own bar stays off.
+            cursor.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
+        except BaseException:
+            cursor.close()
+            raise
     return cursor
 
 

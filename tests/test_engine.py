@@ -7,9 +7,11 @@ import threading
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from airpy import engine
+from airpy.errors import ResourceCapError
 from airpy.progress import NullProgress
 
 
@@ -128,3 +130,29 @@ def test_a_database_whose_limits_changed_is_replaced(tmp_path: Path, monkeypatch
         con.execute("SET memory_limit = '8GB'")
     with engine.session(limits, NullProgress()) as con:
         assert con.sql("SELECT current_setting('memory_limit')").fetchall() == first
+
+
+class _ExhaustedDatabase:
+    """A database whose every allocation fails, as DuckDB's does when concurrent work holds all
+    of its memory limit (a real one fails so only by the timing of other threads)."""
+
+    def cursor(self) -> _ExhaustedDatabase:
+        return self
+
+    def execute(self, *_: object) -> None:
+        raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block of size 256.0 KiB")
+
+    def close(self) -> None:
+        pass
+
+
+def test_running_out_of_memory_while_opening_a_session_is_resource_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "_open", lambda limits: _ExhaustedDatabase())
+    limits = engine.EngineLimits(64, 1, tmp_path / "spill")
+    with pytest.raises(ResourceCapError) as caught, engine.session(limits, NullProgress()):
+        pass
+    assert caught.value.metadata["cause"] == "memory"
+    with pytest.raises(ResourceCapError):
+        engine.connect(limits).close()
