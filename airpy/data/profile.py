@@ -97,9 +97,7 @@ def profile(
 ) -> Profile:
     """Profile a dataset within the engine's limits. Raises AirpyError (a read failure names its file).
     `on_scan` hears which pass of a full scan runs (see `measure`)."""
-    files = list(dataset.files)
-    if spec.mode is ProfileMode.SAMPLE and spec.sample_files:
-        files = _spread(files, spec.sample_files)
+    files = _files_read(dataset, spec)
     with reading(con, dataset):
         drift = _drift(con, dataset, files[:_DRIFT_FILES], progress)
         if spec.mode is ProfileMode.SAMPLE:
@@ -111,6 +109,22 @@ def profile(
     result.issues.extend(_issues(result))
     progress.step("profile_complete", f"{len(result.columns)} columns, {result.rows} rows", 1.0)
     return result
+
+
+def check_columns(con: duckdb.DuckDBPyConnection, dataset: Dataset, spec: ProfileSpec) -> None:
+    """ValidationError (`columns[i]`, with a hint) unless every asked column is in the files the
+    profile reads: its first check, made where the request arrives. Reads their schemas only
+    (a Parquet footer, a CSV sniff), as Query's plan check does; nothing when no column is asked."""
+    if not spec.columns:
+        return
+    files = _files_read(dataset, spec)
+    with reading(con, dataset):
+        _selected(con, source_sql(con, replace(dataset, files=tuple(files))), spec.columns)
+
+
+def _files_read(dataset: Dataset, spec: ProfileSpec) -> list[Listed]:
+    files = list(dataset.files)
+    return _spread(files, spec.sample_files) if spec.mode is ProfileMode.SAMPLE and spec.sample_files else files
 
 
 def _spread(files: list[Listed], count: int) -> list[Listed]:

@@ -7,6 +7,7 @@ import duckdb
 from airpy.codec import data as codec
 from airpy.data import discovery
 from airpy.data import preview as previews
+from airpy.data import profile as profiles
 from airpy.data.readers import open_dataset
 from airpy.kinds import JobKind
 from airpy.rpc import Call
@@ -35,9 +36,23 @@ class DataService:
     ) -> data_service_pb2.InferSchemaResponse:
         app = self._app
         asked = codec.infer_request(request, app.settings.infer_rows, app.settings.discover_max_files)
-        # The dataset must exist and hold files of one allowed format before anything is queued.
+        # The dataset must exist and hold files of one allowed format, and hold the columns asked
+        # for, before anything is queued.
         base = app.runtime.base_for(call.principal.paths)
-        await app.blocking(open_dataset, base, asked.uri, "uri", asked.reader, app.settings.discover_max_files)
+        max_files = app.settings.discover_max_files
+        if not asked.spec.columns:
+            await app.blocking(open_dataset, base, asked.uri, "uri", asked.reader, max_files)
+        else:
+
+            def check(con: duckdb.DuckDBPyConnection) -> None:
+                dataset = open_dataset(base, asked.uri, "uri", asked.reader, max_files)
+                try:
+                    profiles.check_columns(con, dataset, asked.spec)
+                finally:
+                    # A file swapped meanwhile must not lend its column names to a hint.
+                    dataset.verify_unchanged(base)
+
+            await app.engine_call(check)
         token, job = await submit.start_job(
             app, call, JobKind.INFER_SCHEMA, request.datasource_id, request, request.job
         )

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from airpy.data.objects import Base
-from airpy.data.profile import Profile, ProfileMode, ProfileSpec, profile
+from airpy.data.profile import Profile, ProfileMode, ProfileSpec, check_columns, profile
 from airpy.data.readers import OnError, ReadOptions
 from airpy.data.stats import ColumnStats, Hint
 from airpy.engine import EngineLimits
@@ -132,6 +132,29 @@ def test_columns_limit_the_profile_and_unknown_ones_are_refused(
             run(con, base, limits, readings, mode, columns=("city", "kwhh"))
         assert caught.value.violations[0].field == "columns[1]"
         assert "did you mean 'kwh'?" in caught.value.message
+
+
+def test_columns_are_checked_against_the_files_the_profile_reads(
+    con: duckdb.DuckDBPyConnection, base: Base, limits: EngineLimits, data_dir: Path
+) -> None:
+    folder = data_dir / "parts"
+    folder.mkdir()
+    for name, text in {"a.csv": "id,code\n1,7\n", "b.csv": "id,mid\n2,y\n", "c.csv": "id,late\n3,x\n"}.items():
+        (folder / name).write_text(text)
+    found = dataset(base, "parts")
+    for mode in ProfileMode:
+        check_columns(con, found, ProfileSpec(mode=mode, infer_rows=10, columns=("code", "late")))
+        with pytest.raises(ValidationError) as caught:
+            check_columns(con, found, ProfileSpec(mode=mode, infer_rows=10, columns=("id", "cod")))
+        assert caught.value.violations[0].field == "columns[1]"
+        assert "did you mean 'code'?" in caught.value.message
+    # A sample of two files (the first and the last) does not read b.csv: nor does the check.
+    check_columns(con, found, ProfileSpec(mode=ProfileMode.FULL, infer_rows=10, columns=("mid",)))
+    sampled = ProfileSpec(mode=ProfileMode.SAMPLE, infer_rows=10, sample_files=2, columns=("mid",))
+    with pytest.raises(ValidationError):
+        check_columns(con, found, sampled)
+    with pytest.raises(ValidationError):
+        run(con, base, limits, "parts", ProfileMode.SAMPLE, sample_files=2, columns=("mid",))
 
 
 def test_hints_of_a_profile(con: duckdb.DuckDBPyConnection, base: Base, limits: EngineLimits, data_dir: Path) -> None:

@@ -239,6 +239,8 @@ def test_bad_infer_requests(stack: Stack, files: dict) -> None:
         ({"uri": ""}, "uri"),
         ({"uri": "planted", "infer_rows": 10**8}, "infer_rows"),
         ({"uri": "planted", "columns": [""]}, "columns[0]"),
+        ({"uri": "planted", "columns": ["tier", "amuont"]}, "columns[1]"),
+        ({"uri": "planted", "mode": FULL, "columns": ["nope"]}, "columns[0]"),
         ({"uri": "planted", "reader": common_pb2.ReaderOptions(quote="''")}, "reader.quote"),
         ({"uri": "formats/csv/readings.csv", "reader": common_pb2.ReaderOptions(quote=",")}, "reader.quote"),
         ({"uri": "../x"}, "uri"),
