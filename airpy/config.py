@@ -325,6 +325,13 @@ class Settings:
     discover_max_files: int = setting(
         "PY_DISCOVER_MAX_FILES", "100000", "most files one Discover lists", envparse.integer(1)
     )
+    max_dataset_files: int = setting(
+        "PY_MAX_DATASET_FILES",
+        "10000",
+        "most files one dataset may hold (Preview, InferSchema, a plan's dataset or join): more is RESOURCE_CAP; "
+        "a CSV read holds every file open at once",
+        envparse.integer(1),
+    )
     shutdown_grace_s: float = setting(
         "PY_SHUTDOWN_GRACE_S", "10", "time running calls and streams get to finish on SIGTERM", envparse.number(0)
     )

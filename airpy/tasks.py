@@ -53,7 +53,7 @@ def infer_schema(ctx: Context) -> bytes:
     settings = runtime.settings
     asked = data_codec.infer_job(ctx.record.request, settings.infer_rows, settings.discover_max_files)
     base = runtime.base_for(ctx.record.paths)  # the creating token's prefixes hold in the worker too
-    dataset = open_dataset(base, asked.uri, "uri", asked.reader, settings.discover_max_files)
+    dataset = open_dataset(base, asked.uri, "uri", asked.reader, settings.max_dataset_files)
     with (
         engine.session(runtime.limits, ctx.progress) as con,
         engine.reporting(
@@ -74,7 +74,7 @@ def query(ctx: Context) -> bytes:
     with engine.session(runtime.limits, ctx.progress) as con:
         frames = runtime.frames_of(ctx.record.owner)
         base = runtime.base_for(ctx.record.paths)
-        prepared = execute.prepare(con, spec.plan, base, settings.discover_max_files, frames)
+        prepared = execute.prepare(con, spec.plan, base, settings.max_dataset_files, frames)
         key = result_key(settings.query_cache and spec.reuse, subject, spec.canonical, spec.json_output, prepared)
         with runtime.core.dedupe.identical(key, ctx) as shared:
             if shared.result is not None:
@@ -133,7 +133,7 @@ def _analysis_input(ctx: Context, con: engine.Connection, job: analyze_codec.Ana
         return inline_table(job.inline, "arrow_ipc", runtime.settings.max_inline_frame_bytes)
     plan = job.plan()
     base = runtime.base_for(ctx.record.paths)
-    prepared = execute.prepare(con, plan, base, runtime.settings.discover_max_files, frames)
+    prepared = execute.prepare(con, plan, base, runtime.settings.max_dataset_files, frames)
     with engine.reporting(con, ctx.progress, "running_query", 0.02, 0.2, every_s=runtime.limits.progress_period_s):
         outcome = execute.run(con, prepared, plan, ctx.frames, ctx.progress, ANALYZED_FRAME)
     prepared.verify_unchanged(base)

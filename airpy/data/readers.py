@@ -30,7 +30,7 @@ from airpy.data.listing import Listed, list_files, verify_unchanged
 from airpy.data.paths import Target
 from airpy.data.sniff import ENCODINGS, sniff_text
 from airpy.engine import WORDS, unreadable
-from airpy.errors import AirpyError, IOFailure, NotFoundError, ValidationError
+from airpy.errors import AirpyError, IOFailure, NotFoundError, ResourceCapError, ValidationError
 
 
 class OnError(StrEnum):
@@ -88,8 +88,6 @@ class Dataset:
     format: FileFormat
     options: ReadOptions
     hive: bool
-    #: More files matched than were taken (PY_DISCOVER_MAX_FILES).
-    truncated: bool = False
     delimiter: str = ""
     #: CSV columns read as text whatever the engine's sniffer makes of them (see data/sniff.py).
     text_columns: tuple[str, ...] = ()
@@ -108,13 +106,22 @@ class Dataset:
 
 
 def open_dataset(base: Base, raw: str, field_name: str, options: ReadOptions, max_files: int) -> Dataset:
-    """Resolve and list a dataset. Raises ValidationError or NotFoundError naming `field_name`."""
+    """Resolve and list a dataset (see `dataset_of`); errors name `field_name`."""
     target = base.resolve(raw, field_name)
     return dataset_of(base, target, field_name, options, max_files)
 
 
 def dataset_of(base: Base, target: Target, field_name: str, options: ReadOptions, max_files: int) -> Dataset:
+    """The dataset `target` names. Raises ValidationError, NotFoundError, or ResourceCapError when
+    it holds more than `max_files` files (PY_MAX_DATASET_FILES): refused while only listed, as
+    DuckDB holds every file of a CSV dataset open at once while reading it."""
     listing = list_files(base, target, recurse=True, limit=max_files)
+    if listing.truncated:
+        raise ResourceCapError(
+            f"{field_name}: the dataset holds more than {max_files} files (PY_MAX_DATASET_FILES); "
+            "name a narrower folder or glob",
+            metadata={"limit": "PY_MAX_DATASET_FILES", "max_dataset_files": max_files, "field": field_name},
+        )
     if listing.hard_linked:
         raise ValidationError.for_field(
             field_name,
@@ -151,7 +158,6 @@ def dataset_of(base: Base, target: Target, field_name: str, options: ReadOptions
         file_format,
         options,
         hive,
-        truncated=listing.truncated,
         delimiter=delimiter,
         text_columns=text_columns,
         field=field_name,

@@ -15,7 +15,7 @@ from airpy.data.formats import FileFormat
 from airpy.data.objects import Base
 from airpy.data.readers import OnError, ReadOptions, open_dataset, skipped_rows, source_sql
 from airpy.data.sniff import sniff_text
-from airpy.errors import NotFoundError, ValidationError
+from airpy.errors import NotFoundError, ResourceCapError, ValidationError
 from tests.data.conftest import dataset
 
 
@@ -74,13 +74,18 @@ def test_datasets_of_a_file_a_folder_and_a_glob(base: Base, data_dir: Path) -> N
     assert [f.rel for f in glob.files] == ["sales/2024/feb.csv", "sales/2024/jan.csv"]
 
 
-def test_max_files_truncates(base: Base, data_dir: Path) -> None:
+def test_a_dataset_of_more_files_than_the_cap_is_refused_when_listed(base: Base, data_dir: Path) -> None:
     (data_dir / "d").mkdir()
     for i in range(3):
         (data_dir / "d" / f"p{i}.csv").write_text("a\n1\n")
-    found = open_dataset(base, "d", "uri", ReadOptions(), 2)
-    assert (len(found.files), found.truncated) == (2, True)
-    assert not open_dataset(base, "d", "uri", ReadOptions(), 3).truncated
+    with pytest.raises(ResourceCapError) as caught:
+        open_dataset(base, "d/*.csv", "plan.joins[0].dataset", ReadOptions(), 2)
+    assert caught.value.metadata == {
+        "limit": "PY_MAX_DATASET_FILES",
+        "max_dataset_files": "2",
+        "field": "plan.joins[0].dataset",
+    }
+    assert len(open_dataset(base, "d", "uri", ReadOptions(), 3).files) == 3
 
 
 def test_hive_partitioning_is_detected_below_the_dataset(base: Base, data_dir: Path) -> None:

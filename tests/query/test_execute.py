@@ -13,7 +13,7 @@ import pytest
 
 from airpy.data.objects import Base
 from airpy.data.readers import Dataset, ReadOptions, open_dataset
-from airpy.errors import IOFailure, NotFoundError, ValidationError
+from airpy.errors import IOFailure, NotFoundError, ResourceCapError, ValidationError
 from airpy.progress import NullProgress
 from airpy.query.execute import explain, prepare, pruned_files, run
 from airpy.query.plan import AggFn, Aggregate, FrameSource, Join, JoinKey, JoinType, Op, OrderBy, Plan, Rename, Source
@@ -301,7 +301,7 @@ def test_explain_lists_the_files_a_coerced_partition_filter_reads(
     ]
 
 
-def test_max_files_caps_the_files_read(
+def test_a_dataset_over_the_files_cap_is_refused_not_read_in_part(
     con: duckdb.DuckDBPyConnection, base: Base, data_dir: Path, results: FolderResults
 ) -> None:
     folder = data_dir / "many"
@@ -309,7 +309,9 @@ def test_max_files_caps_the_files_read(
     for i in range(3):
         (folder / f"p{i}.csv").write_text(f"n\n{i}\n")
     plan = Plan(source("many"), aggs=(Aggregate("plan.aggs[0]", AggFn.SUM, "n"),))
-    prepared = prepare(con, plan, base, 2, no_frames)
-    assert prepared.source.dataset is not None and prepared.source.dataset.truncated
+    with pytest.raises(ResourceCapError) as caught:
+        prepare(con, plan, base, 2, no_frames)  # a sum of two of the three files would be wrong
+    assert caught.value.metadata["field"] == "plan.source"
+    prepared = prepare(con, plan, base, 3, no_frames)
     outcome = run(con, prepared, plan, results.attempt(token=3, attempt=1), NullProgress())
-    assert result_rows(results, 3, outcome.frame) == [{"n_sum": 1}]
+    assert result_rows(results, 3, outcome.frame) == [{"n_sum": 3}]
