@@ -16,6 +16,7 @@ from airpy.auth import DEFAULT_SUBJECT, mint, token_claims
 from airpy.cli_client import add_client_commands, read_settings
 from airpy.errors import AirpyError
 from airpy.kinds import QUEUES
+from airpy.openfiles import raise_open_files_limit
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -23,6 +24,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = read_settings()
     logs.configure("server", settings.log_format, settings.log_level)
+    # Before anything starts: the workers and Redis it spawns inherit the raised limit.
+    raise_open_files_limit(settings.max_dataset_files)
     try:
         asyncio.run(serve(settings, port_file=args.port_file))
     except (OSError, RuntimeError, AirpyError) as exc:
@@ -39,6 +42,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = read_settings()
     logs.configure(f"worker-{args.queue}", settings.log_format, settings.log_level)
+    raise_open_files_limit(settings.max_dataset_files)
     if settings.embedded:
         print("airpy worker: REDIS_URL (or REDIS_SENTINELS) must point at the Redis the server uses", file=sys.stderr)
         return 2
