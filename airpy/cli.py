@@ -25,7 +25,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = read_settings()
     logs.configure("server", settings.log_format, settings.log_level)
     # Before anything starts: the workers and Redis it spawns inherit the raised limit.
-    raise_open_files_limit(settings.max_dataset_files)
+    raise_open_files_limit(settings.max_csv_files)
     try:
         asyncio.run(serve(settings, port_file=args.port_file))
     except (OSError, RuntimeError, AirpyError) as exc:
@@ -42,7 +42,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = read_settings()
     logs.configure(f"worker-{args.queue}", settings.log_format, settings.log_level)
-    raise_open_files_limit(settings.max_dataset_files)
+    raise_open_files_limit(settings.max_csv_files)
     if settings.embedded:
         print("airpy worker: REDIS_URL (or REDIS_SENTINELS) must point at the Redis the server uses", file=sys.stderr)
         return 2

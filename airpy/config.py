@@ -327,9 +327,14 @@ class Settings:
     )
     max_dataset_files: int = setting(
         "PY_MAX_DATASET_FILES",
+        "100000",
+        "most files one dataset may hold (Preview, InferSchema, a plan's dataset or join): more is RESOURCE_CAP",
+        envparse.integer(1),
+    )
+    max_csv_files: int = setting(
+        "PY_MAX_CSV_FILES",
         "10000",
-        "most files one dataset may hold (Preview, InferSchema, a plan's dataset or join): more is RESOURCE_CAP; "
-        "a CSV read holds every file open at once",
+        "most files of a dataset read as CSV/TSV, which DuckDB holds open at once while reading it",
         envparse.integer(1),
     )
     shutdown_grace_s: float = setting(

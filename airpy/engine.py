@@ -83,7 +83,7 @@ def connect(limits: EngineLimits) -> duckdb.DuckDBPyConnection:
     key = (os.getpid(), limits, objectstore.configured())
     # Opening a database or a connection allocates too: while other work holds the memory limit
     # DuckDB refuses (OutOfMemoryException), which is the cap (RESOURCE_CAP), not a bug.
-    with translated():
+    try:
         with _databases_lock:
             database = _databases.get(key)
             if database is None:
@@ -95,6 +95,8 @@ def connect(limits: EngineLimits) -> duckdb.DuckDBPyConnection:
         except BaseException:
             cursor.close()
             raise
+    except duckdb.OutOfMemoryException as exc:  # anything else here is airpy's own fault: INTERNAL
+        raise translate(exc) from None
     return cursor
 
 

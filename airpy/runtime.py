@@ -18,6 +18,7 @@ from airpy import engine, tracing
 from airpy.auth import Authenticator
 from airpy.config import Settings
 from airpy.data.objects import Base, open_base
+from airpy.data.readers import FileCaps
 from airpy.engine import EngineLimits
 from airpy.errors import ValidationError
 from airpy.jobs.core import Core, build_core
@@ -54,6 +55,10 @@ class Runtime:
     @property
     def settings(self) -> Settings:
         return self.core.settings
+
+    @property
+    def file_caps(self) -> FileCaps:
+        return FileCaps(self.settings.max_dataset_files, self.settings.max_csv_files)
 
     def base_for(self, paths: Paths) -> Base:
         """The base path as a caller whose token has these path prefixes sees it."""

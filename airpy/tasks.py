@@ -18,6 +18,7 @@ from airpy.analyze.specs import Analysis, Kind
 from airpy.codec import analyze as analyze_codec
 from airpy.codec import data as data_codec
 from airpy.codec import query as query_codec
+from airpy.codec.common import result_budget
 from airpy.data import discovery
 from airpy.data.columns_frame import COLUMNS_FRAME, COLUMNS_SCHEMA, columns_table
 from airpy.data.readers import open_dataset
@@ -43,7 +44,7 @@ def discover(ctx: Context) -> bytes:
     target = base.resolve(spec.uri, "uri", allow_root=True)
     found = discovery.discover(base, target, spec, settings.discover_max_files, ctx.progress)
     ctx.frames.write("files", discovery.files_table(found.files), discovery.FILES_SCHEMA)
-    return data_codec.discovery_pb(found, settings.getjob_max_bytes).SerializeToString()
+    return data_codec.discovery_pb(found, result_budget(settings.getjob_max_bytes)).SerializeToString()
 
 
 def infer_schema(ctx: Context) -> bytes:
@@ -53,7 +54,7 @@ def infer_schema(ctx: Context) -> bytes:
     settings = runtime.settings
     asked = data_codec.infer_job(ctx.record.request, settings.infer_rows, settings.discover_max_files)
     base = runtime.base_for(ctx.record.paths)  # the creating token's prefixes hold in the worker too
-    dataset = open_dataset(base, asked.uri, "uri", asked.reader, settings.max_dataset_files)
+    dataset = open_dataset(base, asked.uri, "uri", asked.reader, runtime.file_caps)
     with (
         engine.session(runtime.limits, ctx.progress) as con,
         engine.reporting(
@@ -64,7 +65,7 @@ def infer_schema(ctx: Context) -> bytes:
     dataset.verify_unchanged(base)
     ctx.frames.write("sample", result.sample, result.sample.schema)
     ctx.frames.write(COLUMNS_FRAME, columns_table(result.columns), COLUMNS_SCHEMA)
-    return data_codec.profile_pb(result, settings.getjob_max_bytes).SerializeToString()
+    return data_codec.profile_pb(result, result_budget(settings.getjob_max_bytes)).SerializeToString()
 
 
 def query(ctx: Context) -> bytes:
@@ -74,7 +75,7 @@ def query(ctx: Context) -> bytes:
     with engine.session(runtime.limits, ctx.progress) as con:
         frames = runtime.frames_of(ctx.record.owner)
         base = runtime.base_for(ctx.record.paths)
-        prepared = execute.prepare(con, spec.plan, base, settings.max_dataset_files, frames)
+        prepared = execute.prepare(con, spec.plan, base, runtime.file_caps, frames)
         key = result_key(settings.query_cache and spec.reuse, subject, spec.canonical, spec.json_output, prepared)
         with runtime.core.dedupe.identical(key, ctx) as shared:
             if shared.result is not None:
@@ -120,7 +121,7 @@ def analyze(ctx: Context) -> bytes:
         columns = {f.name: logical_type(f.type) for f in table.schema}
         analysis = job.analysis(columns, settings.llm_max_sample_rows)
         outcome = _analysis(ctx, con, table, analysis)
-    return analyze_codec.analyze_result(analysis, table.schema, outcome, settings.getjob_max_bytes)
+    return analyze_codec.analyze_result(analysis, table.schema, outcome, result_budget(settings.getjob_max_bytes))
 
 
 def _analysis_input(ctx: Context, con: engine.Connection, job: analyze_codec.AnalyzeJob) -> pa.Table:
@@ -133,7 +134,7 @@ def _analysis_input(ctx: Context, con: engine.Connection, job: analyze_codec.Ana
         return inline_table(job.inline, "arrow_ipc", runtime.settings.max_inline_frame_bytes)
     plan = job.plan()
     base = runtime.base_for(ctx.record.paths)
-    prepared = execute.prepare(con, plan, base, runtime.settings.max_dataset_files, frames)
+    prepared = execute.prepare(con, plan, base, runtime.file_caps, frames)
     with engine.reporting(con, ctx.progress, "running_query", 0.02, 0.2, every_s=runtime.limits.progress_period_s):
         outcome = execute.run(con, prepared, plan, ctx.frames, ctx.progress, ANALYZED_FRAME)
     prepared.verify_unchanged(base)

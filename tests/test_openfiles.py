@@ -1,16 +1,13 @@
 """airpy.openfiles: the soft limit of open files is raised to the hard limit at start, and a limit
-too small for PY_MAX_DATASET_FILES is logged."""
+too small for PY_MAX_CSV_FILES is logged."""
 
 from __future__ import annotations
 
-import logging
 import resource
 import subprocess
 import sys
 
 import pytest
-
-from airpy.openfiles import raise_open_files_limit
 
 _LOWERED = """
 import resource
@@ -29,12 +26,19 @@ def test_the_soft_limit_is_raised_to_the_hard_limit() -> None:
     assert hard > 256
 
 
-def test_a_limit_too_small_for_the_dataset_cap_is_logged(caplog: pytest.LogCaptureFixture) -> None:
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    with caplog.at_level(logging.WARNING, logger="airpy.openfiles"):
-        raise_open_files_limit(hard)  # a cap as large as the limit leaves no headroom
-    assert any("PY_MAX_DATASET_FILES" in r.getMessage() for r in caplog.records)
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="airpy.openfiles"):
-        raise_open_files_limit(10)
-    assert not caplog.records
+_CAPPED = """
+import logging, resource, sys
+logging.basicConfig(stream=sys.stdout, level=logging.WARNING, format="%(message)s")
+from airpy.openfiles import raise_open_files_limit
+soft = raise_open_files_limit(int(sys.argv[1]))
+raise_open_files_limit(max(soft - 1024 - 1, 1))
+"""
+
+
+@pytest.mark.parametrize("cap_over_soft", [True, False])
+def test_a_limit_too_small_for_the_csv_cap_is_logged(cap_over_soft: bool) -> None:
+    # In a process of its own, with a cap above (or well below) the limit the first call raised.
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    cap = str(soft if cap_over_soft and soft != resource.RLIM_INFINITY else 10)
+    out = subprocess.run([sys.executable, "-c", _CAPPED, cap], capture_output=True, text=True, check=True).stdout
+    assert ("PY_MAX_CSV_FILES" in out) is (cap != "10")

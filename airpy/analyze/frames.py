@@ -10,6 +10,7 @@ from airpy.errors import ResourceCapError, ValidationError
 from airpy.results.frames import END_OF_STREAM
 
 NOT_A_STREAM = "is not a valid Arrow IPC stream"
+LEGACY_END_OF_STREAM = b"\x00\x00\x00\x00"
 
 
 def inspect_stream(path: Path, field: str) -> tuple[int, pa.Schema]:
@@ -29,12 +30,25 @@ def inspect_stream(path: Path, field: str) -> tuple[int, pa.Schema]:
             if end != source.size():
                 extra = source.size() - end
                 raise ValidationError.for_field(field, f"has {extra} bytes after its end-of-stream marker")
-            source.seek(max(end - len(END_OF_STREAM), 0))
-            if source.read() != END_OF_STREAM:
+            if not _ends_with_marker(source):
                 raise ValidationError.for_field(field, "ends without the end-of-stream marker: was it cut short?")
             return rows, reader.schema
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise ValidationError.for_field(field, NOT_A_STREAM) from exc
+
+
+def _ends_with_marker(source: pa.NativeFile) -> bool:
+    """Whether the stream's messages end with its end-of-stream marker (the eight bytes, or a
+    pre-1.0 writer's four zero bytes): framing only, the bodies are not read."""
+    source.seek(0)
+    messages = pa.ipc.MessageReader.open_stream(source)
+    while True:
+        offset = source.tell()
+        try:
+            messages.read_next_message()
+        except StopIteration:
+            break
+    return source.read_at(source.size() - offset, offset) in (END_OF_STREAM, LEGACY_END_OF_STREAM)
 
 
 def checked_batch(batch: pa.RecordBatch, field: str) -> pa.RecordBatch:

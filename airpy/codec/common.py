@@ -179,6 +179,12 @@ def fit(message: Message, repeated: str, budget: int, flag: str) -> bool:
     return True
 
 
+def result_budget(getjob_max_bytes: int) -> int:
+    """The bytes a worker fits a job's result to: GetJob's cap less room for the rest of the
+    reply (steps, frames), so that GetJob rarely has to cut the result again."""
+    return max(getjob_max_bytes - 64 * 1024, getjob_max_bytes // 2)
+
+
 @dataclass(frozen=True)
 class Cut:
     """A list a reply may shorten to stay under its byte cap, and the flag beside it that says so."""

@@ -210,8 +210,9 @@ def fit_job(job: job_pb2.Job, budget: int) -> job_pb2.Job:
         if overflow <= 0:
             break
         fit(frame.schema, "fields", max(frame.schema.ByteSize() - overflow, 0), "fields_truncated")
-    if cut_to_fit(job, cuts, budget):
-        job.result_truncated = True
+    cut_to_fit(job, cuts, budget)
+    # Whoever cut (the worker or this call), the same rule: sample rows cut alone do not count.
+    job.result_truncated = was_cut(job, cuts)
     if job.ByteSize() > budget and job.WhichOneof("result") is not None:
         job.ClearField(job.WhichOneof("result"))
         job.result_truncated = True

@@ -105,23 +105,32 @@ class Dataset:
         return sum(item.size for item in self.files)
 
 
-def open_dataset(base: Base, raw: str, field_name: str, options: ReadOptions, max_files: int) -> Dataset:
+@dataclass(frozen=True)
+class FileCaps:
+    """How many files a dataset may hold: any (PY_MAX_DATASET_FILES), and one read as CSV
+    (PY_MAX_CSV_FILES), whose every file DuckDB holds open at once while reading it."""
+
+    dataset: int
+    csv: int
+
+    @staticmethod
+    def of(caps: FileCaps | int) -> FileCaps:
+        return caps if isinstance(caps, FileCaps) else FileCaps(caps, caps)
+
+
+def open_dataset(base: Base, raw: str, field_name: str, options: ReadOptions, max_files: FileCaps | int) -> Dataset:
     """Resolve and list a dataset (see `dataset_of`); errors name `field_name`."""
     target = base.resolve(raw, field_name)
     return dataset_of(base, target, field_name, options, max_files)
 
 
-def dataset_of(base: Base, target: Target, field_name: str, options: ReadOptions, max_files: int) -> Dataset:
+def dataset_of(base: Base, target: Target, field_name: str, options: ReadOptions, max_files: FileCaps | int) -> Dataset:
     """The dataset `target` names. Raises ValidationError, NotFoundError, or ResourceCapError when
-    it holds more than `max_files` files (PY_MAX_DATASET_FILES): refused while only listed, as
-    DuckDB holds every file of a CSV dataset open at once while reading it."""
-    listing = list_files(base, target, recurse=True, limit=max_files)
+    it holds more files than `max_files` allows (FileCaps), refused while only listed."""
+    caps = FileCaps.of(max_files)
+    listing = list_files(base, target, recurse=True, limit=caps.dataset)
     if listing.truncated:
-        raise ResourceCapError(
-            f"{field_name}: the dataset holds more than {max_files} files (PY_MAX_DATASET_FILES); "
-            "name a narrower folder or glob",
-            metadata={"limit": "PY_MAX_DATASET_FILES", "max_dataset_files": max_files, "field": field_name},
-        )
+        raise _too_many(field_name, caps.dataset, "PY_MAX_DATASET_FILES", "")
     if listing.hard_linked:
         raise ValidationError.for_field(
             field_name,
@@ -148,6 +157,8 @@ def dataset_of(base: Base, target: Target, field_name: str, options: ReadOptions
     delimiter = options.delimiter or ("\t" if file_format is FileFormat.TSV else "")
     text_columns: tuple[str, ...] = ()
     if format_family(file_format) is FileFormat.CSV:
+        if len(listing.files) > caps.csv:
+            raise _too_many(field_name, caps.csv, "PY_MAX_CSV_FILES", " read as CSV (each is held open while read)")
         sniffed = sniff_text(listing.files[0], encoding=options.encoding, header=options.header, delimiter=delimiter)
         delimiter, text_columns = sniffed.delimiter, sniffed.text_columns
         options.check_delimiter(delimiter, reader_field(field_name))
@@ -162,6 +173,13 @@ def dataset_of(base: Base, target: Target, field_name: str, options: ReadOptions
         text_columns=text_columns,
         field=field_name,
         base=base.label,
+    )
+
+
+def _too_many(field_name: str, cap: int, setting: str, kind: str) -> ResourceCapError:
+    return ResourceCapError(
+        f"{field_name}: the dataset holds more than {cap} files{kind} ({setting}); name a narrower folder or glob",
+        metadata={"limit": setting, "max_files": cap, "field": field_name},
     )
 
 

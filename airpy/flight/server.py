@@ -143,7 +143,7 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
     ) -> Iterator[flight.FlightInfo]:
         records = self._runtime.core.lifecycle.records
         if criteria:
-            token = tickets.parse_token(criteria.decode("utf-8", "replace"))
+            token = tickets.parse_token(criteria.decode("utf-8", "replace").strip())  # `echo` adds a newline
             if token is None:
                 raise ValidationError.for_field("criteria", "is a job token, or empty for all your frames")
             found = [records.get(token, full=False)]
@@ -254,7 +254,7 @@ def _path(descriptor: flight.FlightDescriptor) -> list[bytes]:
 
 
 def _token_of(body: bytes) -> int:
-    token = tickets.parse_token(body.decode("ascii", "replace"))
+    token = tickets.parse_token(body.decode("ascii", "replace").strip())
     if token is not None:
         return token
     try:

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from airpy.data.failures import reading
 from airpy.data.objects import Base
-from airpy.data.readers import Dataset, open_dataset, source_sql
+from airpy.data.readers import Dataset, FileCaps, open_dataset, source_sql
 from airpy.engine import translated
 from airpy.progress import Progress
 from airpy.query.compile import Compiled, compile_plan
@@ -66,7 +66,7 @@ class Prepared:
 
 
 def open_source(
-    con: duckdb.DuckDBPyConnection, source: Source, base: Base, max_files: int, frame_path: FramePath
+    con: duckdb.DuckDBPyConnection, source: Source, base: Base, max_files: FileCaps | int, frame_path: FramePath
 ) -> Opened:
     """A source as SQL: a dataset through its reader, a frame as an Arrow table (memory-mapped
     from a folder store)."""
@@ -132,7 +132,9 @@ def _schema_key(sql: str, params: list[object], dataset: Dataset) -> tuple[objec
     return (sql, repr(params), tuple((item.path, item.stat) for item in dataset.files))
 
 
-def prepare(con: duckdb.DuckDBPyConnection, plan: Plan, base: Base, max_files: int, frame_path: FramePath) -> Prepared:
+def prepare(
+    con: duckdb.DuckDBPyConnection, plan: Plan, base: Base, max_files: FileCaps | int, frame_path: FramePath
+) -> Prepared:
     """Open the plan's sources and compile it against their real schemas.
 
     Raises ValidationError for what the plan gets wrong, other AirpyErrors for sources that

@@ -39,7 +39,7 @@ class DataService:
         # The dataset must exist and hold files of one allowed format, and hold the columns asked
         # for, before anything is queued.
         base = app.runtime.base_for(call.principal.paths)
-        max_files = app.settings.max_dataset_files
+        max_files = app.runtime.file_caps
         if not asked.spec.columns:
             await app.blocking(open_dataset, base, asked.uri, "uri", asked.reader, max_files)
         else:
@@ -62,7 +62,7 @@ class DataService:
         app = self._app
         datasource_id(request.datasource_id)
         asked = codec.preview_request(request, app.settings.preview_max_rows)
-        max_files = app.settings.max_dataset_files
+        max_files = app.runtime.file_caps
         base = app.runtime.base_for(call.principal.paths)
 
         def preview(con: duckdb.DuckDBPyConnection) -> data_pb2.PreviewResponse:

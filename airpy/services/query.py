@@ -47,7 +47,7 @@ class QueryService:
         base, frames = app.runtime.base_for(principal.paths), app.runtime.frames_of(principal.owner)
 
         def explain(con: duckdb.DuckDBPyConnection) -> execute.Explanation:
-            return execute.explain(con, execute.prepare(con, plan, base, app.settings.max_dataset_files, frames))
+            return execute.explain(con, execute.prepare(con, plan, base, app.runtime.file_caps, frames))
 
         # The engine's own plan names files and internals: only an admin token sees it.
         return codec.explanation_pb(await app.engine_call(explain), engine_plan=Scope.ADMIN in principal.scopes)
@@ -57,5 +57,5 @@ async def prepare(app: App, plan: Plan, principal: Principal) -> execute.Prepare
     """The plan checked against its sources' real schemas and compiled: files within the caller's
     path prefixes, frames only the caller's."""
     base, frames = app.runtime.base_for(principal.paths), app.runtime.frames_of(principal.owner)
-    max_files = app.settings.max_dataset_files
+    max_files = app.runtime.file_caps
     return await app.engine_call(lambda con: execute.prepare(con, plan, base, max_files, frames))

@@ -81,6 +81,19 @@ def test_inspect_stream_takes_one_whole_stream_only(tmp_path: Path) -> None:
     assert inspect_stream(path, "arrow_ipc") == (3, TABLE.schema)
 
 
+def test_inspect_stream_takes_the_legacy_format_and_its_end_marker(tmp_path: Path) -> None:
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(use_legacy_format=True)
+    with pa.ipc.new_stream(sink, TABLE.schema, options=options) as writer:
+        writer.write_table(TABLE, max_chunksize=1)
+    legacy = sink.getvalue().to_pybytes()
+    assert legacy.endswith(b"\x00\x00\x00\x00") and not legacy.startswith(b"\xff\xff\xff\xff")
+    path = tmp_path / "f.arrows"
+    path.write_bytes(legacy)
+    assert inspect_stream(path, "arrow_ipc") == (3, TABLE.schema)
+    assert "without the end-of-stream marker" in _refused(path, legacy[:-4])
+
+
 def test_a_batch_whose_offsets_lie_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "f.arrows"
     header, body = message_parts(STRINGS)

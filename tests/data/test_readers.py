@@ -13,7 +13,7 @@ import pytest
 
 from airpy.data.formats import FileFormat
 from airpy.data.objects import Base
-from airpy.data.readers import OnError, ReadOptions, open_dataset, skipped_rows, source_sql
+from airpy.data.readers import FileCaps, OnError, ReadOptions, open_dataset, skipped_rows, source_sql
 from airpy.data.sniff import sniff_text
 from airpy.errors import NotFoundError, ResourceCapError, ValidationError
 from tests.data.conftest import dataset
@@ -82,10 +82,26 @@ def test_a_dataset_of_more_files_than_the_cap_is_refused_when_listed(base: Base,
         open_dataset(base, "d/*.csv", "plan.joins[0].dataset", ReadOptions(), 2)
     assert caught.value.metadata == {
         "limit": "PY_MAX_DATASET_FILES",
-        "max_dataset_files": "2",
+        "max_files": "2",
         "field": "plan.joins[0].dataset",
     }
     assert len(open_dataset(base, "d", "uri", ReadOptions(), 3).files) == 3
+
+
+def test_only_a_csv_dataset_has_the_csv_cap(base: Base, data_dir: Path) -> None:
+    # DuckDB holds every file of a CSV read open; Parquet and JSON lines a few at a time.
+    for name, write in (
+        ("c", lambda p: p.write_text("a\n1\n")),
+        ("q", lambda p: pq.write_table(pa.table({"a": [1]}), p)),
+    ):
+        (data_dir / name).mkdir()
+        for i in range(3):
+            write(data_dir / name / f"p{i}.{'csv' if name == 'c' else 'parquet'}")
+    caps = FileCaps(dataset=3, csv=2)
+    with pytest.raises(ResourceCapError) as caught:
+        open_dataset(base, "c", "uri", ReadOptions(), caps)
+    assert caught.value.metadata == {"limit": "PY_MAX_CSV_FILES", "max_files": "2", "field": "uri"}
+    assert len(open_dataset(base, "q", "uri", ReadOptions(), caps).files) == 3
 
 
 def test_hive_partitioning_is_detected_below_the_dataset(base: Base, data_dir: Path) -> None:
