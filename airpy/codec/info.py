@@ -46,6 +46,8 @@ def limits_pb(settings: Settings) -> info_service_pb2.Limits:
         max_queued_jobs=settings.max_queued_jobs,
         preview_max_rows=settings.preview_max_rows,
         preview_max_bytes=settings.preview_max_bytes,
+        max_dataset_files=settings.max_dataset_files,
+        max_csv_files=settings.max_csv_files,
         discover_max_files=settings.discover_max_files,
         allowed_extensions=list(settings.allowed_ext),
         max_job_attempts=settings.job_max_attempts,

@@ -27,7 +27,7 @@ from pyarrow import flight
 
 from airpy.analyze.frames import NOT_A_STREAM, check_schema, checked_batch
 from airpy.codec.analyze import upload_result_pb
-from airpy.codec.jobs import frame_ticket, job_pb
+from airpy.codec.jobs import fit_job, frame_ticket, job_pb
 from airpy.errors import AirpyError, CancelledByCaller, NotFoundError, ResourceCapError, ValidationError
 from airpy.flight import tickets
 from airpy.flight.calls import MIDDLEWARE, CallFactory, CallState
@@ -226,7 +226,8 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
             )
         finally:
             remove_quietly(tmp)
-        reply = analyze_service_pb2.UploadFrameResponse(token=record.token, job=job_pb(record))
+        job = fit_job(job_pb(record), runtime.settings.getjob_max_bytes)
+        reply = analyze_service_pb2.UploadFrameResponse(token=record.token, job=job)
         writer.write(pa.py_buffer(reply.SerializeToString()))
 
     def do_exchange(self, context: flight.ServerCallContext, *args: Any) -> None:
@@ -246,7 +247,8 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
         record = owned_record(lifecycle.records, token, state.principal.owner)
         lifecycle.cancel(record.token)
         current = lifecycle.records.get(record.token, full=False) or record
-        return iter([job_service_pb2.CancelJobResponse(job=job_pb(current)).SerializeToString()])
+        job = fit_job(job_pb(current), self._runtime.settings.getjob_max_bytes)
+        return iter([job_service_pb2.CancelJobResponse(job=job).SerializeToString()])
 
 
 def _path(descriptor: flight.FlightDescriptor) -> list[bytes]:

@@ -9,7 +9,7 @@ from airpy.analyze.frames import check_columns, check_rows, inline_table, inspec
 from airpy.analyze.specs import Kind
 from airpy.auth import Principal, Scope
 from airpy.codec import analyze as codec
-from airpy.codec.jobs import job_pb
+from airpy.codec.jobs import fit_job, job_pb
 from airpy.codec.query import plan as decode_plan
 from airpy.errors import NotConfiguredError, ResourceCapError, ValidationError
 from airpy.jobs.frames import stored_frame
@@ -123,4 +123,5 @@ class AnalyzeService:
         finally:
             handle.close()
             await asyncio.shield(app.blocking(tmp.unlink, missing_ok=True))
-        return analyze_service_pb2.UploadFrameResponse(token=record.token, job=job_pb(record))
+        job = fit_job(job_pb(record), app.settings.getjob_max_bytes)
+        return analyze_service_pb2.UploadFrameResponse(token=record.token, job=job)

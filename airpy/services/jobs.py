@@ -124,7 +124,8 @@ class JobService:
         record = await app.owned(request.token, call.principal.owner)
         await app.blocking(app.lifecycle.cancel, record.token)
         current = await app.blocking(app.lifecycle.records.get, record.token, full=False)
-        return job_service_pb2.CancelJobResponse(job=codec.job_pb(current or record))
+        job = codec.fit_job(codec.job_pb(current or record), app.settings.getjob_max_bytes)
+        return job_service_pb2.CancelJobResponse(job=job)
 
     async def ListJobs(self, request: job_service_pb2.ListJobsRequest, call: Call) -> job_service_pb2.ListJobsResponse:
         app = self._app
@@ -153,11 +154,15 @@ class JobService:
         source: str,
         dead: set[str] | None,
     ) -> tuple[list[job_pb2.Job], str]:
-        """A page of jobs, newest first: the owner's (None: every subject's, by token)."""
+        """A page of jobs, newest first: the owner's (None: every subject's, by token).
+
+        A page also ends before the job that would take it past PY_GETJOB_MAX_BYTES (frames of
+        wide schemas): fewer jobs than page_size, and the next page starts at that job."""
         records = self._app.lifecycle.records
+        budget = self._app.settings.getjob_max_bytes
         subjects = [owner.subject] if owner is not None else []
         jobs: list[job_pb2.Job] = []
-        scanned = 0
+        size, scanned = 0, 0
         while scanned < _LIST_SCAN_LIMIT:
             batch = max(page_size * 2, 100)
             if owner is not None:
@@ -177,7 +182,12 @@ class JobService:
                 elif (owner is None or owner.sees(record.subject, record.paths)) and _wanted(
                     record, statuses, kind, source, dead
                 ):
-                    jobs.append(codec.job_pb(record))
+                    job = codec.fit_job(codec.job_pb(record), budget)
+                    if jobs and size + job.ByteSize() > budget:
+                        records.forget(gone, subjects)
+                        return jobs, str(jobs[-1].token)
+                    jobs.append(job)
+                    size += job.ByteSize()
                     if len(jobs) == page_size:
                         records.forget(gone, subjects)
                         return jobs, str(token)

@@ -6,7 +6,7 @@ import duckdb
 
 from airpy.auth import Principal, Scope
 from airpy.codec import query as codec
-from airpy.codec.jobs import job_pb
+from airpy.codec.jobs import fit_job, job_pb
 from airpy.kinds import JobKind
 from airpy.query import execute
 from airpy.query.fingerprint import result_key
@@ -35,7 +35,8 @@ class QueryService:
             hit = await app.blocking(app.core.dedupe.finish_from_earlier, new, key, codec.shared_result)
             if hit is not None:
                 # Completed already: the reply carries the result, as GetJob would.
-                return query_service_pb2.QueryResponse(token=hit.token, job=job_pb(hit, with_result=True))
+                job = fit_job(job_pb(hit, with_result=True), app.settings.getjob_max_bytes)
+                return query_service_pb2.QueryResponse(token=hit.token, job=job)
         token, job = await submit.queue(app, new)
         return query_service_pb2.QueryResponse(token=token, job=job)
 

@@ -74,4 +74,5 @@ def test_a_dataset_at_the_cap_is_read_and_other_calls_go_on(capped: Stack) -> No
         metadata=md,
     ).token
     assert capped.wait(token, timeout=60).status == job_pb2.JOB_STATUS_COMPLETED
-    capped.info.GetServerInfo(info_service_pb2.GetServerInfoRequest(), metadata=md)
+    limits = capped.info.GetServerInfo(info_service_pb2.GetServerInfoRequest(), metadata=md).limits
+    assert (limits.max_csv_files, limits.max_dataset_files) == (CAP, 100_000)

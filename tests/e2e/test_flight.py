@@ -334,14 +334,16 @@ def _raw_doput(stack: Stack, messages: list[bytes], subject: str) -> grpc.RpcErr
     """A DoPut of FlightData messages built by hand (plain grpcio): what no Flight client sends."""
     metadata = [("authorization", f"Bearer {mint(SECRET, subject, 600)}")]
     with grpc.insecure_channel(f"127.0.0.1:{stack.flight_port}") as channel:
-        call = channel.stream_stream(
-            "/arrow.flight.protocol.FlightService/DoPut",
-            request_serializer=lambda x: x,
-            response_deserializer=lambda x: x,
-        )
+        call = _doput_of(channel)
         with pytest.raises(grpc.RpcError) as caught:
             list(call(iter(messages), metadata=metadata, timeout=10))
     return caught.value
+
+
+def _doput_of(channel: grpc.Channel) -> grpc.StreamStreamMultiCallable:
+    return channel.stream_stream(
+        "/arrow.flight.protocol.FlightService/DoPut", request_serializer=lambda x: x, response_deserializer=lambda x: x
+    )
 
 
 def _flight_data(header: bytes, descriptor: bytes = b"", body: bytes = b"") -> bytes:
@@ -424,12 +426,7 @@ def test_a_cancelled_upload_stores_nothing_and_its_key_stays_free(fstack: Stack)
 
     metadata = [("authorization", f"Bearer {mint(SECRET, subject, 600)}")]
     with grpc.insecure_channel(f"127.0.0.1:{fstack.flight_port}") as channel:
-        put = channel.stream_stream(
-            "/arrow.flight.protocol.FlightService/DoPut",
-            request_serializer=lambda x: x,
-            response_deserializer=lambda x: x,
-        )
-        call = put(messages(), metadata=metadata, timeout=30)
+        call = _doput_of(channel)(messages(), metadata=metadata, timeout=30)
         assert sent.wait(10)
         time.sleep(0.5)  # the batches reach the server
         call.cancel()

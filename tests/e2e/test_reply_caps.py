@@ -5,11 +5,14 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from airpy.v1 import analyze_pb2, data_pb2, info_service_pb2, job_pb2, job_service_pb2, query_pb2
+from tests.conftest import StackFactory
 from tests.e2e.test_discover import fetch_frame
 from tests.e2e.test_preview import preview, table_of
+from tests.support.analysis import chunks, ipc
 from tests.support.stack import Stack
 
 WIDE_COLUMNS = 3000
@@ -113,3 +116,26 @@ def test_preview_of_long_rows_drops_trailing_rows_to_stay_under_its_cap(stack: S
     # A preview that fits is not marked.
     small = preview(stack, path, limit=5)
     assert not small.truncated and small.stats.sample_size == 5
+
+
+def test_every_reply_that_carries_a_job_stays_under_the_cap(stack_factory: StackFactory) -> None:
+    # A frame's schema travels with its job: ListJobs of fifty wide uploads was fifty of them.
+    cap = 65_536
+    capped = stack_factory(PY_GETJOB_MAX_BYTES=str(cap))
+    md = capped.metadata("wide-uploader")
+    table = pa.table({f"c{i:04d}_" + "x" * 100: [i] for i in range(700)})  # a schema of ~80 KB
+    replies = [capped.analyze.UploadFrame(chunks(ipc(table), 1 << 20), metadata=md) for _ in range(4)]
+    assert all(r.ByteSize() <= cap and r.job.frames[0].schema.fields_truncated for r in replies)
+    seen, pages, token = [], 0, ""
+    while True:  # pages end early, by bytes, and chain without losing or repeating a job
+        page = capped.jobs.ListJobs(job_service_pb2.ListJobsRequest(page_size=50, page_token=token), metadata=md)
+        assert page.ByteSize() <= cap + 100  # the page's own framing beside its jobs
+        seen += [j.token for j in page.jobs]
+        pages += bool(page.jobs)
+        token = page.next_page_token
+        if not token or not page.jobs:
+            break
+    assert pages > 1
+    assert seen == sorted((r.token for r in replies), reverse=True)
+    cancelled = capped.jobs.CancelJob(job_service_pb2.CancelJobRequest(token=replies[0].token), metadata=md)
+    assert cancelled.ByteSize() <= cap and cancelled.job.frames[0].schema.fields_truncated

@@ -340,6 +340,10 @@ type Limits struct {
 	MaxJobAttempts    int64                  `protobuf:"varint,15,opt,name=max_job_attempts,json=maxJobAttempts,proto3" json:"max_job_attempts,omitempty"`
 	// Byte cap of a Preview reply (PY_PREVIEW_MAX_BYTES).
 	PreviewMaxBytes int64 `protobuf:"varint,16,opt,name=preview_max_bytes,json=previewMaxBytes,proto3" json:"preview_max_bytes,omitempty"`
+	// Most files of one dataset (PY_MAX_DATASET_FILES), and of one read as CSV/TSV
+	// (PY_MAX_CSV_FILES): a dataset of more is RESOURCE_CAP.
+	MaxDatasetFiles int64 `protobuf:"varint,17,opt,name=max_dataset_files,json=maxDatasetFiles,proto3" json:"max_dataset_files,omitempty"`
+	MaxCsvFiles     int64 `protobuf:"varint,18,opt,name=max_csv_files,json=maxCsvFiles,proto3" json:"max_csv_files,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -482,6 +486,20 @@ func (x *Limits) GetMaxJobAttempts() int64 {
 func (x *Limits) GetPreviewMaxBytes() int64 {
 	if x != nil {
 		return x.PreviewMaxBytes
+	}
+	return 0
+}
+
+func (x *Limits) GetMaxDatasetFiles() int64 {
+	if x != nil {
+		return x.MaxDatasetFiles
+	}
+	return 0
+}
+
+func (x *Limits) GetMaxCsvFiles() int64 {
+	if x != nil {
+		return x.MaxCsvFiles
 	}
 	return 0
 }
@@ -652,7 +670,7 @@ const file_airpy_v1_info_service_proto_rawDesc = "" +
 	"\x06queued\x18\x03 \x01(\x03R\x06queued\x12\x18\n" +
 	"\astarted\x18\x04 \x01(\x03R\astarted\x12\x16\n" +
 	"\x06failed\x18\x05 \x01(\x03R\x06failed\x12\x14\n" +
-	"\x05kinds\x18\x06 \x03(\tR\x05kinds\"\x85\x05\n" +
+	"\x05kinds\x18\x06 \x03(\tR\x05kinds\"\xd5\x05\n" +
 	"\x06Limits\x12\"\n" +
 	"\rmax_rows_json\x18\x01 \x01(\x03R\vmaxRowsJson\x12\x1d\n" +
 	"\n" +
@@ -671,7 +689,9 @@ const file_airpy_v1_info_service_proto_rawDesc = "" +
 	"\x12discover_max_files\x18\r \x01(\x03R\x10discoverMaxFiles\x12-\n" +
 	"\x12allowed_extensions\x18\x0e \x03(\tR\x11allowedExtensions\x12(\n" +
 	"\x10max_job_attempts\x18\x0f \x01(\x03R\x0emaxJobAttempts\x12*\n" +
-	"\x11preview_max_bytes\x18\x10 \x01(\x03R\x0fpreviewMaxBytes\"\x8b\x05\n" +
+	"\x11preview_max_bytes\x18\x10 \x01(\x03R\x0fpreviewMaxBytes\x12*\n" +
+	"\x11max_dataset_files\x18\x11 \x01(\x03R\x0fmaxDatasetFiles\x12\"\n" +
+	"\rmax_csv_files\x18\x12 \x01(\x03R\vmaxCsvFiles\"\x8b\x05\n" +
 	"\x15GetServerInfoResponse\x12.\n" +
 	"\bversions\x18\x01 \x01(\v2\x12.airpy.v1.VersionsR\bversions\x12,\n" +
 	"\x06memory\x18\x02 \x01(\v2\x14.airpy.v1.MemoryInfoR\x06memory\x12#\n" +

@@ -64,7 +64,7 @@ class QueueInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., workers: _Optional[int] = ..., queued: _Optional[int] = ..., started: _Optional[int] = ..., failed: _Optional[int] = ..., kinds: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ("max_rows_json", "infer_rows", "memory_mb", "job_timeout_s", "max_job_timeout_s", "job_ttl_s", "get_job_max_bytes", "fetch_chunk_bytes", "max_message_bytes", "max_upload_bytes", "max_queued_jobs", "preview_max_rows", "discover_max_files", "allowed_extensions", "max_job_attempts", "preview_max_bytes")
+    __slots__ = ("max_rows_json", "infer_rows", "memory_mb", "job_timeout_s", "max_job_timeout_s", "job_ttl_s", "get_job_max_bytes", "fetch_chunk_bytes", "max_message_bytes", "max_upload_bytes", "max_queued_jobs", "preview_max_rows", "discover_max_files", "allowed_extensions", "max_job_attempts", "preview_max_bytes", "max_dataset_files", "max_csv_files")
     MAX_ROWS_JSON_FIELD_NUMBER: _ClassVar[int]
     INFER_ROWS_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
@@ -81,6 +81,8 @@ class Limits(_message.Message):
     ALLOWED_EXTENSIONS_FIELD_NUMBER: _ClassVar[int]
     MAX_JOB_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     PREVIEW_MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_DATASET_FILES_FIELD_NUMBER: _ClassVar[int]
+    MAX_CSV_FILES_FIELD_NUMBER: _ClassVar[int]
     max_rows_json: int
     infer_rows: int
     memory_mb: int
@@ -97,7 +99,9 @@ class Limits(_message.Message):
     allowed_extensions: _containers.RepeatedScalarFieldContainer[str]
     max_job_attempts: int
     preview_max_bytes: int
-    def __init__(self, max_rows_json: _Optional[int] = ..., infer_rows: _Optional[int] = ..., memory_mb: _Optional[int] = ..., job_timeout_s: _Optional[int] = ..., max_job_timeout_s: _Optional[int] = ..., job_ttl_s: _Optional[int] = ..., get_job_max_bytes: _Optional[int] = ..., fetch_chunk_bytes: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_upload_bytes: _Optional[int] = ..., max_queued_jobs: _Optional[int] = ..., preview_max_rows: _Optional[int] = ..., discover_max_files: _Optional[int] = ..., allowed_extensions: _Optional[_Iterable[str]] = ..., max_job_attempts: _Optional[int] = ..., preview_max_bytes: _Optional[int] = ...) -> None: ...
+    max_dataset_files: int
+    max_csv_files: int
+    def __init__(self, max_rows_json: _Optional[int] = ..., infer_rows: _Optional[int] = ..., memory_mb: _Optional[int] = ..., job_timeout_s: _Optional[int] = ..., max_job_timeout_s: _Optional[int] = ..., job_ttl_s: _Optional[int] = ..., get_job_max_bytes: _Optional[int] = ..., fetch_chunk_bytes: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_upload_bytes: _Optional[int] = ..., max_queued_jobs: _Optional[int] = ..., preview_max_rows: _Optional[int] = ..., discover_max_files: _Optional[int] = ..., allowed_extensions: _Optional[_Iterable[str]] = ..., max_job_attempts: _Optional[int] = ..., preview_max_bytes: _Optional[int] = ..., max_dataset_files: _Optional[int] = ..., max_csv_files: _Optional[int] = ...) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
     __slots__ = ("versions", "memory", "workers_alive", "queues", "jobs_by_state", "next_token", "limits", "server_time", "auth_enabled", "redis_mode", "started_at", "flight_locations")
