@@ -38,7 +38,7 @@ raise_open_files_limit(max(soft - 1024 - 1, 1))
 @pytest.mark.parametrize("cap_over_soft", [True, False])
 def test_a_limit_too_small_for_the_csv_cap_is_logged(cap_over_soft: bool) -> None:
     # In a process of its own, with a cap above (or well below) the limit the first call raised.
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    cap = str(soft if cap_over_soft and soft != resource.RLIM_INFINITY else 10)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    cap = str(hard if cap_over_soft and hard != resource.RLIM_INFINITY else 10)
     out = subprocess.run([sys.executable, "-c", _CAPPED, cap], capture_output=True, text=True, check=True).stdout
     assert ("PY_MAX_CSV_FILES" in out) is (cap != "10")

@@ -179,6 +179,15 @@ def fit(message: Message, repeated: str, budget: int, flag: str) -> bool:
     return True
 
 
+def parse_token(raw: str) -> int | None:
+    """A job token written in decimal, or None: ASCII digits only (`int` also takes other
+    scripts' digits and "²", and refuses past 4,300 digits), below 2^64."""
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 20:
+        return None
+    token = int(raw)
+    return token if 0 < token < 2**64 else None
+
+
 def result_budget(getjob_max_bytes: int) -> int:
     """The bytes a worker fits a job's result to: GetJob's cap less room for the rest of the
     reply (steps, frames), so that GetJob rarely has to cut the result again."""
@@ -203,14 +212,20 @@ def cut_to_fit(root: Message, cuts: Sequence[Cut], budget: int) -> bool:
         overflow = root.ByteSize() - budget
         if overflow <= 0:
             break
-        *parents, name = step.path.split(".")
-        holder: Message | None = root
-        for parent in parents:
-            holder = getattr(holder, parent) if holder is not None and holder.HasField(parent) else None
+        holder, name = _holder(root, step)
         if holder is not None:
             # Shrinking the holder by the overflow shrinks root by at least as much.
             cut |= fit(holder, name, max(holder.ByteSize() - overflow, 0), step.flag)
     return cut
+
+
+def _holder(root: Message, step: Cut) -> tuple[Message | None, str]:
+    """The message holding the cut's list (None under an unset message), and the list's name."""
+    *parents, name = step.path.split(".")
+    holder: Message | None = root
+    for parent in parents:
+        holder = getattr(holder, parent) if holder is not None and holder.HasField(parent) else None
+    return holder, name
 
 
 def was_cut(root: Message, cuts: Sequence[Cut]) -> bool:
@@ -219,9 +234,7 @@ def was_cut(root: Message, cuts: Sequence[Cut]) -> bool:
     for step in cuts:
         if step.flag == "truncated":
             continue
-        holder: Message | None = root
-        for parent in step.path.split(".")[:-1]:
-            holder = getattr(holder, parent) if holder is not None and holder.HasField(parent) else None
+        holder, _ = _holder(root, step)
         if holder is not None and getattr(holder, step.flag):
             return True
     return False

@@ -76,17 +76,12 @@ def flight_code(error: AirpyError) -> grpc.StatusCode:
 
 
 class UnknownCode(Exception):
-    """What GetSchema raises for an error no builtin maps: pyarrow sends a FlightError raised
-    there as UNKNOWN all the same (apache/arrow#43556), with its class in the message."""
+    """What GetSchema raises for a FlightError (its ValueError and KeyError keep their codes):
+    pyarrow sends a FlightError raised there as UNKNOWN all the same (apache/arrow#43556), so
+    this keeps the `REASON: message` without the Flight class's name."""
 
 
 UnknownCode.__module__ = "builtins"
-
-
-def unknown_for_get_schema(exc: flight.FlightError) -> Exception:
-    """GetSchema's error: its ValueError and KeyError keep their codes, any other goes as UNKNOWN
-    with the same `REASON: message` (GetFlightInfo answers the same call with its code)."""
-    return UnknownCode(str(exc))
 
 
 def to_flight(exc: BaseException, request_id: str) -> Exception:

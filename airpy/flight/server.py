@@ -27,11 +27,12 @@ from pyarrow import flight
 
 from airpy.analyze.frames import NOT_A_STREAM, check_schema, checked_batch
 from airpy.codec.analyze import upload_result_pb
+from airpy.codec.common import parse_token
 from airpy.codec.jobs import fit_job, frame_ticket, job_pb
 from airpy.errors import AirpyError, CancelledByCaller, NotFoundError, ResourceCapError, ValidationError
 from airpy.flight import tickets
 from airpy.flight.calls import MIDDLEWARE, CallFactory, CallState
-from airpy.flight.errors import to_flight, unknown_for_get_schema
+from airpy.flight.errors import UnknownCode, to_flight
 from airpy.flight.streams import frame_schema, frame_stream
 from airpy.jobs.frames import frame_of, owned_record
 from airpy.jobs.idempotency import idempotency_of
@@ -127,7 +128,7 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
         try:
             return self._get_schema(context, descriptor)
         except flight.FlightError as exc:
-            raise unknown_for_get_schema(exc) from None
+            raise UnknownCode(str(exc)) from None
 
     @_handled
     def _get_schema(
@@ -143,7 +144,7 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
     ) -> Iterator[flight.FlightInfo]:
         records = self._runtime.core.lifecycle.records
         if criteria:
-            token = tickets.parse_token(criteria.decode("utf-8", "replace").strip())  # `echo` adds a newline
+            token = parse_token(criteria.decode("utf-8", "replace").strip())  # `echo` adds a newline
             if token is None:
                 raise ValidationError.for_field("criteria", "is a job token, or empty for all your frames")
             found = [records.get(token, full=False)]
@@ -256,7 +257,7 @@ def _path(descriptor: flight.FlightDescriptor) -> list[bytes]:
 
 
 def _token_of(body: bytes) -> int:
-    token = tickets.parse_token(body.decode("ascii", "replace").strip())
+    token = parse_token(body.decode("ascii", "replace").strip())
     if token is not None:
         return token
     try:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
-from airpy.codec.common import check_wire
+from airpy.codec.common import check_wire, parse_token
 from airpy.errors import ValidationError
 from airpy.results.frames import DEFAULT_FRAME, FRAME_NAME, FrameMeta, Part
 from airpy.v1 import analyze_service_pb2, job_pb2
@@ -100,15 +100,6 @@ def _token(raw: str, field: str) -> int:
     if token is None:
         raise ValidationError.for_field(field, "is not a job token")
     return token
-
-
-def parse_token(raw: str) -> int | None:
-    """A job token written in decimal (ASCII digits: `int` would also take other scripts' digits and "²", and refuse
-    past 4,300 digits), or None."""
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 20:
-        return None
-    token = int(raw)
-    return token if 0 < token < 2**64 else None
 
 
 def _frame(raw: str, field: str) -> str:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from airpy.auth import Scope
 from airpy.codec import jobs as codec
+from airpy.codec.common import parse_token
 from airpy.errors import NotFoundError, SeqOutOfRange, ValidationError
 from airpy.jobs import keys
 from airpy.jobs.events import follow
@@ -198,9 +199,10 @@ class JobService:
 def _page_token(raw: str) -> int | None:
     if not raw:
         return None
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 20:  # int() takes other scripts' digits too
+    token = parse_token(raw)
+    if token is None:
         raise ValidationError.for_field("page_token", "is not a token from a previous ListJobs reply")
-    return int(raw)
+    return token
 
 
 def _statuses(request: job_service_pb2.ListJobsRequest) -> set[JobStatus]:

@@ -230,6 +230,10 @@ def test_list_jobs_filters_and_pages(stack: Stack) -> None:
             break
     assert [t for p in pages for t in p] == [j.token for j in everything]
     assert all(len(p) <= 2 for p in pages)
+    for bad in ("x", "\u00b2", "\u0661", "9" * 5000):  # int() takes "²" and other scripts' digits
+        with pytest.raises(grpc.RpcError) as refused:
+            stack.jobs.ListJobs(job_service_pb2.ListJobsRequest(page_token=bad), metadata=meta)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, bad[:8]
     # RQ files the run in its failed registry a moment after airpy records the failure.
     deadline = time.monotonic() + 10
     dead: list = []
